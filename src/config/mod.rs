@@ -1,0 +1,392 @@
+//! The configuration file: what the user wrote, then what the program uses.
+//!
+//! Two stages (as ripgrep does): [`raw`] is a literal serde image of the TOML with
+//! source spans and `deny_unknown_fields`; [`Config`] is the resolved value, every
+//! default applied and every check done, so nothing downstream re-validates. Each
+//! error names the file, the line and what was expected. Sections of later roles plug
+//! in as further fields of `raw::File` and `Config`.
+
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::dns::zone::{Mode, ZoneSpec, Zones};
+
+/// The configuration used when no `-c FILE` is given: enough to try lanseal at once.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+/// Name shown in errors and logs for the embedded default.
+pub const EMBEDDED_NAME: &str = "<embedded default>";
+
+/// DNS threads at most, whatever the core count (each holds sockets and buffers).
+const DNS_THREADS_MAX: usize = 64;
+/// Listen addresses at most.
+const LISTEN_ADDRESSES_MAX: usize = 32;
+/// TCP clients served at once by default; when full, the oldest connection is closed.
+const TCP_CONNECTIONS_DEFAULT: usize = 64;
+/// A TCP client that sends nothing for this long is disconnected (RFC 7766 §6.2.3
+/// suggests tens of seconds at most for an idle client).
+const TCP_IDLE_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+const ZONE_TTL_DEFAULT_SECS: u32 = 300;
+
+/// A configuration error: where, and what was expected. Exit code 2.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when the error is about the file as a whole.
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn filter(self) -> log::LevelFilter {
+        match self {
+            Self::Error => log::LevelFilter::Error,
+            Self::Warn => log::LevelFilter::Warn,
+            Self::Info => log::LevelFilter::Info,
+            Self::Debug => log::LevelFilter::Debug,
+            Self::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Where it came from (a path, or [`EMBEDDED_NAME`]).
+    pub source: String,
+    pub state_dir: Option<PathBuf>,
+    pub log_level: LogLevel,
+    pub user: Option<String>,
+    pub dns: Dns,
+    pub zones: Vec<ZoneSpec>,
+}
+
+#[derive(Debug)]
+pub struct Dns {
+    pub listen: Vec<SocketAddr>,
+    pub threads: usize,
+    pub tcp_connections_max: usize,
+    pub tcp_idle_timeout: Duration,
+}
+
+impl Config {
+    /// Reads and resolves the file at `path`, or the embedded default when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            None => Self::parse(EMBEDDED_DEFAULT, EMBEDDED_NAME),
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    file: name.clone(),
+                    line: 0,
+                    message: format!("cannot read the config file: {e}"),
+                })?;
+                Self::parse(&text, &name)
+            }
+        }
+    }
+
+    /// Parses and resolves `text`; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let lines = Lines::new(text, file);
+        let raw: raw::File = toml::from_str(text)
+            .map_err(|e| lines.error(e.span().map_or(0, |s| s.start), e.message()))?;
+        let config = resolve(raw, &lines)?;
+        // Build the zones once now, so every record error is reported before start.
+        Zones::build(&config.zones, 0).map_err(|(index, e)| {
+            let zone = &config.zones[index];
+            let message = format!("zone `{}`: {}", zone.name, e.message);
+            ConfigError {
+                file: file.to_string(),
+                line: e.line,
+                message,
+            }
+        })?;
+        Ok(config)
+    }
+}
+
+/// Maps byte offsets in the file to 1-based line numbers.
+struct Lines<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str, file: &'a str) -> Self {
+        Self { text, file }
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&self, offset: usize, message: impl std::fmt::Display) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            line: self.line(offset),
+            message: message.to_string(),
+        }
+    }
+}
+
+fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
+    let log_level = match &raw.log_level {
+        None => LogLevel::Info,
+        Some(level) => match level.get_ref().as_str() {
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            other => {
+                let message =
+                    format!("log_level `{other}`: expected one of error, warn, info, debug, trace");
+                return Err(lines.error(level.span().start, message));
+            }
+        },
+    };
+    let dns = resolve_dns(raw.dns.unwrap_or_default(), lines)?;
+    let mut zones = Vec::with_capacity(raw.zone.len());
+    for zone in raw.zone {
+        zones.push(resolve_zone(zone, lines)?);
+    }
+    Ok(Config {
+        source: lines.file.to_string(),
+        state_dir: raw.state_dir.map(PathBuf::from),
+        log_level,
+        user: raw.user,
+        dns,
+        zones,
+    })
+}
+
+fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {
+    let listen_text = raw.listen.map(|l| l.into_inner()).unwrap_or_else(|| {
+        ["0.0.0.0:53", "[::]:53"]
+            .iter()
+            .map(|s| toml::Spanned::new(0..0, s.to_string()))
+            .collect()
+    });
+    let mut listen = Vec::with_capacity(listen_text.len());
+    for text in &listen_text {
+        let address =
+            parse_listen(text.get_ref()).map_err(|m| lines.error(text.span().start, m))?;
+        if listen.contains(&address) {
+            return Err(lines.error(
+                text.span().start,
+                format!("listen address `{address}` is given twice"),
+            ));
+        }
+        listen.push(address);
+    }
+    if listen.len() > LISTEN_ADDRESSES_MAX {
+        return Err(lines.error(
+            0,
+            format!("at most {LISTEN_ADDRESSES_MAX} listen addresses"),
+        ));
+    }
+    let threads = match raw.threads {
+        None => 1,
+        Some(threads) => match threads.get_ref() {
+            raw::Threads::Count(n) if (1..=DNS_THREADS_MAX as i64).contains(n) => *n as usize,
+            raw::Threads::Word(w) if w == "auto" => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(DNS_THREADS_MAX),
+            _ => {
+                let message =
+                    format!("threads: expected \"auto\" or a number from 1 to {DNS_THREADS_MAX}");
+                return Err(lines.error(threads.span().start, message));
+            }
+        },
+    };
+    let tcp_connections_max = match raw.tcp_connections_max {
+        None => TCP_CONNECTIONS_DEFAULT,
+        Some(n) if (1..=65_536).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            return Err(lines.error(n.span().start, "tcp_connections_max: expected 1 to 65536"));
+        }
+    };
+    let tcp_idle_timeout_ms = match raw.tcp_idle_timeout_ms {
+        None => TCP_IDLE_TIMEOUT_MS_DEFAULT,
+        Some(n) if (100..=600_000).contains(n.get_ref()) => *n.get_ref() as u64,
+        Some(n) => {
+            return Err(lines.error(
+                n.span().start,
+                "tcp_idle_timeout_ms: expected 100 to 600000",
+            ));
+        }
+    };
+    Ok(Dns {
+        listen,
+        threads,
+        tcp_connections_max,
+        tcp_idle_timeout: Duration::from_millis(tcp_idle_timeout_ms),
+    })
+}
+
+/// `127.0.0.1:5353`, `[::1]:53`, or an address alone (port 53).
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = SocketAddr::from_str(text) {
+        return Ok(address);
+    }
+    if let Ok(ip) = std::net::IpAddr::from_str(text.trim_start_matches('[').trim_end_matches(']')) {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    Err(format!(
+        "listen address `{text}`: expected IP:PORT, e.g. \"192.168.1.1:53\" or \"[::]:53\""
+    ))
+}
+
+fn resolve_zone(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigError> {
+    let mode = match raw.mode.as_ref().map(|m| m.get_ref().as_str()) {
+        None | Some("authoritative") => Mode::Authoritative,
+        Some("overlay") => Mode::Overlay,
+        Some(other) => {
+            let start = raw.mode.as_ref().map_or(0, |m| m.span().start);
+            return Err(lines.error(
+                start,
+                format!("mode `{other}`: expected \"authoritative\" or \"overlay\""),
+            ));
+        }
+    };
+    let ttl = match raw.ttl {
+        None => ZONE_TTL_DEFAULT_SECS,
+        Some(ttl) if (0..=0x7FFF_FFFF).contains(ttl.get_ref()) => *ttl.get_ref() as u32,
+        Some(ttl) => {
+            return Err(lines.error(
+                ttl.span().start,
+                "ttl: expected seconds from 0 to 2147483647",
+            ));
+        }
+    };
+    let name = raw.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(lines.error(raw.name.span().start, "zone name is empty"));
+    }
+    let records = raw
+        .records
+        .into_iter()
+        .map(|r| {
+            let line = lines.line(r.span().start);
+            (r.into_inner(), line)
+        })
+        .collect();
+    Ok(ZoneSpec {
+        name,
+        mode,
+        ttl,
+        records,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        Config::parse(text, "t.toml").unwrap_err()
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.dns.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
+        assert!(!config.zones.is_empty());
+    }
+
+    #[test]
+    fn defaults() {
+        let config = Config::parse("", "t.toml").unwrap();
+        assert_eq!(config.dns.listen.len(), 2);
+        assert_eq!(config.dns.threads, 1);
+        assert_eq!(config.log_level, LogLevel::Info);
+        let config =
+            Config::parse("[dns]\nlisten = [\"::1\"]\nthreads = \"auto\"\n", "t.toml").unwrap();
+        assert_eq!(config.dns.listen, vec!["[::1]:53".parse().unwrap()]);
+        assert!(config.dns.threads >= 1);
+    }
+
+    #[test]
+    fn errors_name_line_and_expectation() {
+        for (text, line, needle) in [
+            (
+                "[dns]\nlisten = [\"127.0.0.1:53\"]\nbogus = 1\n",
+                3,
+                "unknown field `bogus`",
+            ),
+            ("log_level = \"loud\"\n", 1, "expected one of error"),
+            ("[dns]\n\nlisten = [\"nope\"]\n", 3, "listen address `nope`"),
+            (
+                "[dns]\nlisten = [\"1.2.3.4:53\", \"1.2.3.4:53\"]\n",
+                2,
+                "given twice",
+            ),
+            ("[dns]\nthreads = 0\n", 2, "threads"),
+            ("[dns]\nthreads = \"many\"\n", 2, "threads"),
+            (
+                "[[zone]]\nname = \"a.test\"\nmode = \"weird\"\n",
+                3,
+                "mode `weird`",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\nrecords = [\n  \"ok A 1.2.3.4\",\n  \"x A 999.1.1.1\",\n]\n",
+                5,
+                "not an IPv4",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\n[[zone]]\nname = \"A.test.\"\n",
+                0,
+                "defined twice",
+            ),
+            ("[[zone]]\nmode = \"overlay\"\n", 1, "missing field `name`"),
+            ("[acme]\n", 1, "unknown field `acme`"),
+            ("x = [\n", 1, "unclosed array"),
+        ] {
+            let e = err(text);
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+            assert_eq!(e.file, "t.toml");
+        }
+    }
+
+    #[test]
+    fn display_has_file_and_line() {
+        let e = ConfigError {
+            file: "f".into(),
+            line: 3,
+            message: "m".into(),
+        };
+        assert_eq!(e.to_string(), "f:3: m");
+    }
+}

@@ -1,0 +1,42 @@
+//! The literal image of the TOML file: what the user wrote, with spans for errors.
+//! Unknown keys are rejected here; meaning and defaults are `super::resolve`'s job.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub state_dir: Option<String>,
+    pub log_level: Option<Spanned<String>>,
+    pub user: Option<String>,
+    pub dns: Option<Dns>,
+    #[serde(default)]
+    pub zone: Vec<Zone>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    pub listen: Option<Spanned<Vec<Spanned<String>>>>,
+    pub threads: Option<Spanned<Threads>>,
+    pub tcp_connections_max: Option<Spanned<i64>>,
+    pub tcp_idle_timeout_ms: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Threads {
+    Count(i64),
+    Word(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    pub name: Spanned<String>,
+    pub mode: Option<Spanned<String>>,
+    pub ttl: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub records: Vec<Spanned<String>>,
+}

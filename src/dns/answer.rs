@@ -1,0 +1,331 @@
+//! The answer path: one request's bytes in, one response's bytes out.
+//!
+//! Owns the DNS semantics lanseal applies to a query: RCODEs, the AA/RA/TC flags,
+//! NXDOMAIN versus NODATA (RFC 2308), wildcards (RFC 4592), CNAME chains inside local
+//! data, minimal ANY (RFC 8482), EDNS(0) and truncation. It writes into a reused
+//! buffer with name compression and never allocates for a local answer. It must
+//! never panic: every input reaches here only through [`wire::Query::parse`].
+
+use std::sync::Arc;
+
+use crate::dns::wire::{self, Parsed, Query, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOERROR};
+use crate::dns::wire::{CLASS_IN, HEADER_BYTES, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL};
+use crate::dns::wire::{TYPE_ANY, TYPE_CNAME, TYPE_OPT, TYPE_PTR};
+use crate::dns::zone::{self, CNAME_HOPS_MAX, Mode, Node, RecordSet, Zone, Zones};
+
+/// A TCP response carries at most 65 535 bytes (two-byte length prefix).
+const TCP_MESSAGE_BYTES_MAX: usize = 65_535;
+/// Names remembered for compression in one response; more just stay uncompressed.
+const COMPRESSION_NAMES_MAX: usize = 48;
+/// Compression pointers address the first 16 KiB of a message (14-bit offsets).
+const POINTER_OFFSET_MAX: usize = 0x3FFF;
+const TYPE_IXFR: u16 = 251;
+const TYPE_AXFR: u16 = 252;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Answers queries from the current local data. Cheap to share: the DNS threads hold
+/// it behind an `Arc` and replace the whole value on reload.
+#[derive(Debug)]
+pub struct Answerer {
+    zones: Arc<Zones>,
+    /// RA=1 only once a forwarder can actually recurse for the client.
+    recursion_available: bool,
+}
+
+/// How the local data settled a query.
+struct Outcome {
+    rcode: u8,
+    authoritative: bool,
+}
+
+impl Outcome {
+    const REFUSED: Self = Self {
+        rcode: RCODE_REFUSED,
+        authoritative: false,
+    };
+
+    fn local(rcode: u8) -> Self {
+        Self {
+            rcode,
+            authoritative: true,
+        }
+    }
+}
+
+impl Answerer {
+    pub fn new(zones: Arc<Zones>) -> Self {
+        Self {
+            zones,
+            recursion_available: false,
+        }
+    }
+
+    /// Writes the response to `packet` into `out`. Returns false when nothing is to
+    /// be sent (not a query, or too broken to answer).
+    pub fn answer(
+        &self,
+        packet: &[u8],
+        transport: Transport,
+        query: &mut Query,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        match query.parse(packet) {
+            Parsed::Drop => false,
+            Parsed::Error { id, flags, rcode } => {
+                let flags = wire::response_flags(flags, false, self.recursion_available, rcode);
+                wire::write_header(out, id, flags, [0; 4]);
+                true
+            }
+            Parsed::Query => {
+                self.answer_query(packet, transport, query, out);
+                true
+            }
+        }
+    }
+
+    fn answer_query(&self, packet: &[u8], transport: Transport, query: &Query, out: &mut Vec<u8>) {
+        wire::write_header(out, query.id, 0, [1, 0, 0, 0]);
+        out.extend_from_slice(&packet[HEADER_BYTES..query.question_end]);
+        let question_end = out.len();
+        let mut message = Message::new(out, query);
+        let mut extended_rcode = 0;
+        let outcome = if query.edns.is_some_and(|e| e.version != 0) {
+            extended_rcode = RCODE_BADVERS;
+            Outcome {
+                rcode: 0,
+                authoritative: false,
+            }
+        } else if query.qtype == TYPE_OPT {
+            Outcome {
+                rcode: RCODE_FORMERR,
+                authoritative: false,
+            }
+        } else if query.qclass != CLASS_IN || matches!(query.qtype, TYPE_AXFR | TYPE_IXFR) {
+            Outcome::REFUSED
+        } else {
+            self.resolve(query, &mut message)
+        };
+        let [mut answers, mut authorities] = message.counts;
+        let out = message.out;
+        if outcome.rcode == RCODE_SERVFAIL {
+            out.truncate(question_end);
+            (answers, authorities) = (0, 0);
+        }
+        let limit = match transport {
+            Transport::Udp => wire::udp_limit_bytes(query.edns),
+            Transport::Tcp => TCP_MESSAGE_BYTES_MAX,
+        };
+        let opt_bytes = if query.edns.is_some() { 11 } else { 0 };
+        let truncated = out.len() + opt_bytes > limit;
+        if truncated {
+            out.truncate(question_end);
+            (answers, authorities) = (0, 0);
+        }
+        if query.edns.is_some() {
+            wire::write_opt(out, extended_rcode);
+        }
+        let flags = wire::response_flags(
+            query.flags,
+            outcome.authoritative,
+            self.recursion_available,
+            outcome.rcode,
+        );
+        out[2..4].copy_from_slice(&flags.to_be_bytes());
+        wire::set_counts(out, answers, authorities, u16::from(query.edns.is_some()));
+        if truncated {
+            wire::set_truncated(out);
+        }
+    }
+
+    /// Answers from local zones, following CNAMEs through local data.
+    fn resolve<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
+        let mut name: &'d [u8] = query.name.as_bytes();
+        let Some(mut zone) = self.zones.find(name) else {
+            return self.outside_zones(query, message);
+        };
+        for hop in 0..=CNAME_HOPS_MAX {
+            let node = match zone.node(name) {
+                Some(node) if !node.sets.is_empty() => node,
+                found => {
+                    let wildcard = if found.is_none() {
+                        wildcard_node(zone, name)
+                    } else {
+                        None
+                    };
+                    match wildcard {
+                        Some(node) if !node.sets.is_empty() => node,
+                        Some(_) => return message.negative(zone, RCODE_NOERROR),
+                        // Overlay: names not defined here belong to the public zone. Until
+                        // the forwarder exists they are refused; inside a chain the CNAME
+                        // already written is the whole local answer.
+                        None if zone.mode == Mode::Overlay => {
+                            return if hop == 0 {
+                                Outcome::REFUSED
+                            } else {
+                                Outcome::local(RCODE_NOERROR)
+                            };
+                        }
+                        None if found.is_some() => return message.negative(zone, RCODE_NOERROR),
+                        None => return message.negative(zone, RCODE_NXDOMAIN),
+                    }
+                }
+            };
+            if query.qtype == TYPE_ANY {
+                // RFC 8482: one record set is a complete answer to ANY.
+                if let Some(set) = node.sets.first() {
+                    message.write_set(name, set);
+                }
+                return Outcome::local(RCODE_NOERROR);
+            }
+            if let Some(set) = node.set(query.qtype) {
+                message.write_set(name, set);
+                return Outcome::local(RCODE_NOERROR);
+            }
+            let Some(cname) = node.set(TYPE_CNAME) else {
+                return message.negative(zone, RCODE_NOERROR);
+            };
+            message.write_set(name, cname);
+            let Some(target) = cname.target.as_deref() else {
+                return Outcome::local(RCODE_SERVFAIL);
+            };
+            name = target;
+            match self.zones.find(name) {
+                Some(next) => zone = next,
+                // Leaves local data: the forwarder will chase it; for now the CNAME is
+                // the answer.
+                None => return Outcome::local(RCODE_NOERROR),
+            }
+        }
+        // A loop or a chain longer than CNAME_HOPS_MAX.
+        Outcome::local(RCODE_SERVFAIL)
+    }
+
+    /// Names in no local zone: synthesized PTRs for our own addresses, else refused.
+    fn outside_zones<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
+        let name = query.name.as_bytes();
+        if !zone::is_reverse(name) {
+            return Outcome::REFUSED;
+        }
+        let Some(set) = self.zones.reverse(name) else {
+            return Outcome::REFUSED;
+        };
+        if matches!(query.qtype, TYPE_PTR | TYPE_ANY) {
+            message.write_set(name, set);
+        }
+        Outcome::local(RCODE_NOERROR)
+    }
+}
+
+/// RFC 4592: the wildcard at the closest encloser of a name that does not exist.
+fn wildcard_node<'z>(zone: &'z Zone, name: &[u8]) -> Option<&'z Node> {
+    let encloser = zone::suffixes(name)
+        .skip(1)
+        .take_while(|parent| parent.len() >= zone.apex.len())
+        .find(|parent| zone.node(parent).is_some())?;
+    let mut buf = [0u8; wire::NAME_BYTES_MAX + 2];
+    let len = encloser.len() + 2;
+    if len > wire::NAME_BYTES_MAX {
+        return None;
+    }
+    buf[..2].copy_from_slice(b"\x01*");
+    buf[2..len].copy_from_slice(encloser);
+    zone.node(&buf[..len])
+}
+
+/// A response being written, with the names already in it for compression.
+struct Message<'o, 'd> {
+    out: &'o mut Vec<u8>,
+    names: [(&'d [u8], u16); COMPRESSION_NAMES_MAX],
+    name_count: usize,
+    /// Answer and authority records written.
+    counts: [u16; 2],
+}
+
+impl<'o, 'd> Message<'o, 'd> {
+    fn new(out: &'o mut Vec<u8>, query: &'d Query) -> Self {
+        let mut message = Self {
+            out,
+            names: [(&[], 0); COMPRESSION_NAMES_MAX],
+            name_count: 0,
+            counts: [0; 2],
+        };
+        // The question's name is at offset 12, in the client's own case: pointing at it
+        // echoes that case in every owner name.
+        for i in 0..query.name.label_count() {
+            message.remember(
+                query.name.suffix(i),
+                HEADER_BYTES + query.name.label_offset(i),
+            );
+        }
+        message
+    }
+
+    fn remember(&mut self, name: &'d [u8], offset: usize) {
+        if self.name_count < COMPRESSION_NAMES_MAX && offset <= POINTER_OFFSET_MAX {
+            self.names[self.name_count] = (name, offset as u16);
+            self.name_count += 1;
+        }
+    }
+
+    /// Writes `name` (lower-case wire), pointing at the longest suffix already written.
+    fn write_name(&mut self, name: &'d [u8]) {
+        for suffix in zone::suffixes(name) {
+            if suffix == b"\x00" {
+                self.out.push(0);
+                return;
+            }
+            if let Some(&(_, offset)) = self.names[..self.name_count]
+                .iter()
+                .find(|(n, _)| *n == suffix)
+            {
+                self.out.extend_from_slice(&(0xC000 | offset).to_be_bytes());
+                return;
+            }
+            let offset = self.out.len();
+            self.remember(suffix, offset);
+            let label_len = usize::from(suffix[0]);
+            self.out.extend_from_slice(&suffix[..=label_len]);
+        }
+    }
+
+    /// Writes every record of `set` owned by `owner` into the answer section.
+    fn write_set(&mut self, owner: &'d [u8], set: &'d RecordSet) {
+        self.write_records(owner, set, 0);
+    }
+
+    /// NXDOMAIN or NODATA: the zone's SOA in the authority section (RFC 2308).
+    fn negative(&mut self, zone: &'d Zone, rcode: u8) -> Outcome {
+        self.write_records(&zone.apex, &zone.negative_soa, 1);
+        Outcome::local(rcode)
+    }
+
+    fn write_records(&mut self, owner: &'d [u8], set: &'d RecordSet, section: usize) {
+        let mut tails: &'d [u8] = &set.tails;
+        while tails.len() >= 10 {
+            let end = 10 + usize::from(u16::from_be_bytes([tails[8], tails[9]]));
+            let Some(record) = tails.get(..end) else {
+                return;
+            };
+            self.write_name(owner);
+            match (set.rtype, set.target.as_deref()) {
+                // CNAME data is written compressed: the next owner in a chain points at it.
+                (TYPE_CNAME, Some(target)) => {
+                    self.out.extend_from_slice(&record[..8]);
+                    let length_at = self.out.len();
+                    self.out.extend_from_slice(&[0, 0]);
+                    self.write_name(target);
+                    let rdlen = (self.out.len() - length_at - 2) as u16;
+                    self.out[length_at..length_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+                }
+                _ => self.out.extend_from_slice(record),
+            }
+            self.counts[section] = self.counts[section].saturating_add(1);
+            tails = &tails[end..];
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The DNS role: wire format, local zones, the answer path and the server loops.
+//! Data flows one way: `server` receives bytes, `answer` turns them into a response
+//! using `zone` data built from `record` lines, and `wire` does every byte-level read
+//! and write.
+
+pub mod answer;
+pub mod record;
+pub mod server;
+pub mod wire;
+pub mod zone;

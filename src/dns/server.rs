@@ -1,0 +1,284 @@
+//! Sockets and threads: where datagrams and TCP streams meet the answer path.
+//!
+//! Owns the network side of the DNS role. All sockets are bound before any thread
+//! starts (so a bad address fails start-up cleanly, and privileges can be dropped
+//! after binding). Each DNS thread runs one `current_thread` tokio runtime with its
+//! own `SO_REUSEPORT` UDP socket per listen address, so the kernel spreads queries
+//! over cores with no shared queue. Each UDP socket is served by one task that reads,
+//! answers into a reused buffer and sends: no task, channel or allocation per query.
+//! TCP is bounded: at most `tcp_connections_max` clients (the oldest is closed to
+//! admit a new one) and an idle timeout per connection.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::AbortHandle;
+
+use crate::config;
+use crate::dns::answer::{Answerer, Transport};
+use crate::dns::wire::Query;
+
+/// Largest request read from UDP. Queries are tiny; a bigger datagram is cut and
+/// then fails to parse, which is the right outcome.
+const UDP_REQUEST_BYTES_MAX: usize = 4096;
+/// Kernel accept queue per TCP listener.
+const TCP_BACKLOG: i32 = 128;
+/// Attempts to find a port free for both UDP and TCP when the config asks for port 0.
+const EPHEMERAL_PORT_ATTEMPTS_MAX: usize = 16;
+/// Pause after a failed accept (e.g. out of file descriptors) before trying again.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Every socket the DNS role serves, bound and ready.
+#[derive(Debug)]
+pub struct Sockets {
+    /// One UDP socket per listen address for each thread.
+    udp: Vec<Vec<UdpSocket>>,
+    tcp: Vec<TcpListener>,
+    /// The addresses actually bound (port 0 resolved).
+    pub bound: Vec<SocketAddr>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+    pub connections_max: usize,
+    pub idle_timeout: Duration,
+}
+
+impl TcpLimits {
+    pub fn from_config(dns: &config::Dns) -> Self {
+        Self {
+            connections_max: dns.tcp_connections_max,
+            idle_timeout: dns.tcp_idle_timeout,
+        }
+    }
+}
+
+/// Binds UDP (once per thread, `SO_REUSEPORT`) and TCP on every listen address.
+pub fn bind(listen: &[SocketAddr], threads: usize) -> io::Result<Sockets> {
+    let mut udp: Vec<Vec<UdpSocket>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut tcp = Vec::new();
+    let mut bound = Vec::new();
+    for &wanted in listen {
+        let (sockets, listener, address) = bind_address(wanted, threads)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {wanted}: {e}")))?;
+        for (thread, socket) in udp.iter_mut().zip(sockets) {
+            thread.push(socket);
+        }
+        tcp.push(listener);
+        bound.push(address);
+    }
+    Ok(Sockets { udp, tcp, bound })
+}
+
+fn bind_address(
+    wanted: SocketAddr,
+    threads: usize,
+) -> io::Result<(Vec<UdpSocket>, TcpListener, SocketAddr)> {
+    let mut last_error = None;
+    for _ in 0..EPHEMERAL_PORT_ATTEMPTS_MAX {
+        let first = udp_socket(wanted)?;
+        let address = first.local_addr()?;
+        // With port 0 the UDP port is chosen first; TCP must get the same one.
+        let listener = match tcp_listener(address) {
+            Ok(listener) => listener,
+            Err(e) if wanted.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
+                last_error = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut sockets = vec![first];
+        for _ in 1..threads {
+            sockets.push(udp_socket(address)?);
+        }
+        return Ok((sockets, listener, address));
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other("no free port")))
+}
+
+fn new_socket(address: SocketAddr, kind: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(address), kind, Some(protocol))?;
+    if address.is_ipv6() {
+        // `[::]:53` next to `0.0.0.0:53` must not claim IPv4 too.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = new_socket(address, Type::DGRAM, Protocol::UDP)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}
+
+fn tcp_listener(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = new_socket(address, Type::STREAM, Protocol::TCP)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(TCP_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Starts one thread per UDP socket set; the first thread also serves TCP.
+pub fn spawn(
+    sockets: Sockets,
+    answerer: Arc<Answerer>,
+    limits: TcpLimits,
+) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let mut handles = Vec::new();
+    let mut tcp = Some(sockets.tcp);
+    for (index, udp) in sockets.udp.into_iter().enumerate() {
+        let answerer = answerer.clone();
+        let tcp = tcp.take().unwrap_or_default();
+        let handle = std::thread::Builder::new()
+            .name(format!("dns-{index}"))
+            .spawn(move || serve_thread(udp, tcp, answerer, limits))?;
+        handles.push(handle);
+    }
+    Ok(handles)
+}
+
+fn serve_thread(
+    udp: Vec<UdpSocket>,
+    tcp: Vec<TcpListener>,
+    answerer: Arc<Answerer>,
+    limits: TcpLimits,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            log::error!("cannot start a DNS thread: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for socket in udp {
+            match tokio::net::UdpSocket::from_std(socket) {
+                Ok(socket) => drop(tasks.spawn(serve_udp(socket, answerer.clone()))),
+                Err(e) => log::error!("UDP socket: {e}"),
+            }
+        }
+        for listener in tcp {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => drop(tasks.spawn(serve_tcp(listener, answerer.clone(), limits))),
+                Err(e) => log::error!("TCP listener: {e}"),
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+}
+
+async fn serve_udp(socket: tokio::net::UdpSocket, answerer: Arc<Answerer>) {
+    let mut request = vec![0u8; UDP_REQUEST_BYTES_MAX];
+    let mut response = Vec::with_capacity(usize::from(crate::dns::wire::EDNS_PAYLOAD_BYTES));
+    let mut query = Query::empty();
+    loop {
+        let (len, peer) = match socket.recv_from(&mut request).await {
+            Ok(received) => received,
+            Err(e) => {
+                // ICMP errors from earlier sends surface here on some kernels.
+                log::debug!("UDP receive: {e}");
+                continue;
+            }
+        };
+        // Source port 0 cannot be answered (and is a reflection trick).
+        if peer.port() == 0 {
+            continue;
+        }
+        if answerer.answer(&request[..len], Transport::Udp, &mut query, &mut response)
+            && let Err(e) = socket.send_to(&response, peer).await
+        {
+            log::debug!("UDP send to {peer}: {e}");
+        }
+    }
+}
+
+/// Open TCP connections, oldest first, so the oldest can be closed when full.
+type Connections = Arc<Mutex<VecDeque<(u64, AbortHandle)>>>;
+
+async fn serve_tcp(listener: tokio::net::TcpListener, answerer: Arc<Answerer>, limits: TcpLimits) {
+    let connections: Connections = Arc::new(Mutex::new(VecDeque::new()));
+    let mut next_id: u64 = 0;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                log::warn!("TCP accept: {e}");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        next_id += 1;
+        let id = next_id;
+        let task = tokio::spawn(serve_connection(
+            stream,
+            answerer.clone(),
+            limits.idle_timeout,
+            connections.clone(),
+            id,
+        ));
+        let mut open = connections.lock().unwrap_or_else(PoisonError::into_inner);
+        open.push_back((id, task.abort_handle()));
+        while open.len() > limits.connections_max {
+            if let Some((_, oldest)) = open.pop_front() {
+                log::debug!(
+                    "TCP connections at {}: closing the oldest for {peer}",
+                    limits.connections_max
+                );
+                oldest.abort();
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    mut stream: tokio::net::TcpStream,
+    answerer: Arc<Answerer>,
+    idle_timeout: Duration,
+    connections: Connections,
+    id: u64,
+) {
+    let mut request = Vec::new();
+    let mut response = Vec::new();
+    let mut query = Query::empty();
+    loop {
+        let mut length = [0u8; 2];
+        let read = async {
+            stream.read_exact(&mut length).await?;
+            request.resize(usize::from(u16::from_be_bytes(length)), 0);
+            stream.read_exact(&mut request).await
+        };
+        match tokio::time::timeout(idle_timeout, read).await {
+            Ok(Ok(_)) => {}
+            // Idle, closed by the client, or broken: either way this connection is done.
+            Ok(Err(_)) | Err(_) => break,
+        }
+        if !answerer.answer(&request, Transport::Tcp, &mut query, &mut response) {
+            continue;
+        }
+        let Ok(length) = u16::try_from(response.len()) else {
+            break;
+        };
+        response.splice(0..0, length.to_be_bytes());
+        if !matches!(
+            tokio::time::timeout(idle_timeout, stream.write_all(&response)).await,
+            Ok(Ok(()))
+        ) {
+            break;
+        }
+    }
+    let mut open = connections.lock().unwrap_or_else(PoisonError::into_inner);
+    open.retain(|(other, _)| *other != id);
+}

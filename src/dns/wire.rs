@@ -1,0 +1,532 @@
+//! DNS wire format at the edge: turning a received datagram into a typed [`Query`]
+//! and writing the parts of a response.
+//!
+//! This module owns every byte-level decision about packets. It never allocates on
+//! the hot path: a query is parsed into fixed-size buffers, and a response is written
+//! into a caller-owned `Vec<u8>` that is reused between queries. It must never panic
+//! on any input: every read is bounds-checked and a malformed packet becomes
+//! [`Parsed::Drop`] or [`Parsed::Error`].
+
+/// Longest domain name in wire format (RFC 1035 §2.3.4).
+pub const NAME_BYTES_MAX: usize = 255;
+/// A name of 255 bytes has at most 127 labels plus the root.
+pub const LABELS_MAX: usize = 128;
+/// The UDP payload size we advertise and cap answers to (DNS Flag Day 2020).
+pub const EDNS_PAYLOAD_BYTES: u16 = 1232;
+/// Answers without EDNS must fit the classic limit.
+pub const UDP_PLAIN_BYTES_MAX: usize = 512;
+/// DNS header length.
+pub const HEADER_BYTES: usize = 12;
+
+pub const TYPE_A: u16 = 1;
+pub const TYPE_NS: u16 = 2;
+pub const TYPE_CNAME: u16 = 5;
+pub const TYPE_SOA: u16 = 6;
+pub const TYPE_PTR: u16 = 12;
+pub const TYPE_MX: u16 = 15;
+pub const TYPE_TXT: u16 = 16;
+pub const TYPE_AAAA: u16 = 28;
+pub const TYPE_SRV: u16 = 33;
+pub const TYPE_OPT: u16 = 41;
+pub const TYPE_ANY: u16 = 255;
+pub const TYPE_CAA: u16 = 257;
+pub const CLASS_IN: u16 = 1;
+
+pub const RCODE_NOERROR: u8 = 0;
+pub const RCODE_FORMERR: u8 = 1;
+pub const RCODE_SERVFAIL: u8 = 2;
+pub const RCODE_NXDOMAIN: u8 = 3;
+pub const RCODE_NOTIMP: u8 = 4;
+pub const RCODE_REFUSED: u8 = 5;
+/// Extended RCODE 16 (RFC 6891): upper 8 bits go in the OPT TTL, lower 4 are 0.
+pub const RCODE_BADVERS: u16 = 16;
+
+/// Header flag bits (second 16-bit word).
+const FLAG_QR: u16 = 0x8000;
+const FLAG_AA: u16 = 0x0400;
+const FLAG_TC: u16 = 0x0200;
+const FLAG_RD: u16 = 0x0100;
+const FLAG_RA: u16 = 0x0080;
+const FLAG_CD: u16 = 0x0010;
+const OPCODE_MASK: u16 = 0x7800;
+
+/// A domain name in lower-case wire format with the offsets of its labels, so every
+/// suffix (parent name) is a slice away: `suffix(i)` is itself a valid wire name.
+#[derive(Clone)]
+pub struct NameBuf {
+    bytes: [u8; NAME_BYTES_MAX],
+    len: u8,
+    labels: [u8; LABELS_MAX],
+    label_count: u8,
+}
+
+impl NameBuf {
+    pub const fn empty() -> Self {
+        Self {
+            bytes: [0; NAME_BYTES_MAX],
+            len: 0,
+            labels: [0; LABELS_MAX],
+            label_count: 0,
+        }
+    }
+
+    /// Lower-cased wire bytes, ending with the root label.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Number of labels, not counting the root.
+    pub fn label_count(&self) -> usize {
+        usize::from(self.label_count)
+    }
+
+    /// Byte offset of label `i` (0 = leftmost).
+    pub fn label_offset(&self, i: usize) -> usize {
+        usize::from(self.labels[i])
+    }
+
+    /// The name with its `i` leftmost labels removed.
+    pub fn suffix(&self, i: usize) -> &[u8] {
+        let start = if i >= self.label_count() {
+            usize::from(self.len).saturating_sub(1)
+        } else {
+            self.label_offset(i)
+        };
+        &self.bytes[start..usize::from(self.len)]
+    }
+
+    /// Parses an uncompressed name from `packet` at `pos`, lower-casing it.
+    /// Returns the position after the name.
+    pub fn parse(&mut self, packet: &[u8], mut pos: usize) -> Option<usize> {
+        let mut len = 0usize;
+        let mut count = 0usize;
+        loop {
+            let label_len = usize::from(*packet.get(pos)?);
+            if label_len == 0 {
+                if len >= NAME_BYTES_MAX {
+                    return None;
+                }
+                self.bytes[len] = 0;
+                self.len = u8::try_from(len + 1).ok()?;
+                self.label_count = u8::try_from(count).ok()?;
+                return Some(pos + 1);
+            }
+            // Compression pointers (0xC0) and the reserved 0x40/0x80 forms are not
+            // accepted in a question: no resolver sends them there.
+            if label_len > 63 || len + 1 + label_len + 1 > NAME_BYTES_MAX || count >= LABELS_MAX {
+                return None;
+            }
+            let label = packet.get(pos + 1..pos + 1 + label_len)?;
+            self.labels[count] = u8::try_from(len).ok()?;
+            self.bytes[len] = packet[pos];
+            for (dst, src) in self.bytes[len + 1..len + 1 + label_len]
+                .iter_mut()
+                .zip(label)
+            {
+                *dst = src.to_ascii_lowercase();
+            }
+            len += 1 + label_len;
+            count += 1;
+            pos += 1 + label_len;
+        }
+    }
+
+    /// Replaces this name with `wire` (already lower-case, validated).
+    pub fn set(&mut self, wire: &[u8]) -> Option<()> {
+        self.parse(wire, 0).map(|_| ())
+    }
+}
+
+/// EDNS(0) facts from the request's OPT record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edns {
+    pub payload_bytes: u16,
+    pub version: u8,
+    pub dnssec_ok: bool,
+}
+
+/// A parsed standard query with exactly one question.
+pub struct Query {
+    pub id: u16,
+    /// The request's flag word (for RD and CD).
+    pub flags: u16,
+    pub name: NameBuf,
+    /// End of the question section in the request (the question is echoed from there).
+    pub question_end: usize,
+    pub qtype: u16,
+    pub qclass: u16,
+    pub edns: Option<Edns>,
+}
+
+/// What a received datagram turned out to be.
+pub enum Parsed {
+    /// Not worth an answer (too short, a response, garbage without a header).
+    Drop,
+    /// Answer with this RCODE and the header only (plus the question when it parsed).
+    Error {
+        id: u16,
+        flags: u16,
+        rcode: u8,
+    },
+    Query,
+}
+
+impl Query {
+    pub const fn empty() -> Self {
+        Self {
+            id: 0,
+            flags: 0,
+            name: NameBuf::empty(),
+            question_end: 0,
+            qtype: 0,
+            qclass: 0,
+            edns: None,
+        }
+    }
+
+    /// Parses `packet` into `self`. `Parsed::Query` means `self` holds the query.
+    pub fn parse(&mut self, packet: &[u8]) -> Parsed {
+        if packet.len() < HEADER_BYTES {
+            return Parsed::Drop;
+        }
+        let id = u16::from_be_bytes([packet[0], packet[1]]);
+        let flags = u16::from_be_bytes([packet[2], packet[3]]);
+        if flags & FLAG_QR != 0 {
+            return Parsed::Drop;
+        }
+        let error = |rcode| Parsed::Error { id, flags, rcode };
+        if flags & OPCODE_MASK != 0 {
+            return error(RCODE_NOTIMP);
+        }
+        let count = |i: usize| u16::from_be_bytes([packet[4 + 2 * i], packet[5 + 2 * i]]);
+        if count(0) != 1 {
+            return error(RCODE_FORMERR);
+        }
+        let Some(pos) = self.name.parse(packet, HEADER_BYTES) else {
+            return error(RCODE_FORMERR);
+        };
+        let Some(&[t0, t1, c0, c1]) = packet.get(pos..pos + 4) else {
+            return error(RCODE_FORMERR);
+        };
+        self.id = id;
+        self.flags = flags;
+        self.qtype = u16::from_be_bytes([t0, t1]);
+        self.qclass = u16::from_be_bytes([c0, c1]);
+        self.question_end = pos + 4;
+        let skipped = usize::from(count(1)) + usize::from(count(2));
+        match find_edns(packet, self.question_end, skipped, usize::from(count(3))) {
+            Ok(edns) => {
+                self.edns = edns;
+                Parsed::Query
+            }
+            Err(()) => error(RCODE_FORMERR),
+        }
+    }
+}
+
+/// Skips `skipped` records, then reads `additional` records looking for one OPT.
+fn find_edns(
+    packet: &[u8],
+    mut pos: usize,
+    skipped: usize,
+    additional: usize,
+) -> Result<Option<Edns>, ()> {
+    for _ in 0..skipped {
+        pos = skip_record(packet, pos).ok_or(())?.0;
+    }
+    let mut edns = None;
+    for _ in 0..additional {
+        let owner_is_root = packet.get(pos) == Some(&0);
+        let (next, rtype, class, ttl) = skip_record(packet, pos).ok_or(())?;
+        if rtype == TYPE_OPT {
+            // RFC 6891 §6.1.1: one OPT, owned by the root, else FORMERR.
+            if edns.is_some() || !owner_is_root {
+                return Err(());
+            }
+            edns = Some(Edns {
+                payload_bytes: class,
+                version: (ttl >> 16) as u8,
+                dnssec_ok: ttl & 0x8000 != 0,
+            });
+        }
+        pos = next;
+    }
+    Ok(edns)
+}
+
+/// Skips one resource record; returns the position after it, its type, class and TTL.
+fn skip_record(packet: &[u8], pos: usize) -> Option<(usize, u16, u16, u32)> {
+    let pos = skip_name(packet, pos)?;
+    let fixed = packet.get(pos..pos + 10)?;
+    let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+    let class = u16::from_be_bytes([fixed[2], fixed[3]]);
+    let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    let end = pos + 10 + rdlen;
+    if end > packet.len() {
+        return None;
+    }
+    Some((end, rtype, class, ttl))
+}
+
+/// Skips a possibly compressed name (a pointer ends it).
+fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
+    let mut total = 0usize;
+    loop {
+        let len = *packet.get(pos)?;
+        match len {
+            0 => return Some(pos + 1),
+            1..=63 => {
+                total += usize::from(len) + 1;
+                if total >= NAME_BYTES_MAX {
+                    return None;
+                }
+                pos += usize::from(len) + 1;
+            }
+            0xC0..=0xFF => {
+                packet.get(pos + 1)?;
+                return Some(pos + 2);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Flags for a response to a request with flag word `request_flags`.
+pub fn response_flags(request_flags: u16, authoritative: bool, recursion: bool, rcode: u8) -> u16 {
+    let mut flags = FLAG_QR | (request_flags & (FLAG_RD | FLAG_CD | OPCODE_MASK));
+    if authoritative {
+        flags |= FLAG_AA;
+    }
+    if recursion {
+        flags |= FLAG_RA;
+    }
+    flags | u16::from(rcode & 0x0F)
+}
+
+/// Writes a header with the given counts at the start of an empty `out`.
+pub fn write_header(out: &mut Vec<u8>, id: u16, flags: u16, counts: [u16; 4]) {
+    out.clear();
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&flags.to_be_bytes());
+    for count in counts {
+        out.extend_from_slice(&count.to_be_bytes());
+    }
+}
+
+/// Overwrites the section counts (answer, authority, additional) of a response.
+pub fn set_counts(out: &mut [u8], answers: u16, authorities: u16, additionals: u16) {
+    out[6..8].copy_from_slice(&answers.to_be_bytes());
+    out[8..10].copy_from_slice(&authorities.to_be_bytes());
+    out[10..12].copy_from_slice(&additionals.to_be_bytes());
+}
+
+/// Sets the TC bit.
+pub fn set_truncated(out: &mut [u8]) {
+    out[2] |= (FLAG_TC >> 8) as u8;
+}
+
+/// Appends our OPT record: payload size, extended RCODE bits, version 0, no options.
+pub fn write_opt(out: &mut Vec<u8>, extended_rcode: u16) {
+    out.push(0);
+    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+    out.extend_from_slice(&EDNS_PAYLOAD_BYTES.to_be_bytes());
+    out.push((extended_rcode >> 4) as u8);
+    out.extend_from_slice(&[0, 0, 0, 0, 0]);
+}
+
+/// The largest UDP response this client can take.
+pub fn udp_limit_bytes(edns: Option<Edns>) -> usize {
+    match edns {
+        Some(edns) => usize::from(edns.payload_bytes.clamp(512, EDNS_PAYLOAD_BYTES)),
+        None => UDP_PLAIN_BYTES_MAX,
+    }
+}
+
+/// Converts a presentation-format name to lower-case wire format. `None` for an
+/// invalid name. Used when loading data, not on the hot path.
+pub fn wire_from_name(name: &hickory_proto::rr::Name) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.iter() {
+        let len = u8::try_from(label.len()).ok()?;
+        if len == 0 || len > 63 {
+            return None;
+        }
+        out.push(len);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+    (out.len() <= NAME_BYTES_MAX).then_some(out)
+}
+
+/// Presentation form of a lower-case wire name, for logs and errors.
+pub fn name_to_string(wire: &[u8]) -> String {
+    let mut out = String::new();
+    let mut pos = 0;
+    while let Some(&len) = wire.get(pos) {
+        if len == 0 {
+            break;
+        }
+        let label = wire.get(pos + 1..pos + 1 + usize::from(len)).unwrap_or(&[]);
+        for &b in label {
+            if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("\\{b:03}"));
+            }
+        }
+        out.push('.');
+        pos += 1 + usize::from(len);
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn query_bytes(name: &[u8], qtype: u16, opt: Option<[u8; 11]>) -> Vec<u8> {
+        let mut p = vec![
+            0x12,
+            0x34,
+            0x01,
+            0x00,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u8::from(opt.is_some()),
+        ];
+        p.extend_from_slice(name);
+        p.extend_from_slice(&qtype.to_be_bytes());
+        p.extend_from_slice(&CLASS_IN.to_be_bytes());
+        if let Some(opt) = opt {
+            p.extend_from_slice(&opt);
+        }
+        p
+    }
+
+    #[test]
+    fn parses_and_lowercases_question() {
+        let mut q = Query::empty();
+        let p = query_bytes(b"\x03WwW\x07Example\x03com\x00", TYPE_A, None);
+        assert!(matches!(q.parse(&p), Parsed::Query));
+        assert_eq!(q.name.as_bytes(), b"\x03www\x07example\x03com\x00");
+        assert_eq!(q.name.label_count(), 3);
+        assert_eq!(q.name.suffix(1), b"\x07example\x03com\x00");
+        assert_eq!(q.name.suffix(3), b"\x00");
+        assert_eq!(q.id, 0x1234);
+        assert_eq!(q.edns, None);
+    }
+
+    #[test]
+    fn reads_edns() {
+        let mut q = Query::empty();
+        let opt = [0, 0, 41, 0x10, 0x00, 0, 0, 0x80, 0, 0, 0];
+        let p = query_bytes(b"\x01a\x00", TYPE_A, Some(opt));
+        assert!(matches!(q.parse(&p), Parsed::Query));
+        let edns = q.edns.unwrap();
+        assert_eq!(edns.payload_bytes, 4096);
+        assert!(edns.dnssec_ok);
+        assert_eq!(udp_limit_bytes(Some(edns)), 1232);
+    }
+
+    #[test]
+    fn malformed_inputs_never_panic() {
+        let mut q = Query::empty();
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\x00\x01",
+            &[0; 11],
+            &[0x12, 0x34, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0],
+            &[0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x05, b'a'],
+            &[
+                0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 0x0C, 0, 1, 0, 1,
+            ],
+            &[0x12, 0x34, 0x01, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1],
+            &[
+                0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 3, 0, 0, 1, 0, 1, 0,
+            ],
+        ];
+        for case in cases {
+            let _ = q.parse(case);
+        }
+        // Every prefix of a valid query with EDNS.
+        let opt = [0, 0, 41, 0x10, 0x00, 0, 0, 0x80, 0, 0, 0];
+        let p = query_bytes(b"\x03www\x07example\x00", TYPE_A, Some(opt));
+        for n in 0..p.len() {
+            let _ = q.parse(&p[..n]);
+        }
+    }
+
+    #[test]
+    fn rejects_overlong_names_and_pointers() {
+        let mut q = Query::empty();
+        let mut long = Vec::new();
+        for _ in 0..5 {
+            long.push(63);
+            long.extend_from_slice(&[b'a'; 63]);
+        }
+        long.push(0);
+        assert!(matches!(
+            q.parse(&query_bytes(&long, TYPE_A, None)),
+            Parsed::Error {
+                rcode: RCODE_FORMERR,
+                ..
+            }
+        ));
+        let ptr = query_bytes(b"\xC0\x0C", TYPE_A, None);
+        assert!(matches!(
+            q.parse(&ptr),
+            Parsed::Error {
+                rcode: RCODE_FORMERR,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn opcode_and_qr() {
+        let mut q = Query::empty();
+        let mut p = query_bytes(b"\x00", TYPE_A, None);
+        p[2] = 0x28; // opcode 5 (UPDATE)
+        assert!(matches!(
+            q.parse(&p),
+            Parsed::Error {
+                rcode: RCODE_NOTIMP,
+                ..
+            }
+        ));
+        p[2] = 0x80;
+        assert!(matches!(q.parse(&p), Parsed::Drop));
+    }
+
+    #[test]
+    fn duplicate_opt_is_formerr() {
+        let mut q = Query::empty();
+        let opt = [0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 0];
+        let mut p = query_bytes(b"\x00", TYPE_A, Some(opt));
+        p.extend_from_slice(&opt);
+        p[11] = 2;
+        assert!(matches!(
+            q.parse(&p),
+            Parsed::Error {
+                rcode: RCODE_FORMERR,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn presentation_names() {
+        assert_eq!(name_to_string(b"\x03www\x07example\x00"), "www.example.");
+        assert_eq!(name_to_string(b"\x00"), ".");
+    }
+}

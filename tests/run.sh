@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The one test command (README, CI): installs every missing prerequisite on a fresh
+# Debian machine, then runs formatting, lints, unit and integration tests, and the
+# static mipsel build answering DNS under qemu.
+#   tests/run.sh           everything
+#   tests/run.sh --native  skip the cross build (quick local loop)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+native_only=0
+[ "${1:-}" = "--native" ] && native_only=1
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ $apt_updated -eq 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  echo "installing: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# dig (dnsutils) and kdig (knot-dnsutils) are the wire-level clients of the tests.
+apt_install dnsutils knot-dnsutils
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test
+
+if [ $native_only -eq 0 ]; then
+  echo "== cross: mipsel-unknown-linux-musl under qemu"
+  cross/install.sh
+  cross/smoke.sh mipsel-unknown-linux-musl
+fi
+echo "== all tests passed"
