@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::dns::wire::{self, Parsed, Query, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOERROR};
 use crate::dns::wire::{CLASS_IN, HEADER_BYTES, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL};
-use crate::dns::wire::{TYPE_ANY, TYPE_CNAME, TYPE_OPT, TYPE_PTR};
+use crate::dns::wire::{TYPE_ANY, TYPE_CNAME, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_PTR, TYPE_SOA};
 use crate::dns::zone::{self, CNAME_HOPS_MAX, Mode, Node, RecordSet, Zone, Zones};
 
 /// A TCP response carries at most 65 535 bytes (two-byte length prefix).
@@ -312,20 +312,144 @@ impl<'o, 'd> Message<'o, 'd> {
                 return;
             };
             self.write_name(owner);
-            match (set.rtype, set.target.as_deref()) {
-                // CNAME data is written compressed: the next owner in a chain points at it.
-                (TYPE_CNAME, Some(target)) => {
-                    self.out.extend_from_slice(&record[..8]);
-                    let length_at = self.out.len();
-                    self.out.extend_from_slice(&[0, 0]);
-                    self.write_name(target);
-                    let rdlen = (self.out.len() - length_at - 2) as u16;
-                    self.out[length_at..length_at + 2].copy_from_slice(&rdlen.to_be_bytes());
-                }
-                _ => self.out.extend_from_slice(record),
-            }
+            self.write_data(set.rtype, record);
             self.counts[section] = self.counts[section].saturating_add(1);
             tails = &tails[end..];
         }
+    }
+
+    /// Writes type, class, TTL, length and data of one record. Names inside the
+    /// data of the RFC 1035 types are compressed too (RFC 3597 §4 forbids it for
+    /// later types such as SRV, which are copied as they are).
+    fn write_data(&mut self, rtype: u16, record: &'d [u8]) {
+        let rdata = &record[10..];
+        let (prefix_bytes, name_count) = match rtype {
+            TYPE_CNAME | TYPE_NS | TYPE_PTR => (0, 1),
+            TYPE_MX => (2, 1),
+            TYPE_SOA => (0, 2),
+            _ => {
+                self.out.extend_from_slice(record);
+                return;
+            }
+        };
+        self.out.extend_from_slice(&record[..8]);
+        let length_at = self.out.len();
+        self.out.extend_from_slice(&[0, 0]);
+        let Some(prefix) = rdata.get(..prefix_bytes) else {
+            return;
+        };
+        self.out.extend_from_slice(prefix);
+        let mut rest = &rdata[prefix_bytes..];
+        for _ in 0..name_count {
+            let name_len = zone::suffixes(rest)
+                .last()
+                .map_or(rest.len(), |root| rest.len() - root.len() + 1);
+            let Some((name, tail)) = rest.split_at_checked(name_len) else {
+                break;
+            };
+            self.write_name(name);
+            rest = tail;
+        }
+        self.out.extend_from_slice(rest);
+        let rdlen = (self.out.len() - length_at - 2) as u16;
+        self.out[length_at..length_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::dns::zone::ZoneSpec;
+
+    fn answerer() -> Answerer {
+        let records = [
+            "a A 10.0.0.1",
+            "www CNAME a",
+            "*.w CNAME www",
+            "@ MX 10 a",
+            "t TXT \"x\"",
+            "l1 CNAME l2",
+            "l2 CNAME l1",
+        ];
+        let spec = ZoneSpec {
+            name: "z.test".into(),
+            mode: Mode::Authoritative,
+            ttl: 60,
+            records: records.iter().map(|r| (r.to_string(), 1)).collect(),
+        };
+        Answerer::new(Arc::new(Zones::build(&[spec], 1).unwrap()))
+    }
+
+    fn query(name: &[u8], qtype: u16, edns: bool) -> Vec<u8> {
+        let mut p = vec![0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)];
+        p.extend_from_slice(name);
+        p.extend_from_slice(&qtype.to_be_bytes());
+        p.extend_from_slice(&[0, 1]);
+        if edns {
+            p.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+        }
+        p
+    }
+
+    /// Every single-byte corruption and every truncation of valid queries: the answer
+    /// path must answer or drop, never panic (debug builds also check overflow).
+    #[test]
+    fn mutated_queries_never_panic() {
+        let a = answerer();
+        let mut q = Query::empty();
+        let mut out = Vec::new();
+        let names: [&[u8]; 4] = [
+            b"\x01a\x01z\x04test\x00",
+            b"\x03www\x01z\x04test\x00",
+            b"\x01x\x01w\x01z\x04test\x00",
+            b"\x02l1\x01z\x04test\x00",
+        ];
+        for name in names {
+            for (qtype, edns) in [(1u16, true), (255, false), (15, true), (5, false)] {
+                let packet = query(name, qtype, edns);
+                for n in 0..packet.len() {
+                    a.answer(&packet[..n], Transport::Udp, &mut q, &mut out);
+                }
+                for i in 0..packet.len() {
+                    for value in [0u8, 1, 0x3f, 0x40, 0xc0, 0xff] {
+                        let mut bad = packet.clone();
+                        bad[i] = value;
+                        if a.answer(&bad, Transport::Udp, &mut q, &mut out) {
+                            assert!(out.len() >= HEADER_BYTES);
+                            assert_eq!(&out[..2], &bad[..2], "the ID is echoed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn answers_with_compression_and_chains() {
+        let a = answerer();
+        let mut q = Query::empty();
+        let mut out = Vec::new();
+        assert!(a.answer(
+            &query(b"\x01x\x01w\x01z\x04test\x00", 1, false),
+            Transport::Udp,
+            &mut q,
+            &mut out
+        ));
+        // x.w -> CNAME www (wildcard), www -> CNAME a, a -> A: three records.
+        assert_eq!(u16::from_be_bytes([out[6], out[7]]), 3);
+        assert_eq!(out[3] & 0x0f, RCODE_NOERROR);
+        assert!(a.answer(
+            &query(b"\x02l1\x01z\x04test\x00", 1, false),
+            Transport::Udp,
+            &mut q,
+            &mut out
+        ));
+        assert_eq!(out[3] & 0x0f, RCODE_SERVFAIL);
+        assert_eq!(u16::from_be_bytes([out[6], out[7]]), 0);
+        // Not a query at all: dropped.
+        let mut response = query(b"\x00", 1, false);
+        response[2] |= 0x80;
+        assert!(!a.answer(&response, Transport::Udp, &mut q, &mut out));
     }
 }

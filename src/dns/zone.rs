@@ -55,7 +55,7 @@ pub struct RecordSet {
     pub count: u16,
     /// Per record: type, class, TTL, data length and data.
     pub tails: Box<[u8]>,
-    /// CNAME target (lower-case wire) for chasing and compression.
+    /// CNAME target (lower-case wire), followed through local data.
     pub target: Option<Box<[u8]>>,
 }
 

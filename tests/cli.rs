@@ -1,0 +1,101 @@
+//! The command line against the real binary: exit codes, config errors with file
+//! and line, the embedded default and the reference config.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use hickory_proto::rr::RecordType;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn version_and_usage() {
+    let out = run(BIN, &["--version"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("lanseal "));
+    let out = run(BIN, &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown command `frobnicate`"));
+    assert_eq!(run(BIN, &[]).status.code(), Some(2));
+    assert_eq!(run(BIN, &["run", "-c"]).status.code(), Some(2));
+}
+
+#[test]
+fn reference_and_embedded_configs_are_valid() {
+    let reference = concat!(env!("CARGO_MANIFEST_DIR"), "/etc/lanseal.toml");
+    let out = run(BIN, &["check-config", "-c", reference]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(BIN, &["check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn config_errors_name_file_line_and_expectation() {
+    let dir = TempDir::new();
+    for (text, line, needle) in [
+        (
+            "[dns]\nlisten = [\"127.0.0.1:53\"]\nlisen = 1\n",
+            3,
+            "unknown field `lisen`",
+        ),
+        (
+            "[dns]\nlisten = [\"127.0.0.1\", \"banana\"]\n",
+            2,
+            "listen address `banana`",
+        ),
+        (
+            "[[zone]]\nname = \"a.test\"\nrecords = [\n  \"x A 1.2.3.4\",\n  \"x CNAME y\",\n]\n",
+            5,
+            "CNAME and other",
+        ),
+        (
+            "[[zone]]\nname = \"a.test\"\nrecords = [\"x MX ten mail\"]\n",
+            3,
+            "MX preference `ten`",
+        ),
+    ] {
+        let path = dir.write("bad.toml", text);
+        let path = path.to_str().unwrap();
+        for command in ["check-config", "run"] {
+            let out = run(BIN, &[command, "-c", path]);
+            assert_eq!(out.status.code(), Some(2), "{command} {text:?}");
+            let err = stderr(&out);
+            assert!(err.contains(&format!("{path}:{line}: ")), "{err}");
+            assert!(err.contains(needle), "{err}");
+            assert!(
+                !err.contains("listening"),
+                "nothing may start on a bad config: {err}"
+            );
+        }
+    }
+    let out = run(BIN, &["check-config", "-c", "/nonexistent/lanseal.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read the config file"));
+}
+
+#[test]
+fn busy_port_is_a_runtime_failure() {
+    let s = Server::start("", "");
+    let dir = TempDir::new();
+    let path = dir.write("c.toml", &format!("[dns]\nlisten = [\"{}\"]\n", s.addr));
+    // Another process holds the TCP port (UDP shares with SO_REUSEPORT only between
+    // sockets of the same user; TCP with a listener never).
+    let out = run(BIN, &["run", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("cannot listen on {}", s.addr)));
+}
+
+#[test]
+fn sigterm_exits_cleanly() {
+    let mut s = Server::start(
+        "",
+        "[[zone]]\nname = \"t.test\"\nrecords = [\"a A 10.0.0.1\"]\n",
+    );
+    assert_eq!(answers(&s.query("a.t.test.", RecordType::A)).len(), 1);
+    let status = run("kill", &["-TERM", &s.pid().to_string()]);
+    assert!(status.status.success());
+    assert_eq!(s.wait_exit(), Some(0));
+}

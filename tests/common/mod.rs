@@ -1,0 +1,218 @@
+//! Test harness: the real `lanseal` binary on an ephemeral loopback port, a DNS
+//! client built on hickory-proto's message codec, and `dig`/`kdig` runners.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lanseal");
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("lanseal-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `lanseal run -c <config>`; killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts lanseal with `body` appended to a `[dns]` section listening on
+    /// 127.0.0.1:0 (`dns_extra` goes inside `[dns]`).
+    pub fn start(dns_extra: &str, body: &str) -> Self {
+        let config = format!(
+            "log_level = \"debug\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\n{dns_extra}\n{body}"
+        );
+        Self::start_config(&config)
+    }
+
+    pub fn start_config(config: &str) -> Self {
+        let dir = TempDir::new();
+        let path = dir.write("lanseal.toml", config);
+        let mut child = Command::new(BIN)
+            .args(["run", "-c"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lanseal");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("lanseal did not start: {config}"));
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        Self {
+            child,
+            addr,
+            dir,
+            log: rx,
+        }
+    }
+
+    pub fn query(&self, name: &str, rtype: RecordType) -> Message {
+        udp_query(self.addr, &query_message(name, rtype, true))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself (after a signal).
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A query message as a stub resolver sends it (RD=1), with EDNS unless `edns` is false.
+pub fn query_message(name: &str, rtype: RecordType, edns: bool) -> Message {
+    let mut message = Message::query();
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    if edns {
+        let mut opt = Edns::new();
+        opt.set_max_payload(1232);
+        message.set_edns(opt);
+    }
+    message
+}
+
+/// Sends `packet` and waits for one answer, retrying like a stub resolver does (a
+/// burst can fill the server's receive queue, and the kernel then drops datagrams).
+pub fn udp_exchange(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut buf = vec![0u8; 65_535];
+    for _ in 0..3 {
+        socket.send_to(packet, addr).unwrap();
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            return Some(buf[..n].to_vec());
+        }
+    }
+    None
+}
+
+pub fn udp_query(addr: SocketAddr, message: &Message) -> Message {
+    let bytes = udp_exchange(addr, &message.to_vec().unwrap()).expect("no UDP answer");
+    let response = Message::from_vec(&bytes).unwrap();
+    assert_eq!(response.metadata.id, message.metadata.id);
+    response
+}
+
+pub fn tcp_exchange(stream: &mut TcpStream, packet: &[u8]) -> Vec<u8> {
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    stream.write_all(&framed).unwrap();
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).unwrap();
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut buf).unwrap();
+    buf
+}
+
+pub fn tcp_query(addr: SocketAddr, message: &Message) -> Message {
+    let mut stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    Message::from_vec(&tcp_exchange(&mut stream, &message.to_vec().unwrap())).unwrap()
+}
+
+/// Answer records as `name TTL type data` strings.
+pub fn answers(message: &Message) -> Vec<String> {
+    message
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+        .collect()
+}
+
+/// Runs a command and returns its output.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+/// `dig @addr -p port <args>`, stdout as text.
+pub fn dig(addr: SocketAddr, args: &[&str]) -> String {
+    let server = format!("@{}", addr.ip());
+    let port = addr.port().to_string();
+    let mut all = vec![server.as_str(), "-p", port.as_str(), "+time=3", "+tries=1"];
+    all.extend_from_slice(args);
+    let out = run("dig", &all);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `kdig @addr -p port <args>`, stdout as text.
+pub fn kdig(addr: SocketAddr, args: &[&str]) -> String {
+    let server = format!("@{}", addr.ip());
+    let port = addr.port().to_string();
+    let mut all = vec![server.as_str(), "-p", port.as_str(), "+time=3", "+retry=0"];
+    all.extend_from_slice(args);
+    let out = run("kdig", &all);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
