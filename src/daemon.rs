@@ -47,12 +47,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let bound = sockets.bound.clone();
     let answerer = Arc::new(Answerer::new(Arc::new(zones)));
     let limits = server::TcpLimits::from_config(&config.dns);
-    let threads = server::spawn(sockets, answerer, limits)
+    let _threads = server::spawn(sockets, answerer, limits)
         .map_err(|e| RunError(format!("cannot start DNS threads: {e}")))?;
     for address in &bound {
         log::info!(
-            "listening on {address} (UDP and TCP, {} thread(s))",
-            threads.len()
+            "listening on {address} (UDP and TCP, {} UDP thread(s))",
+            config.dns.threads
         );
     }
     log::info!(

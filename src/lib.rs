@@ -10,8 +10,9 @@
 //! ```text
 //!  config file ──▶ config (raw TOML ─▶ resolved Config) ──▶ dns::zone::Zones (built once)
 //!                                                               │ Arc
-//!  LAN ─UDP/TCP─▶ dns::server (N threads, one current_thread runtime and one
-//!                 SO_REUSEPORT UDP socket per thread) ─▶ dns::answer::Answerer
+//!  LAN ─UDP/TCP─▶ dns::server (N blocking UDP threads, each with its own
+//!                 SO_REUSEPORT socket; one tokio thread for all TCP)
+//!                                                        ─▶ dns::answer::Answerer
 //!                                                        ─▶ dns::wire (parse, write)
 //!  signals ─────▶ daemon (sigwait on the main thread)
 //! ```
@@ -19,7 +20,7 @@
 //! ## The path of a DNS query
 //!
 //! 1. `dns::server::serve_udp` receives a datagram into a reused buffer (TCP: one
-//!    task per connection reads a length-prefixed message).
+//!    tokio task per connection reads a length-prefixed message).
 //! 2. `dns::answer::Answerer::answer` asks `dns::wire::Query::parse` for a typed
 //!    query: the header, one question lower-cased into a fixed buffer with its label
 //!    offsets, and the EDNS OPT. Anything else becomes a silent drop (too short, a
@@ -34,7 +35,8 @@
 //!    zone's SOA with TTL min(SOA TTL, minimum) (RFC 2308).
 //! 5. The response is cut to the question with TC=1 if it exceeds the client's UDP
 //!    limit (512 without EDNS, at most our advertised 1232), and sent from the same
-//!    task. No allocation, task spawn or channel per query.
+//!    thread with a blocking `send_to`. No allocation, task, event-loop wake-up or
+//!    channel per query: two system calls.
 //!
 //! ## Code map
 //!
@@ -63,7 +65,7 @@
 //! lower-cased queries and a channel hop to a sender task; and a `ResponseHandler`
 //! only takes a `MessageResponse` that is encoded record by record on every
 //! response, so answers kept as ready bytes cannot be sent as they are. A receive,
-//! answer and send loop of our own on tokio sockets is shorter than the adapter would
+//! answer and send loop of our own (blocking UDP threads, tokio only for TCP) is shorter than the adapter would
 //! have been, bounds TCP, drops silently where we choose, and keeps the hot path
 //! free of allocation. `hickory-proto` stays for names (IDNA, escapes, validation)
 //! when loading data, and serves as the client in the tests.

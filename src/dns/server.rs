@@ -2,11 +2,11 @@
 //!
 //! Owns the network side of the DNS role. All sockets are bound before any thread
 //! starts (so a bad address fails start-up cleanly, and privileges can be dropped
-//! after binding). Each DNS thread runs one `current_thread` tokio runtime with its
-//! own `SO_REUSEPORT` UDP socket per listen address, so the kernel spreads queries
-//! over cores with no shared queue. Each UDP socket is served by one task that reads,
-//! answers into a reused buffer and sends: no task, channel or allocation per query.
-//! TCP is bounded: at most `tcp_connections_max` clients (the oldest is closed to
+//! after binding). Each of the `threads` DNS threads has its own `SO_REUSEPORT` UDP
+//! socket per listen address, so the kernel spreads queries over cores with no
+//! shared queue; a UDP thread blocks in `recv_from`, answers into a reused buffer
+//! and sends: no event loop, task, channel or allocation per query. TCP runs on one
+//! `current_thread` tokio runtime of its own, and is bounded: at most `tcp_connections_max` clients (the oldest is closed to
 //! admit a new one) and an idle timeout per connection.
 
 use std::collections::VecDeque;
@@ -30,7 +30,7 @@ const UDP_REQUEST_BYTES_MAX: usize = 4096;
 const TCP_BACKLOG: i32 = 128;
 /// Attempts to find a port free for both UDP and TCP when the config asks for port 0.
 const EPHEMERAL_PORT_ATTEMPTS_MAX: usize = 16;
-/// Pause after a failed accept (e.g. out of file descriptors) before trying again.
+/// Pause after a failed accept or receive (e.g. out of file descriptors).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Every socket the DNS role serves, bound and ready.
@@ -126,70 +126,55 @@ fn tcp_listener(address: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// Starts one thread per UDP socket set; the first thread also serves TCP.
+/// Stack of a UDP thread: the answer path keeps a few KiB on the stack; the rest of
+/// the default 2 MiB would be address space a router does not need to reserve.
+const UDP_THREAD_STACK_BYTES: usize = 256 * 1024;
+
+/// Starts one blocking thread per UDP socket and one tokio thread for all of TCP.
 pub fn spawn(
     sockets: Sockets,
     answerer: Arc<Answerer>,
     limits: TcpLimits,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
     let mut handles = Vec::new();
-    let mut tcp = Some(sockets.tcp);
     for (index, udp) in sockets.udp.into_iter().enumerate() {
-        let answerer = answerer.clone();
-        let tcp = tcp.take().unwrap_or_default();
-        let handle = std::thread::Builder::new()
-            .name(format!("dns-{index}"))
-            .spawn(move || serve_thread(udp, tcp, answerer, limits))?;
-        handles.push(handle);
+        for socket in udp {
+            let answerer = answerer.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("dns-udp-{index}"))
+                .stack_size(UDP_THREAD_STACK_BYTES)
+                .spawn(move || serve_udp(socket, &answerer))?;
+            handles.push(handle);
+        }
     }
+    let tcp = sockets.tcp;
+    let handle = std::thread::Builder::new()
+        .name("dns-tcp".into())
+        .spawn(move || serve_tcp_thread(tcp, answerer, limits))?;
+    handles.push(handle);
     Ok(handles)
 }
 
-fn serve_thread(
-    udp: Vec<UdpSocket>,
-    tcp: Vec<TcpListener>,
-    answerer: Arc<Answerer>,
-    limits: TcpLimits,
-) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            log::error!("cannot start a DNS thread: {e}");
-            std::process::exit(1);
-        }
-    };
-    runtime.block_on(async move {
-        let mut tasks = tokio::task::JoinSet::new();
-        for socket in udp {
-            match tokio::net::UdpSocket::from_std(socket) {
-                Ok(socket) => drop(tasks.spawn(serve_udp(socket, answerer.clone()))),
-                Err(e) => log::error!("UDP socket: {e}"),
-            }
-        }
-        for listener in tcp {
-            match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => drop(tasks.spawn(serve_tcp(listener, answerer.clone(), limits))),
-                Err(e) => log::error!("TCP listener: {e}"),
-            }
-        }
-        while tasks.join_next().await.is_some() {}
-    });
-}
-
-async fn serve_udp(socket: tokio::net::UdpSocket, answerer: Arc<Answerer>) {
+/// The UDP hot path: a blocking receive, the answer written into a reused buffer, a
+/// blocking send. Two system calls per query and nothing else; an event loop would
+/// add a failed receive and an `epoll_wait` for every wake-up.
+fn serve_udp(socket: UdpSocket, answerer: &Answerer) {
+    if let Err(e) = socket.set_nonblocking(false) {
+        log::error!("UDP socket: {e}");
+        return;
+    }
     let mut request = vec![0u8; UDP_REQUEST_BYTES_MAX];
     let mut response = Vec::with_capacity(usize::from(crate::dns::wire::EDNS_PAYLOAD_BYTES));
     let mut query = Query::empty();
     loop {
-        let (len, peer) = match socket.recv_from(&mut request).await {
+        let (len, peer) = match socket.recv_from(&mut request) {
             Ok(received) => received,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                // ICMP errors from earlier sends surface here on some kernels.
-                log::debug!("UDP receive: {e}");
+                // Not expected on a bound UDP socket; pause so a persistent error
+                // cannot turn into a busy loop.
+                log::warn!("UDP receive: {e}");
+                std::thread::sleep(ACCEPT_ERROR_PAUSE);
                 continue;
             }
         };
@@ -198,11 +183,35 @@ async fn serve_udp(socket: tokio::net::UdpSocket, answerer: Arc<Answerer>) {
             continue;
         }
         if answerer.answer(&request[..len], Transport::Udp, &mut query, &mut response)
-            && let Err(e) = socket.send_to(&response, peer).await
+            && let Err(e) = socket.send_to(&response, peer)
         {
             log::debug!("UDP send to {peer}: {e}");
         }
     }
+}
+
+fn serve_tcp_thread(tcp: Vec<TcpListener>, answerer: Arc<Answerer>, limits: TcpLimits) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            log::error!("cannot start the DNS TCP thread: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for listener in tcp {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => drop(tasks.spawn(serve_tcp(listener, answerer.clone(), limits))),
+                Err(e) => log::error!("TCP listener: {e}"),
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    });
 }
 
 /// Open TCP connections, oldest first, so the oldest can be closed when full.
