@@ -90,3 +90,4 @@
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod watch;

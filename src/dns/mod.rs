@@ -3,7 +3,10 @@
 //! using `zone` data built from `record` lines, and `wire` does every byte-level read
 //! and write.
 
+pub mod acl;
 pub mod answer;
+pub mod hosts;
+pub mod ratelimit;
 pub mod record;
 pub mod server;
 pub mod wire;

@@ -419,7 +419,7 @@ fn add_empty_non_terminals(nodes: &mut HashMap<Box<[u8]>, Node>, apex: &[u8]) {
 }
 
 /// Appends one record's type, class, TTL, data length and data.
-fn push_tail(out: &mut Vec<u8>, rtype: u16, ttl: u32, rdata: &[u8]) {
+pub fn push_tail(out: &mut Vec<u8>, rtype: u16, ttl: u32, rdata: &[u8]) {
     out.extend_from_slice(&rtype.to_be_bytes());
     out.extend_from_slice(&CLASS_IN.to_be_bytes());
     out.extend_from_slice(&ttl.to_be_bytes());
