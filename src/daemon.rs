@@ -6,14 +6,32 @@
 //! stderr, where procd and journald collect them with their own timestamps.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::config::Config;
+use crate::config::{self, Config};
+use crate::counters::Counters;
+use crate::dns::acl::{self, Acl, AclEntry, Net};
 use crate::dns::answer::Answerer;
+use crate::dns::hosts::{HostTable, Sources};
+use crate::dns::ratelimit::RateLimiter;
 use crate::dns::server;
+use crate::dns::service::{Current, Service};
 use crate::dns::zone::Zones;
+use crate::watch::Watcher;
+
+/// Rate-limiter table size: clients tracked at once (about 40 bytes each).
+const RATE_LIMIT_CLIENTS_MAX: usize = 4096;
+/// The watcher wakes at least this often to re-create watches whose directory did
+/// not exist yet and to follow a reload's new file list.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events closer together than this are one change (dnsmasq writes a lease file in
+/// several writes).
+const WATCH_SETTLE: Duration = Duration::from_millis(200);
 
 /// Why running stopped with an error. Exit code 1.
 #[derive(Debug)]
@@ -27,33 +45,106 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// Serves `config` until SIGTERM or SIGINT.
+/// The pieces a [`Service`] is built from; each changes for its own reason (a
+/// reload, a lease file, an interface address).
+struct State {
+    dns: config::Dns,
+    zones: Arc<Zones>,
+    hosts: Arc<HostTable>,
+    /// Subnets of the interfaces, for `acl = ["local"]`.
+    local: Vec<Net>,
+    limiter: Option<Arc<RateLimiter>>,
+    /// Bumped when the watched files or the need to watch interfaces change.
+    watch_generation: usize,
+}
+
+impl State {
+    fn service(&self) -> Service {
+        Service {
+            answerer: Answerer::new(self.zones.clone(), self.hosts.clone()),
+            acl: Acl::new(&self.dns.acl, &self.local),
+            limiter: self.limiter.clone(),
+        }
+    }
+
+    fn uses_local(&self) -> bool {
+        self.dns.acl.contains(&AclEntry::Local)
+    }
+
+    fn watched_paths(&self) -> Vec<PathBuf> {
+        self.dns
+            .leases
+            .iter()
+            .chain(&self.dns.hosts)
+            .cloned()
+            .collect()
+    }
+}
+
+/// What the signal loop and the watcher thread share.
+struct Shared {
+    state: Mutex<State>,
+    current: Arc<Current>,
+    counters: Arc<Counters>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Serves `config` until SIGTERM or SIGINT; SIGHUP reloads it, SIGUSR1 logs the
+/// counters (as dnsmasq does).
 pub fn run(config: Config) -> Result<(), RunError> {
     init_logging(config.log_level.filter());
-    let serial = unix_seconds();
-    let zones = Zones::build(&config.zones, serial)
+    let zones = Zones::build(&config.zones, unix_seconds())
         .map_err(|(i, e)| RunError(format!("zone #{}: {}", i + 1, e.message)))?;
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
     // Block the signals before any thread exists, so every thread inherits the mask
     // and only `sigwait` below ever sees them.
     let mut signals = SigSet::empty();
-    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for signal in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+    ] {
         signals.add(signal);
     }
     signals
         .thread_block()
         .map_err(|e| RunError(format!("cannot block signals: {e}")))?;
+    let state = State {
+        hosts: Arc::new(load_hosts(&config.dns)),
+        local: local_networks(),
+        limiter: limiter(config.dns.rate_limit_qps),
+        zones: Arc::new(zones),
+        dns: config.dns,
+        watch_generation: 0,
+    };
     let bound = sockets.bound.clone();
-    let answerer = Arc::new(Answerer::new(Arc::new(zones)));
-    let limits = server::TcpLimits::from_config(&config.dns);
-    let _threads = server::spawn(sockets, answerer, limits)
+    let counters = Arc::new(Counters::new(sockets.thread_count()));
+    let current = Arc::new(Current::new(state.service()));
+    let limits = server::TcpLimits::from_config(&state.dns);
+    let threads = state.dns.threads;
+    let _threads = server::spawn(sockets, current.clone(), counters.clone(), limits)
         .map_err(|e| RunError(format!("cannot start DNS threads: {e}")))?;
+    let shared = Arc::new(Shared {
+        state: Mutex::new(state),
+        current,
+        counters,
+    });
+    {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("watch".into())
+            .spawn(move || watch(&shared))
+            .map_err(|e| RunError(format!("cannot start the watcher thread: {e}")))?;
+    }
     for address in &bound {
-        log::info!(
-            "listening on {address} (UDP and TCP, {} UDP thread(s))",
-            config.dns.threads
-        );
+        log::info!("listening on {address} (UDP and TCP, {threads} UDP thread(s))");
     }
     log::info!(
         "serving {} zone(s) from {}",
@@ -62,10 +153,15 @@ pub fn run(config: Config) -> Result<(), RunError> {
     );
     loop {
         match signals.wait() {
-            Ok(Signal::SIGHUP) => {
-                log::warn!(
-                    "SIGHUP: live reload is not supported yet; restart lanseal to apply a new config"
-                );
+            Ok(Signal::SIGHUP) => reload(&shared, config.path.as_deref()),
+            Ok(Signal::SIGUSR1) => {
+                let line: Vec<String> = shared
+                    .counters
+                    .snapshot()
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect();
+                log::info!("counters: {}", line.join(" "));
             }
             Ok(signal) => {
                 log::info!("{signal}: exiting");
@@ -76,19 +172,187 @@ pub fn run(config: Config) -> Result<(), RunError> {
     }
 }
 
+/// SIGHUP: read the config again and serve it; a broken one changes nothing.
+fn reload(shared: &Shared, path: Option<&std::path::Path>) {
+    let failed = |message: String| {
+        log::error!("reload rejected, still serving the previous config: {message}");
+        shared
+            .counters
+            .process
+            .reload_failures
+            .fetch_add(1, Relaxed);
+    };
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => return failed(e.to_string()),
+    };
+    let zones = match Zones::build(&config.zones, unix_seconds()) {
+        Ok(zones) => zones,
+        Err((i, e)) => return failed(format!("zone #{}: {}", i + 1, e.message)),
+    };
+    let hosts = load_hosts(&config.dns);
+    log::set_max_level(config.log_level.filter());
+    let mut state = shared.lock();
+    let old = &state.dns;
+    let needs_restart = old.listen != config.dns.listen
+        || old.threads != config.dns.threads
+        || old.tcp_connections_max != config.dns.tcp_connections_max
+        || old.tcp_idle_timeout != config.dns.tcp_idle_timeout;
+    let watch_changed = old.leases != config.dns.leases
+        || old.hosts != config.dns.hosts
+        || old.acl.contains(&AclEntry::Local) != config.dns.acl.contains(&AclEntry::Local);
+    let qps_changed = old.rate_limit_qps != config.dns.rate_limit_qps;
+    if needs_restart {
+        log::warn!("reload: listen, threads and TCP limits take effect at the next restart");
+    }
+    if watch_changed {
+        state.watch_generation = state.watch_generation.wrapping_add(1);
+    }
+    if qps_changed {
+        state.limiter = limiter(config.dns.rate_limit_qps);
+    }
+    if config.dns.acl.contains(&AclEntry::Local) {
+        state.local = local_networks();
+    }
+    state.zones = Arc::new(zones);
+    state.hosts = Arc::new(hosts);
+    state.dns = config.dns;
+    shared.current.publish(state.service());
+    drop(state);
+    shared.counters.process.reloads.fetch_add(1, Relaxed);
+    log::info!(
+        "reloaded {}: serving {} zone(s)",
+        config.source,
+        config.zones.len()
+    );
+}
+
+/// The watcher thread: lease and hosts files, and interface addresses for the
+/// `local` ACL. Sleeps in poll(2) while nothing changes.
+fn watch(shared: &Shared) {
+    loop {
+        let (paths, interfaces, generation) = {
+            let state = shared.lock();
+            (
+                state.watched_paths(),
+                state.uses_local(),
+                state.watch_generation,
+            )
+        };
+        let mut watcher = match Watcher::new(&paths, interfaces) {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                log::warn!(
+                    "cannot watch files and interfaces ({e}); checking every {} s",
+                    WATCH_TIMEOUT.as_secs()
+                );
+                None
+            }
+        };
+        loop {
+            let changes = match watcher.as_mut() {
+                Some(watcher) => watcher.wait(WATCH_TIMEOUT, WATCH_SETTLE),
+                None => {
+                    std::thread::sleep(WATCH_TIMEOUT);
+                    crate::watch::Changes {
+                        files: !paths.is_empty(),
+                        interfaces,
+                    }
+                }
+            };
+            if changes.files || changes.interfaces {
+                apply_changes(shared, changes);
+            }
+            let missing = watcher.as_ref().is_some_and(|w| !w.missing().is_empty());
+            if missing || watcher.is_none() || shared.lock().watch_generation != generation {
+                break;
+            }
+        }
+    }
+}
+
+fn apply_changes(shared: &Shared, changes: crate::watch::Changes) {
+    let dns = {
+        let state = shared.lock();
+        (changes.files).then(|| Sources {
+            leases: state.dns.leases.clone(),
+            hosts: state.dns.hosts.clone(),
+            domain: state.dns.lease_domain.clone(),
+        })
+    };
+    // Read files without holding the lock: DNS threads never wait on it, but a
+    // SIGHUP would.
+    let hosts = dns.map(|sources| {
+        let (table, warnings) = HostTable::load(&sources, unix_seconds().into());
+        for warning in warnings {
+            log::warn!("{warning}");
+        }
+        table
+    });
+    let local = changes.interfaces.then(local_networks);
+    let mut state = shared.lock();
+    if let Some(hosts) = hosts {
+        log::info!("lease or hosts file changed: {} name(s)", hosts.len());
+        state.hosts = Arc::new(hosts);
+        shared.counters.process.host_reloads.fetch_add(1, Relaxed);
+    }
+    if let Some(local) = local {
+        if local != state.local {
+            log::info!(
+                "interface addresses changed: {} local network(s)",
+                local.len()
+            );
+        }
+        state.local = local;
+        shared
+            .counters
+            .process
+            .interface_changes
+            .fetch_add(1, Relaxed);
+    }
+    shared.current.publish(state.service());
+}
+
+fn load_hosts(dns: &config::Dns) -> HostTable {
+    let sources = Sources {
+        leases: dns.leases.clone(),
+        hosts: dns.hosts.clone(),
+        domain: dns.lease_domain.clone(),
+    };
+    let (table, warnings) = HostTable::load(&sources, unix_seconds().into());
+    for warning in warnings {
+        log::warn!("{warning}");
+    }
+    table
+}
+
+fn limiter(qps: u32) -> Option<Arc<RateLimiter>> {
+    (qps > 0).then(|| Arc::new(RateLimiter::new(qps, RATE_LIMIT_CLIENTS_MAX)))
+}
+
+/// The interfaces' subnets; loopback alone when they cannot be read (never open).
+fn local_networks() -> Vec<Net> {
+    acl::local_networks().unwrap_or_else(|e| {
+        log::error!("cannot read the interface addresses ({e}); `local` means loopback only");
+        ["127.0.0.0/8", "::1/128"]
+            .iter()
+            .filter_map(|n| Net::parse(n).ok())
+            .collect()
+    })
+}
+
 fn unix_seconds() -> u32 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     now.map_or(1, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 /// A logger of a few lines: `lanseal[LEVEL] message` on stderr.
-struct StderrLogger {
-    level: log::LevelFilter,
-}
+struct StderrLogger;
 
 impl log::Log for StderrLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= self.level && metadata.target().starts_with("lanseal")
+        // `log::max_level`, not a copy, so a reload can change the level.
+        metadata.level() <= log::max_level() && metadata.target().starts_with("lanseal")
     }
 
     fn log(&self, record: &log::Record<'_>) {
@@ -103,8 +367,8 @@ impl log::Log for StderrLogger {
 
 /// Installs the stderr logger; later calls only change nothing.
 pub fn init_logging(level: log::LevelFilter) {
-    let logger = Box::leak(Box::new(StderrLogger { level }));
-    if log::set_logger(logger).is_ok() {
+    static LOGGER: StderrLogger = StderrLogger;
+    if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(level);
     }
 }

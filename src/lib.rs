@@ -88,6 +88,7 @@
 //!   binary of each router architecture under qemu.
 
 pub mod config;
+pub mod counters;
 pub mod daemon;
 pub mod dns;
 pub mod watch;

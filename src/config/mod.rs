@@ -6,6 +6,7 @@
 //! error names the file, the line and what was expected. Sections of later roles plug
 //! in as further fields of `raw::File` and `Config`.
 
+mod mail;
 mod raw;
 
 use std::net::SocketAddr;
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::dns::acl::{self, AclEntry};
+use crate::dns::hosts::HOST_TTL_SECS;
 use crate::dns::zone::{Mode, ZoneSpec, Zones};
 
 /// The configuration used when no `-c FILE` is given: enough to try lanseal at once.
@@ -30,6 +33,16 @@ const TCP_CONNECTIONS_DEFAULT: usize = 64;
 /// suggests tens of seconds at most for an idle client).
 const TCP_IDLE_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 const ZONE_TTL_DEFAULT_SECS: u32 = 300;
+/// Queries per second one client address may send by default (a busy LAN host
+/// stays far below; a flood from one address is cut to this).
+const RATE_LIMIT_QPS_DEFAULT: u32 = 200;
+/// Highest `rate_limit_qps` accepted (0 turns the limit off).
+const RATE_LIMIT_QPS_MAX: i64 = 1_000_000;
+/// Lease and hosts files (or directories) at most.
+const HOST_SOURCES_MAX: usize = 32;
+/// Entries in `acl` at most.
+const ACL_ENTRIES_MAX: usize = 64;
+const LEASE_DOMAIN_DEFAULT: &str = "lan";
 
 /// A configuration error: where, and what was expected. Exit code 2.
 #[derive(Debug, PartialEq, Eq)]
@@ -78,6 +91,8 @@ impl LogLevel {
 pub struct Config {
     /// Where it came from (a path, or [`EMBEDDED_NAME`]).
     pub source: String,
+    /// The file to read again on reload; `None` for the embedded default.
+    pub path: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub log_level: LogLevel,
     pub user: Option<String>,
@@ -91,6 +106,16 @@ pub struct Dns {
     pub threads: usize,
     pub tcp_connections_max: usize,
     pub tcp_idle_timeout: Duration,
+    /// Who may ask; never empty.
+    pub acl: Vec<AclEntry>,
+    /// Per client address; 0 = no limit.
+    pub rate_limit_qps: u32,
+    /// dnsmasq lease files.
+    pub leases: Vec<PathBuf>,
+    /// Hosts-format files or directories of them.
+    pub hosts: Vec<PathBuf>,
+    /// Lease and single-label hosts names live under this domain.
+    pub lease_domain: String,
 }
 
 impl Config {
@@ -105,7 +130,9 @@ impl Config {
                     line: 0,
                     message: format!("cannot read the config file: {e}"),
                 })?;
-                Self::parse(&text, &name)
+                let mut config = Self::parse(&text, &name)?;
+                config.path = Some(path.to_path_buf());
+                Ok(config)
             }
         }
     }
@@ -177,12 +204,14 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
         },
     };
     let dns = resolve_dns(raw.dns.unwrap_or_default(), lines)?;
-    let mut zones = Vec::with_capacity(raw.zone.len());
+    let mut zones = Vec::with_capacity(raw.zone.len() + 1);
     for zone in raw.zone {
         zones.push(resolve_zone(zone, lines)?);
     }
+    add_lease_zone(&dns, &mut zones);
     Ok(Config {
         source: lines.file.to_string(),
+        path: None,
         state_dir: raw.state_dir.map(PathBuf::from),
         log_level,
         user: raw.user,
@@ -247,12 +276,117 @@ fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {
             ));
         }
     };
+    let acl = match raw.acl {
+        None => vec![AclEntry::Local],
+        Some(list) => {
+            if list.get_ref().is_empty() || list.get_ref().len() > ACL_ENTRIES_MAX {
+                return Err(lines.error(
+                    list.span().start,
+                    format!("acl: expected 1 to {ACL_ENTRIES_MAX} entries (\"local\", \"any\" or CIDRs such as \"192.168.1.0/24\")"),
+                ));
+            }
+            let mut entries = Vec::with_capacity(list.get_ref().len());
+            for entry in list.into_inner() {
+                let parsed = acl::parse_entry(entry.get_ref())
+                    .map_err(|m| lines.error(entry.span().start, format!("acl: {m}")))?;
+                entries.push(parsed);
+            }
+            entries
+        }
+    };
+    let rate_limit_qps = match raw.rate_limit_qps {
+        None => RATE_LIMIT_QPS_DEFAULT,
+        Some(n) if (0..=RATE_LIMIT_QPS_MAX).contains(n.get_ref()) => *n.get_ref() as u32,
+        Some(n) => {
+            return Err(lines.error(
+                n.span().start,
+                format!(
+                    "rate_limit_qps: expected 0 (off) to {RATE_LIMIT_QPS_MAX} queries per second"
+                ),
+            ));
+        }
+    };
+    let leases = paths(raw.leases, "leases", lines)?;
+    let hosts = paths(raw.hosts, "hosts", lines)?;
+    let lease_domain = match raw.lease_domain {
+        None => LEASE_DOMAIN_DEFAULT.to_string(),
+        Some(domain) => {
+            let text = domain
+                .get_ref()
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let valid = !text.is_empty()
+                && crate::dns::zone::zone_origin(&text).is_ok_and(|name| !name.is_root());
+            if !valid {
+                return Err(lines.error(
+                    domain.span().start,
+                    format!(
+                        "lease_domain `{}`: expected a domain name such as \"lan\"",
+                        domain.get_ref()
+                    ),
+                ));
+            }
+            text
+        }
+    };
     Ok(Dns {
         listen,
         threads,
         tcp_connections_max,
         tcp_idle_timeout: Duration::from_millis(tcp_idle_timeout_ms),
+        acl,
+        rate_limit_qps,
+        leases,
+        hosts,
+        lease_domain,
     })
+}
+
+fn paths(
+    raw: Option<Vec<toml::Spanned<String>>>,
+    key: &str,
+    lines: &Lines<'_>,
+) -> Result<Vec<PathBuf>, ConfigError> {
+    let raw = raw.unwrap_or_default();
+    let mut out = Vec::with_capacity(raw.len());
+    for path in raw {
+        if path.get_ref().is_empty() {
+            return Err(lines.error(path.span().start, format!("{key}: a path is empty")));
+        }
+        if out.len() == HOST_SOURCES_MAX {
+            return Err(lines.error(
+                path.span().start,
+                format!("{key}: at most {HOST_SOURCES_MAX} paths"),
+            ));
+        }
+        out.push(PathBuf::from(path.into_inner()));
+    }
+    Ok(out)
+}
+
+/// Lease and hosts names need a zone to be authoritative in (NXDOMAIN for unknown
+/// hosts, like dnsmasq's `local=/lan/`): an empty one is added unless the config
+/// already has a zone of that name.
+fn add_lease_zone(dns: &Dns, zones: &mut Vec<ZoneSpec>) {
+    if dns.leases.is_empty() && dns.hosts.is_empty() {
+        return;
+    }
+    let same = |z: &ZoneSpec| {
+        z.name
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&dns.lease_domain)
+    };
+    if !zones.iter().any(same) {
+        zones.push(ZoneSpec {
+            name: dns.lease_domain.clone(),
+            mode: Mode::Authoritative,
+            ttl: HOST_TTL_SECS,
+            ip_names: false,
+            ip_names_private_only: true,
+            records: Vec::new(),
+        });
+    }
 }
 
 /// `127.0.0.1:5353`, `[::1]:53`, or an address alone (port 53).
@@ -294,7 +428,7 @@ fn resolve_zone(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigErr
     if name.is_empty() {
         return Err(lines.error(raw.name.span().start, "zone name is empty"));
     }
-    let records = raw
+    let mut records: Vec<(String, usize)> = raw
         .records
         .into_iter()
         .map(|r| {
@@ -302,10 +436,15 @@ fn resolve_zone(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigErr
             (r.into_inner(), line)
         })
         .collect();
+    if let Some(mail_block) = raw.mail {
+        records.extend(mail::records(mail_block, lines)?);
+    }
     Ok(ZoneSpec {
         name,
         mode,
         ttl,
+        ip_names: raw.ip_names.unwrap_or(false),
+        ip_names_private_only: raw.ip_names_private_only.unwrap_or(true),
         records,
     })
 }

@@ -1,6 +1,8 @@
 //! The literal image of the TOML file: what the user wrote, with spans for errors.
 //! Unknown keys are rejected here; meaning and defaults are `super::resolve`'s job.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -22,6 +24,11 @@ pub struct Dns {
     pub threads: Option<Spanned<Threads>>,
     pub tcp_connections_max: Option<Spanned<i64>>,
     pub tcp_idle_timeout_ms: Option<Spanned<i64>>,
+    pub acl: Option<Spanned<Vec<Spanned<String>>>>,
+    pub rate_limit_qps: Option<Spanned<i64>>,
+    pub leases: Option<Vec<Spanned<String>>>,
+    pub hosts: Option<Vec<Spanned<String>>>,
+    pub lease_domain: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,6 +44,18 @@ pub struct Zone {
     pub name: Spanned<String>,
     pub mode: Option<Spanned<String>>,
     pub ttl: Option<Spanned<i64>>,
+    pub ip_names: Option<bool>,
+    pub ip_names_private_only: Option<bool>,
     #[serde(default)]
     pub records: Vec<Spanned<String>>,
+    pub mail: Option<Mail>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mail {
+    pub mx: Option<Vec<Spanned<String>>>,
+    pub spf: Option<Spanned<String>>,
+    pub dmarc: Option<Spanned<String>>,
+    pub dkim: Option<BTreeMap<String, Spanned<String>>>,
 }

@@ -6,11 +6,15 @@
 //! buffer with name compression and never allocates for a local answer. It must
 //! never panic: every input reaches here only through [`wire::Query::parse`].
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::dns::hosts::{HostEntry, HostTable};
+use crate::dns::ipname;
 use crate::dns::wire::{self, Parsed, Query, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOERROR};
 use crate::dns::wire::{CLASS_IN, HEADER_BYTES, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL};
-use crate::dns::wire::{TYPE_ANY, TYPE_CNAME, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_PTR, TYPE_SOA};
+use crate::dns::wire::{TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_CNAME, TYPE_MX, TYPE_NS, TYPE_OPT};
+use crate::dns::wire::{TYPE_PTR, TYPE_SOA};
 use crate::dns::zone::{self, CNAME_HOPS_MAX, Mode, Node, RecordSet, Zone, Zones};
 
 /// A TCP response carries at most 65 535 bytes (two-byte length prefix).
@@ -26,6 +30,9 @@ const TYPE_AXFR: u16 = 252;
 pub enum Transport {
     Udp,
     Tcp,
+    /// A rate-limited UDP client: an empty TC=1 answer (no lookup), so a real
+    /// client retries over TCP while a spoofed flood gains nothing (RRL "slip").
+    Slip,
 }
 
 /// Answers queries from the current local data. Cheap to share: the DNS threads hold
@@ -33,6 +40,8 @@ pub enum Transport {
 #[derive(Debug)]
 pub struct Answerer {
     zones: Arc<Zones>,
+    /// Names from lease and hosts files; answered before zone data.
+    hosts: Arc<HostTable>,
     /// RA=1 only once a forwarder can actually recurse for the client.
     recursion_available: bool,
 }
@@ -58,9 +67,10 @@ impl Outcome {
 }
 
 impl Answerer {
-    pub fn new(zones: Arc<Zones>) -> Self {
+    pub fn new(zones: Arc<Zones>, hosts: Arc<HostTable>) -> Self {
         Self {
             zones,
+            hosts,
             recursion_available: false,
         }
     }
@@ -107,6 +117,11 @@ impl Answerer {
             }
         } else if query.qclass != CLASS_IN || matches!(query.qtype, TYPE_AXFR | TYPE_IXFR) {
             Outcome::REFUSED
+        } else if transport == Transport::Slip {
+            Outcome {
+                rcode: RCODE_NOERROR,
+                authoritative: false,
+            }
         } else {
             self.resolve(query, &mut message)
         };
@@ -119,6 +134,7 @@ impl Answerer {
         let limit = match transport {
             Transport::Udp => wire::udp_limit_bytes(query.edns),
             Transport::Tcp => TCP_MESSAGE_BYTES_MAX,
+            Transport::Slip => 0,
         };
         let opt_bytes = if query.edns.is_some() { 11 } else { 0 };
         let truncated = out.len() + opt_bytes > limit;
@@ -142,16 +158,32 @@ impl Answerer {
         }
     }
 
-    /// Answers from local zones, following CNAMEs through local data.
+    /// Answers from local data, following CNAMEs through it.
     fn resolve<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
         let mut name: &'d [u8] = query.name.as_bytes();
-        let Some(mut zone) = self.zones.find(name) else {
-            return self.outside_zones(query, message);
-        };
         for hop in 0..=CNAME_HOPS_MAX {
+            if !self.hosts.is_empty()
+                && let Some(entry) = self.hosts.lookup(name)
+            {
+                return self.host_answer(name, entry, query.qtype, message);
+            }
+            let Some(zone) = self.zones.find(name) else {
+                // Leaves local data: the forwarder will chase it; for now the chain
+                // written so far is the answer.
+                return if hop == 0 {
+                    self.outside_zones(query, message)
+                } else {
+                    Outcome::local(RCODE_NOERROR)
+                };
+            };
             let node = match zone.node(name) {
                 Some(node) if !node.sets.is_empty() => node,
                 found => {
+                    if found.is_none()
+                        && let Some(outcome) = ip_name(zone, name, query.qtype, message)
+                    {
+                        return outcome;
+                    }
                     let wildcard = if found.is_none() {
                         wildcard_node(zone, name)
                     } else {
@@ -163,13 +195,7 @@ impl Answerer {
                         // Overlay: names not defined here belong to the public zone. Until
                         // the forwarder exists they are refused; inside a chain the CNAME
                         // already written is the whole local answer.
-                        None if zone.mode == Mode::Overlay => {
-                            return if hop == 0 {
-                                Outcome::REFUSED
-                            } else {
-                                Outcome::local(RCODE_NOERROR)
-                            };
-                        }
+                        None if zone.mode == Mode::Overlay => return not_ours(hop),
                         None if found.is_some() => return message.negative(zone, RCODE_NOERROR),
                         None => return message.negative(zone, RCODE_NXDOMAIN),
                     }
@@ -187,6 +213,11 @@ impl Answerer {
                 return Outcome::local(RCODE_NOERROR);
             }
             let Some(cname) = node.set(TYPE_CNAME) else {
+                // An overlay apex keeps its public SOA, NS, A…: only the types given
+                // here (the mail records, say) are local.
+                if zone.mode == Mode::Overlay && name == &*zone.apex {
+                    return not_ours(hop);
+                }
                 return message.negative(zone, RCODE_NOERROR);
             };
             message.write_set(name, cname);
@@ -194,15 +225,33 @@ impl Answerer {
                 return Outcome::local(RCODE_SERVFAIL);
             };
             name = target;
-            match self.zones.find(name) {
-                Some(next) => zone = next,
-                // Leaves local data: the forwarder will chase it; for now the CNAME is
-                // the answer.
-                None => return Outcome::local(RCODE_NOERROR),
-            }
         }
         // A loop or a chain longer than CNAME_HOPS_MAX.
         Outcome::local(RCODE_SERVFAIL)
+    }
+
+    /// A name from a lease or hosts file: its addresses, or NODATA for other types.
+    fn host_answer<'d>(
+        &'d self,
+        name: &'d [u8],
+        entry: &'d HostEntry,
+        qtype: u16,
+        message: &mut Message<'_, 'd>,
+    ) -> Outcome {
+        let set = match qtype {
+            TYPE_A => entry.a.as_ref(),
+            TYPE_AAAA => entry.aaaa.as_ref(),
+            TYPE_ANY => entry.a.as_ref().or(entry.aaaa.as_ref()),
+            _ => None,
+        };
+        if let Some(set) = set {
+            message.write_set(name, set);
+            return Outcome::local(RCODE_NOERROR);
+        }
+        match self.zones.find(name) {
+            Some(zone) => message.negative(zone, RCODE_NOERROR),
+            None => Outcome::local(RCODE_NOERROR),
+        }
     }
 
     /// Names in no local zone: synthesized PTRs for our own addresses, else refused.
@@ -211,14 +260,82 @@ impl Answerer {
         if !zone::is_reverse(name) {
             return Outcome::REFUSED;
         }
-        let Some(set) = self.zones.reverse(name) else {
+        let wants_ptr = matches!(query.qtype, TYPE_PTR | TYPE_ANY);
+        if let Some(set) = self
+            .zones
+            .reverse(name)
+            .or_else(|| self.hosts.reverse(name))
+        {
+            if wants_ptr {
+                message.write_set(name, set);
+            }
+            return Outcome::local(RCODE_NOERROR);
+        }
+        // A private address without a name of its own: its IP-embedded name.
+        let ip_names = self.zones.ip_names_zone().zip(ipname::parse_reverse(name));
+        let Some((zone, ip)) = ip_names.filter(|(_, ip)| ipname::is_private(*ip)) else {
             return Outcome::REFUSED;
         };
-        if matches!(query.qtype, TYPE_PTR | TYPE_ANY) {
-            message.write_set(name, set);
+        if wants_ptr {
+            let label = ipname::label_for(ip);
+            let mut target = [0u8; wire::NAME_BYTES_MAX];
+            let len = 1 + label.len() + zone.apex.len();
+            if let Some(buf) = target.get_mut(..len) {
+                buf[0] = label.len() as u8;
+                buf[1..=label.len()].copy_from_slice(label.as_bytes());
+                buf[1 + label.len()..].copy_from_slice(&zone.apex);
+                message.write_raw(name, TYPE_PTR, zone.ttl, buf);
+            }
         }
         Outcome::local(RCODE_NOERROR)
     }
+}
+
+/// A name under an overlay zone that is not defined locally belongs to the public
+/// zone: refused until the forwarder exists; inside a chain the CNAMEs already
+/// written are the whole local answer.
+fn not_ours(hop: usize) -> Outcome {
+    if hop == 0 {
+        Outcome::REFUSED
+    } else {
+        Outcome::local(RCODE_NOERROR)
+    }
+}
+
+/// `192-168-1-10.<zone>`: the address it names, or NODATA for other types. `None`
+/// when the zone has no IP names or the label is not a valid (allowed) encoding,
+/// and the name is then answered like any other missing name.
+fn ip_name<'d>(
+    zone: &'d Zone,
+    name: &'d [u8],
+    qtype: u16,
+    message: &mut Message<'_, 'd>,
+) -> Option<Outcome> {
+    let private_only = zone.ip_names?;
+    let label_len = usize::from(*name.first()?);
+    if name.len() != 1 + label_len + zone.apex.len() {
+        return None;
+    }
+    let ip = ipname::parse_label(name.get(1..=label_len)?)?;
+    if private_only && !ipname::is_private(ip) {
+        return None;
+    }
+    let (v4, v6);
+    let (rtype, rdata): (u16, &[u8]) = match ip {
+        IpAddr::V4(a) => {
+            v4 = a.octets();
+            (TYPE_A, &v4)
+        }
+        IpAddr::V6(a) => {
+            v6 = a.octets();
+            (TYPE_AAAA, &v6)
+        }
+    };
+    if qtype == rtype || qtype == TYPE_ANY {
+        message.write_raw(name, rtype, zone.ttl, rdata);
+        return Some(Outcome::local(RCODE_NOERROR));
+    }
+    Some(message.negative(zone, RCODE_NOERROR))
 }
 
 /// RFC 4592: the wildcard at the closest encloser of a name that does not exist.
@@ -296,6 +413,13 @@ impl<'o, 'd> Message<'o, 'd> {
     /// Writes every record of `set` owned by `owner` into the answer section.
     fn write_set(&mut self, owner: &'d [u8], set: &'d RecordSet) {
         self.write_records(owner, set, 0);
+    }
+
+    /// Writes one synthesized answer record; `rdata` is copied as it is.
+    fn write_raw(&mut self, owner: &'d [u8], rtype: u16, ttl: u32, rdata: &[u8]) {
+        self.write_name(owner);
+        zone::push_tail(self.out, rtype, ttl, rdata);
+        self.counts[0] = self.counts[0].saturating_add(1);
     }
 
     /// NXDOMAIN or NODATA: the zone's SOA in the authority section (RFC 2308).
@@ -376,9 +500,11 @@ mod tests {
             name: "z.test".into(),
             mode: Mode::Authoritative,
             ttl: 60,
+            ip_names: true,
+            ip_names_private_only: true,
             records: records.iter().map(|r| (r.to_string(), 1)).collect(),
         };
-        Answerer::new(Arc::new(Zones::build(&[spec], 1).unwrap()))
+        Answerer::new(Arc::new(Zones::build(&[spec], 1).unwrap()), Arc::default())
     }
 
     fn query(name: &[u8], qtype: u16, edns: bool) -> Vec<u8> {

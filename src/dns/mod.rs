@@ -6,8 +6,10 @@
 pub mod acl;
 pub mod answer;
 pub mod hosts;
+pub mod ipname;
 pub mod ratelimit;
 pub mod record;
 pub mod server;
+pub mod service;
 pub mod wire;
 pub mod zone;

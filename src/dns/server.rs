@@ -20,7 +20,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::AbortHandle;
 
 use crate::config;
-use crate::dns::answer::{Answerer, Transport};
+use crate::counters::Counters;
+use crate::dns::answer::Transport;
+use crate::dns::ratelimit::Verdict;
+use crate::dns::service::Current;
 use crate::dns::wire::Query;
 
 /// Largest request read from UDP. Queries are tiny; a bigger datagram is cut and
@@ -130,35 +133,55 @@ fn tcp_listener(address: SocketAddr) -> io::Result<TcpListener> {
 /// the default 2 MiB would be address space a router does not need to reserve.
 const UDP_THREAD_STACK_BYTES: usize = 256 * 1024;
 
+impl Sockets {
+    /// Serving threads [`spawn`] will start: one per UDP socket, plus one for TCP.
+    pub fn thread_count(&self) -> usize {
+        self.udp.iter().map(Vec::len).sum::<usize>() + 1
+    }
+}
+
 /// Starts one blocking thread per UDP socket and one tokio thread for all of TCP.
+/// Thread `i` counts into `counters.thread(i)`; TCP is the last.
 pub fn spawn(
     sockets: Sockets,
-    answerer: Arc<Answerer>,
+    current: Arc<Current>,
+    counters: Arc<Counters>,
     limits: TcpLimits,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
     let mut handles = Vec::new();
-    for (index, udp) in sockets.udp.into_iter().enumerate() {
+    let mut index = 0;
+    for (thread, udp) in sockets.udp.into_iter().enumerate() {
         for socket in udp {
-            let answerer = answerer.clone();
+            let (current, counters) = (current.clone(), counters.clone());
             let handle = std::thread::Builder::new()
-                .name(format!("dns-udp-{index}"))
+                .name(format!("dns-udp-{thread}"))
                 .stack_size(UDP_THREAD_STACK_BYTES)
-                .spawn(move || serve_udp(socket, &answerer))?;
+                .spawn(move || serve_udp(socket, &current, &counters, index))?;
             handles.push(handle);
+            index += 1;
         }
     }
     let tcp = sockets.tcp;
     let handle = std::thread::Builder::new()
         .name("dns-tcp".into())
-        .spawn(move || serve_tcp_thread(tcp, answerer, limits))?;
+        .spawn(move || serve_tcp_thread(tcp, current, counters, index, limits))?;
     handles.push(handle);
     Ok(handles)
+}
+
+/// Milliseconds on a monotonic clock shared by all threads (wraps after 49 days;
+/// the rate limiter uses wrapping differences).
+fn now_ms() -> u32 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u32
 }
 
 /// The UDP hot path: a blocking receive, the answer written into a reused buffer, a
 /// blocking send. Two system calls per query and nothing else; an event loop would
 /// add a failed receive and an `epoll_wait` for every wake-up.
-fn serve_udp(socket: UdpSocket, answerer: &Answerer) {
+fn serve_udp(socket: UdpSocket, current: &Current, counters: &Counters, index: usize) {
+    let counters = counters.thread(index);
+    let mut view = current.view();
     if let Err(e) = socket.set_nonblocking(false) {
         log::error!("UDP socket: {e}");
         return;
@@ -178,19 +201,53 @@ fn serve_udp(socket: UdpSocket, answerer: &Answerer) {
                 continue;
             }
         };
+        counters.queries.bump();
         // Source port 0 cannot be answered (and is a reflection trick).
         if peer.port() == 0 {
+            counters.malformed.bump();
             continue;
         }
-        if answerer.answer(&request[..len], Transport::Udp, &mut query, &mut response)
-            && let Err(e) = socket.send_to(&response, peer)
+        let service = view.get();
+        if !service.acl.allows(peer.ip()) {
+            counters.acl_dropped.bump();
+            continue;
+        }
+        let mut transport = Transport::Udp;
+        if let Some(limiter) = &service.limiter {
+            match limiter.check(peer.ip(), now_ms()) {
+                Verdict::Allow => {}
+                Verdict::Drop => {
+                    counters.rate_limited.bump();
+                    continue;
+                }
+                Verdict::Slip => {
+                    counters.rate_limited.bump();
+                    counters.rate_limit_slipped.bump();
+                    transport = Transport::Slip;
+                }
+            }
+        }
+        if !service
+            .answerer
+            .answer(&request[..len], transport, &mut query, &mut response)
         {
-            log::debug!("UDP send to {peer}: {e}");
+            counters.malformed.bump();
+            continue;
+        }
+        match socket.send_to(&response, peer) {
+            Ok(_) => counters.answered.bump(),
+            Err(e) => log::debug!("UDP send to {peer}: {e}"),
         }
     }
 }
 
-fn serve_tcp_thread(tcp: Vec<TcpListener>, answerer: Arc<Answerer>, limits: TcpLimits) {
+fn serve_tcp_thread(
+    tcp: Vec<TcpListener>,
+    current: Arc<Current>,
+    counters: Arc<Counters>,
+    index: usize,
+    limits: TcpLimits,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -206,7 +263,14 @@ fn serve_tcp_thread(tcp: Vec<TcpListener>, answerer: Arc<Answerer>, limits: TcpL
         let mut tasks = tokio::task::JoinSet::new();
         for listener in tcp {
             match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => drop(tasks.spawn(serve_tcp(listener, answerer.clone(), limits))),
+                Ok(listener) => {
+                    let context = Context {
+                        current: current.clone(),
+                        counters: counters.clone(),
+                        index,
+                    };
+                    drop(tasks.spawn(serve_tcp(listener, context, limits)));
+                }
                 Err(e) => log::error!("TCP listener: {e}"),
             }
         }
@@ -217,7 +281,16 @@ fn serve_tcp_thread(tcp: Vec<TcpListener>, answerer: Arc<Answerer>, limits: TcpL
 /// Open TCP connections, oldest first, so the oldest can be closed when full.
 type Connections = Arc<Mutex<VecDeque<(u64, AbortHandle)>>>;
 
-async fn serve_tcp(listener: tokio::net::TcpListener, answerer: Arc<Answerer>, limits: TcpLimits) {
+/// What every TCP task shares: the service and the TCP thread's counters (all TCP
+/// tasks run on that one thread, so the counters keep a single writer).
+#[derive(Clone)]
+struct Context {
+    current: Arc<Current>,
+    counters: Arc<Counters>,
+    index: usize,
+}
+
+async fn serve_tcp(listener: tokio::net::TcpListener, context: Context, limits: TcpLimits) {
     let connections: Connections = Arc::new(Mutex::new(VecDeque::new()));
     let mut next_id: u64 = 0;
     loop {
@@ -229,11 +302,16 @@ async fn serve_tcp(listener: tokio::net::TcpListener, answerer: Arc<Answerer>, l
                 continue;
             }
         };
+        // A refused client gets its connection closed at once, before any read.
+        if !context.current.load().acl.allows(peer.ip()) {
+            context.counters.thread(context.index).acl_dropped.bump();
+            continue;
+        }
         next_id += 1;
         let id = next_id;
         let task = tokio::spawn(serve_connection(
             stream,
-            answerer.clone(),
+            context.clone(),
             limits.idle_timeout,
             connections.clone(),
             id,
@@ -254,7 +332,7 @@ async fn serve_tcp(listener: tokio::net::TcpListener, answerer: Arc<Answerer>, l
 
 async fn serve_connection(
     mut stream: tokio::net::TcpStream,
-    answerer: Arc<Answerer>,
+    context: Context,
     idle_timeout: Duration,
     connections: Connections,
     id: u64,
@@ -274,9 +352,17 @@ async fn serve_connection(
             // Idle, closed by the client, or broken: either way this connection is done.
             Ok(Err(_)) | Err(_) => break,
         }
-        if !answerer.answer(&request, Transport::Tcp, &mut query, &mut response) {
+        let counters = context.counters.thread(context.index);
+        counters.queries.bump();
+        let service = context.current.load();
+        if !service
+            .answerer
+            .answer(&request, Transport::Tcp, &mut query, &mut response)
+        {
+            counters.malformed.bump();
             continue;
         }
+        counters.answered.bump();
         let Ok(length) = u16::try_from(response.len()) else {
             break;
         };

@@ -37,6 +37,10 @@ pub struct ZoneSpec {
     pub name: String,
     pub mode: Mode,
     pub ttl: u32,
+    /// Answer `192-168-1-10.<zone>` and `fd00--1.<zone>` (see `dns::ipname`).
+    pub ip_names: bool,
+    /// Only for private, loopback, link-local and ULA addresses.
+    pub ip_names_private_only: bool,
     /// Record lines with the config line each came from.
     pub records: Vec<(String, usize)>,
 }
@@ -75,6 +79,10 @@ impl Node {
 pub struct Zone {
     pub apex: Box<[u8]>,
     pub mode: Mode,
+    /// Default TTL, also of synthesized IP-name answers.
+    pub ttl: u32,
+    /// `Some(private_only)` when the zone answers IP-embedded names.
+    pub ip_names: Option<bool>,
     /// The SOA for negative answers, TTL already min(SOA TTL, minimum).
     pub negative_soa: RecordSet,
     nodes: HashMap<Box<[u8]>, Node>,
@@ -92,6 +100,9 @@ pub struct Zones {
     by_apex: HashMap<Box<[u8]>, usize>,
     zones: Vec<Zone>,
     reverse: HashMap<Box<[u8]>, RecordSet>,
+    /// The first zone with `ip_names`: reverse queries for private addresses
+    /// answer a name in it.
+    ip_names_zone: Option<usize>,
 }
 
 impl Zones {
@@ -114,6 +125,9 @@ impl Zones {
                     .entry(reverse_name(address))
                     .or_default()
                     .push((owner, ttl));
+            }
+            if spec.ip_names && zones.ip_names_zone.is_none() {
+                zones.ip_names_zone = Some(zones.zones.len());
             }
             zones.zones.push(zone);
         }
@@ -146,6 +160,11 @@ impl Zones {
     /// Synthesized PTR records for a reverse name.
     pub fn reverse(&self, name: &[u8]) -> Option<&RecordSet> {
         self.reverse.get(name)
+    }
+
+    /// The zone whose names reverse queries for private addresses answer.
+    pub fn ip_names_zone(&self) -> Option<&Zone> {
+        self.ip_names_zone.and_then(|i| self.zones.get(i))
     }
 
     pub fn len(&self) -> usize {
@@ -310,6 +329,8 @@ fn build_zone(spec: &ZoneSpec, serial: u32) -> Result<(Zone, Addresses), ZoneErr
         Zone {
             apex,
             mode: spec.mode,
+            ttl: spec.ttl,
+            ip_names: spec.ip_names.then_some(spec.ip_names_private_only),
             negative_soa,
             nodes,
         },
@@ -332,7 +353,7 @@ fn synthesized_soa(apex: &[u8], serial: u32, minimum: u32) -> Vec<u8> {
     rdata
 }
 
-fn zone_origin(name: &str) -> Result<Name, String> {
+pub fn zone_origin(name: &str) -> Result<Name, String> {
     let fqdn = if name.ends_with('.') {
         name.to_string()
     } else {
@@ -472,6 +493,8 @@ mod tests {
             name: "home.test".into(),
             mode,
             ttl: 300,
+            ip_names: false,
+            ip_names_private_only: true,
             records: records
                 .iter()
                 .enumerate()

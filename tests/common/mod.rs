@@ -216,3 +216,72 @@ pub fn kdig(addr: SocketAddr, args: &[&str]) -> String {
     let out = run("kdig", &all);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+impl Server {
+    /// Sends `signal` (e.g. "HUP") with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = run("kill", &[&format!("-{signal}"), &self.pid().to_string()]);
+        assert!(status.status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for a log line containing `needle`; returns it.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with `{needle}`"),
+            }
+        }
+    }
+
+    /// The counters lanseal logs on SIGUSR1, by name.
+    pub fn counters(&self) -> std::collections::HashMap<String, u64> {
+        self.signal("USR1");
+        let line = self.wait_log("counters:");
+        line.split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+            .collect()
+    }
+
+    /// Rewrites the config file (keeping the listen address) for a SIGHUP.
+    pub fn rewrite(&self, dns_extra: &str, body: &str) {
+        let config = format!(
+            "log_level = \"debug\"\n[dns]\nlisten = [\"{}\"]\n{dns_extra}\n{body}",
+            self.addr
+        );
+        self.dir.write("lanseal.toml", &config);
+    }
+}
+
+/// One UDP exchange from a socket bound to `source` (e.g. 127.0.0.2), no retry.
+pub fn udp_from(
+    source: &str,
+    addr: SocketAddr,
+    packet: &[u8],
+    timeout: Duration,
+) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind((source, 0)).unwrap();
+    socket.set_read_timeout(Some(timeout)).unwrap();
+    socket.send_to(packet, addr).unwrap();
+    let mut buf = vec![0u8; 65_535];
+    socket
+        .recv_from(&mut buf)
+        .ok()
+        .map(|(n, _)| buf[..n].to_vec())
+}
+
+/// Polls `f` every 50 ms until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}

@@ -1,0 +1,133 @@
+//! Counters of what the daemon did, held for the local API and Prometheus.
+//!
+//! Owns every number the process counts. The DNS hot path must not pay for an
+//! atomic read-modify-write (a locked bus cycle on every query) or share a cache
+//! line between cores, so each serving thread has its own cache-line-aligned block
+//! with exactly one writer: a counter is bumped by a plain load and store, and
+//! readers sum the blocks. Counters are `usize` because 32-bit MIPS has no 64-bit
+//! atomics: on a 32-bit router they wrap after 4 294 967 295, which Prometheus'
+//! `rate()` reads as a counter reset.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// A counter with a single writer thread.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicUsize);
+
+impl Counter {
+    /// Adds one. Only the owning thread may call this (no read-modify-write).
+    #[inline]
+    pub fn bump(&self) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Relaxed)
+    }
+}
+
+/// One serving thread's counters, alone on its cache line(s).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct ThreadCounters {
+    /// Requests received (any transport, before any check).
+    pub queries: Counter,
+    /// Responses sent.
+    pub answered: Counter,
+    /// Requests from addresses outside `acl`, dropped without an answer.
+    pub acl_dropped: Counter,
+    /// Requests over `rate_limit_qps`, dropped.
+    pub rate_limited: Counter,
+    /// Requests over the limit answered with an empty TC=1 response instead.
+    pub rate_limit_slipped: Counter,
+    /// Requests too broken to answer (or responses), dropped.
+    pub malformed: Counter,
+}
+
+/// Events of the process as a whole: rare, so shared atomics are fine.
+#[derive(Debug, Default)]
+pub struct ProcessCounters {
+    /// Configs applied by SIGHUP.
+    pub reloads: AtomicUsize,
+    /// SIGHUPs whose config was rejected (the old one kept serving).
+    pub reload_failures: AtomicUsize,
+    /// Lease and hosts files read again after they changed.
+    pub host_reloads: AtomicUsize,
+    /// Interface address changes that refreshed the `local` ACL.
+    pub interface_changes: AtomicUsize,
+}
+
+/// Every counter of the process.
+#[derive(Debug)]
+pub struct Counters {
+    threads: Box<[ThreadCounters]>,
+    pub process: ProcessCounters,
+}
+
+impl Counters {
+    /// Blocks for `threads` serving threads; [`Counters::thread`] hands them out.
+    pub fn new(threads: usize) -> Self {
+        Self {
+            threads: (0..threads).map(|_| ThreadCounters::default()).collect(),
+            process: ProcessCounters::default(),
+        }
+    }
+
+    /// The block of serving thread `index` (a shared spare block if out of range,
+    /// which only costs accuracy under a race, never safety).
+    pub fn thread(&self, index: usize) -> &ThreadCounters {
+        static SPARE: ThreadCounters = ThreadCounters {
+            queries: Counter(AtomicUsize::new(0)),
+            answered: Counter(AtomicUsize::new(0)),
+            acl_dropped: Counter(AtomicUsize::new(0)),
+            rate_limited: Counter(AtomicUsize::new(0)),
+            rate_limit_slipped: Counter(AtomicUsize::new(0)),
+            malformed: Counter(AtomicUsize::new(0)),
+        };
+        self.threads.get(index).unwrap_or(&SPARE)
+    }
+
+    /// Every counter by name, summed over threads, in a stable order.
+    pub fn snapshot(&self) -> Vec<(&'static str, usize)> {
+        let sum = |f: fn(&ThreadCounters) -> &Counter| {
+            self.threads
+                .iter()
+                .fold(0usize, |total, t| total.wrapping_add(f(t).get()))
+        };
+        let process = |c: &AtomicUsize| c.load(Relaxed);
+        vec![
+            ("dns_queries", sum(|t| &t.queries)),
+            ("dns_answered", sum(|t| &t.answered)),
+            ("dns_acl_dropped", sum(|t| &t.acl_dropped)),
+            ("dns_rate_limited", sum(|t| &t.rate_limited)),
+            ("dns_rate_limit_slipped", sum(|t| &t.rate_limit_slipped)),
+            ("dns_malformed", sum(|t| &t.malformed)),
+            ("reloads", process(&self.process.reloads)),
+            ("reload_failures", process(&self.process.reload_failures)),
+            ("host_reloads", process(&self.process.host_reloads)),
+            (
+                "interface_changes",
+                process(&self.process.interface_changes),
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_threads() {
+        let counters = Counters::new(2);
+        counters.thread(0).queries.bump();
+        counters.thread(1).queries.bump();
+        counters.thread(1).acl_dropped.bump();
+        counters.process.reloads.fetch_add(1, Relaxed);
+        let snapshot = counters.snapshot();
+        assert!(snapshot.contains(&("dns_queries", 2)));
+        assert!(snapshot.contains(&("dns_acl_dropped", 1)));
+        assert!(snapshot.contains(&("reloads", 1)));
+        assert_eq!(std::mem::align_of::<ThreadCounters>(), 64);
+    }
+}

@@ -1,0 +1,420 @@
+//! LAN features against the real binary: IP-embedded names, mail overrides, lease
+//! and hosts names, access control, rate limits, live reload and the counters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+const IP_ZONES: &str = r#"
+[[zone]]
+name = "lan.test"
+ttl = 120
+ip_names = true
+records = ["router A 192.168.1.1", "192-168-1-99 A 10.9.9.9", "nas CNAME 192-168-1-10"]
+
+[[zone]]
+name = "pub.test"
+ip_names = true
+ip_names_private_only = false
+
+[[zone]]
+name = "ov.test"
+mode = "overlay"
+ip_names = true
+"#;
+
+fn rcode(m: &Message) -> ResponseCode {
+    m.metadata.response_code
+}
+
+#[test]
+fn ip_embedded_names() {
+    let s = Server::start("", IP_ZONES);
+    let m = s.query("192-168-1-10.lan.test", RecordType::A);
+    assert_eq!(answers(&m), ["192-168-1-10.lan.test. 120 A 192.168.1.10"]);
+    assert!(m.metadata.authoritative);
+    // The question's case is echoed.
+    let m = s.query("192-168-1-10.LAN.Test", RecordType::A);
+    assert_eq!(answers(&m), ["192-168-1-10.LAN.Test. 120 A 192.168.1.10"]);
+    // The other family: NODATA with the SOA.
+    let m = s.query("192-168-1-10.lan.test", RecordType::AAAA);
+    assert_eq!((rcode(&m), m.answers.len()), (ResponseCode::NoError, 0));
+    assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
+    let m = s.query("fd00--1.lan.test", RecordType::AAAA);
+    assert_eq!(answers(&m), ["fd00--1.lan.test. 120 AAAA fd00::1"]);
+    let m = s.query("fe80--1-2.lan.test", RecordType::AAAA);
+    assert_eq!(answers(&m), ["fe80--1-2.lan.test. 120 AAAA fe80::1:2"]);
+    let m = s.query("fd00--1.lan.test", RecordType::A);
+    assert_eq!((rcode(&m), m.answers.len()), (ResponseCode::NoError, 0));
+    // Public addresses only where the zone allows them.
+    for name in ["8-8-8-8.lan.test", "2001-db8--5.lan.test"] {
+        let m = s.query(name, RecordType::A);
+        assert_eq!(rcode(&m), ResponseCode::NXDomain, "{name}");
+    }
+    let m = s.query("2001-db8--5.pub.test", RecordType::AAAA);
+    assert_eq!(answers(&m), ["2001-db8--5.pub.test. 300 AAAA 2001:db8::5"]);
+    let m = s.query("8-8-8-8.pub.test", RecordType::A);
+    assert_eq!(answers(&m), ["8-8-8-8.pub.test. 300 A 8.8.8.8"]);
+    // Invalid encodings are names that do not exist.
+    for name in [
+        "300-1-1-1.lan.test",
+        "1-2-3.lan.test",
+        "010-0-0-1.lan.test",
+        "192-168-01-1.lan.test",
+        "fd00---1.lan.test",
+        "x.192-168-1-10.lan.test",
+    ] {
+        let m = s.query(name, RecordType::A);
+        assert_eq!(rcode(&m), ResponseCode::NXDomain, "{name}");
+        assert_eq!(m.authorities[0].record_type(), RecordType::SOA, "{name}");
+    }
+    // Zone data wins over synthesis, and CNAMEs may point at IP names.
+    let m = s.query("192-168-1-99.lan.test", RecordType::A);
+    assert_eq!(answers(&m), ["192-168-1-99.lan.test. 120 A 10.9.9.9"]);
+    let m = s.query("nas.lan.test", RecordType::A);
+    assert_eq!(
+        answers(&m),
+        [
+            "nas.lan.test. 120 CNAME 192-168-1-10.lan.test.",
+            "192-168-1-10.lan.test. 120 A 192.168.1.10"
+        ]
+    );
+    // Overlay: valid names are local, anything else belongs upstream.
+    let m = s.query("10-0-0-1.ov.test", RecordType::A);
+    assert_eq!(answers(&m), ["10-0-0-1.ov.test. 300 A 10.0.0.1"]);
+    let m = s.query("1-2-3.ov.test", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::Refused);
+}
+
+#[test]
+fn ip_names_reverse() {
+    let s = Server::start("", IP_ZONES);
+    // A name of its own (from an A record) comes first; then the IP name.
+    let out = dig(s.addr, &["-x", "192.168.1.1", "+short"]);
+    assert_eq!(out.trim(), "router.lan.test.");
+    let out = dig(s.addr, &["-x", "192.168.1.10", "+short"]);
+    assert_eq!(out.trim(), "192-168-1-10.lan.test.");
+    let out = dig(s.addr, &["-x", "fd00::1", "+short"]);
+    assert_eq!(out.trim(), "fd00--1.lan.test.");
+    let out = dig(s.addr, &["-x", "10.20.30.40", "+short"]);
+    assert_eq!(out.trim(), "10-20-30-40.lan.test.");
+    // Public addresses are not ours to name.
+    let m = s.query("8.8.8.8.in-addr.arpa", RecordType::PTR);
+    assert_eq!(rcode(&m), ResponseCode::Refused);
+    // Not a whole address: not an IP name.
+    let m = s.query("168.192.in-addr.arpa", RecordType::PTR);
+    assert_eq!(rcode(&m), ResponseCode::Refused);
+}
+
+fn mail_config(mode: &str, spf: &str, dmarc: &str, dkim: &str) -> String {
+    format!(
+        r#"
+[[zone]]
+name = "mail.test"
+mode = "{mode}"
+records = ["mx1 A 192.168.1.25"]
+[zone.mail]
+mx = ["10 mx1.mail.test.", "20 backup.example.net."]
+spf = "{spf}"
+dmarc = "{dmarc}"
+dkim = {{ lan = "{dkim}", old = "v=DKIM1; k=rsa; p=QUJD" }}
+"#
+    )
+}
+
+#[test]
+fn mail_overrides() {
+    let key = "A".repeat(400);
+    let dkim = format!("v=DKIM1; k=rsa; p={key}");
+    for mode in ["overlay", "authoritative"] {
+        let config = mail_config(
+            mode,
+            "v=spf1 ip4:192.168.1.0/24 -all",
+            "v=DMARC1; p=none",
+            &dkim,
+        );
+        let s = Server::start("", &config);
+        let m = s.query("mail.test", RecordType::MX);
+        assert_eq!(
+            answers(&m),
+            [
+                "mail.test. 300 MX 10 mx1.mail.test.",
+                "mail.test. 300 MX 20 backup.example.net."
+            ],
+            "{mode}"
+        );
+        let out = dig(s.addr, &["mail.test", "TXT", "+short"]);
+        assert_eq!(out.trim(), "\"v=spf1 ip4:192.168.1.0/24 -all\"", "{mode}");
+        let out = dig(s.addr, &["_dmarc.mail.test", "TXT", "+short"]);
+        assert_eq!(out.trim(), "\"v=DMARC1; p=none\"", "{mode}");
+        // A long key is split into 255-byte strings, which a DKIM verifier joins.
+        let m = s.query("lan._domainkey.mail.test", RecordType::TXT);
+        let Some(hickory_proto::rr::RData::TXT(txt)) = m.answers.first().map(|r| &r.data) else {
+            panic!("no TXT: {m:?}");
+        };
+        let strings: Vec<&[u8]> = txt.txt_data.iter().map(|s| &s[..]).collect();
+        assert_eq!(strings[0].len(), 255, "{mode}");
+        assert_eq!(strings.concat(), dkim.as_bytes(), "{mode}");
+        let out = dig(s.addr, &["old._domainkey.mail.test", "TXT", "+short"]);
+        assert_eq!(out.trim(), "\"v=DKIM1; k=rsa; p=QUJD\"");
+        let other = s.query("www.mail.test", RecordType::A);
+        let apex_a = s.query("mail.test", RecordType::A);
+        if mode == "overlay" {
+            // Every other name, and the apex's other types, stay public (forwarded
+            // once the forwarder exists; refused until then).
+            assert_eq!(rcode(&other), ResponseCode::Refused);
+            assert_eq!(rcode(&apex_a), ResponseCode::Refused);
+        } else {
+            assert_eq!(rcode(&other), ResponseCode::NXDomain);
+            assert_eq!(
+                (rcode(&apex_a), apex_a.answers.len()),
+                (ResponseCode::NoError, 0)
+            );
+        }
+    }
+}
+
+#[test]
+fn mail_values_are_checked() {
+    let dir = TempDir::new();
+    for (spf, dmarc, dkim, needle) in [
+        ("spf1 -all", "v=DMARC1; p=none", "v=DKIM1; p=QUJD", "v=spf1"),
+        ("v=spf1 -all", "p=none", "v=DKIM1; p=QUJD", "v=DMARC1"),
+        (
+            "v=spf1 -all",
+            "v=DMARC1; p=none",
+            "k=rsa; p=QUJD",
+            "v=DKIM1",
+        ),
+        ("v=spf1 -all", "v=DMARC1; p=none", "v=DKIM1; k=rsa", "p="),
+    ] {
+        let path = dir.write("bad.toml", &mail_config("overlay", spf, dmarc, dkim));
+        let out = run(BIN, &["check-config", "-c", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{spf} {dmarc} {dkim}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.toml:"), "{err}");
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
+
+#[test]
+fn lease_and_hosts_names() {
+    let dir = TempDir::new();
+    let leases = dir.0.join("dhcp.leases");
+    let hosts_dir = dir.0.join("hosts.d");
+    let extra = format!(
+        "leases = [\"{}\"]\nhosts = [\"{}\"]\nlease_domain = \"lan\"\n",
+        leases.display(),
+        hosts_dir.display()
+    );
+    let s = Server::start(&extra, "");
+    // Neither source exists yet: the lease domain is ours and the name is unknown.
+    let m = s.query("laptop.lan", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::NXDomain);
+    // The lease file appears (written elsewhere and renamed in, as dnsmasq may).
+    let tmp = dir.write(
+        "leases.tmp",
+        "0 aa:bb:cc:dd:ee:ff 192.168.1.50 laptop 01:aa:bb:cc:dd:ee:ff\n\
+         duid 00:01:00:01:aa:bb:cc:dd:ee:ff:00:11\n\
+         0 1234 fd00::50 laptop 00:01:00:01:11\n",
+    );
+    std::fs::rename(&tmp, &leases).unwrap();
+    let answered = |name: &str, rtype, want: &str| {
+        eventually(Duration::from_secs(15), || {
+            answers(&s.query(name, rtype))
+                .iter()
+                .any(|a| a.ends_with(want))
+        })
+    };
+    assert!(answered("laptop.lan", RecordType::A, "A 192.168.1.50"));
+    assert!(answered("LAPTOP.lan", RecordType::AAAA, "AAAA fd00::50"));
+    let out = dig(s.addr, &["-x", "192.168.1.50", "+short"]);
+    assert_eq!(out.trim(), "laptop.lan.");
+    // The lease changes in place (dnsmasq rewrites the file).
+    std::fs::write(&leases, "0 aa:bb:cc:dd:ee:ff 192.168.1.51 laptop *\n").unwrap();
+    assert!(answered("laptop.lan", RecordType::A, "A 192.168.1.51"));
+    // A hosts directory appears later and gets a file (odhcpd does this).
+    std::fs::create_dir_all(&hosts_dir).unwrap();
+    std::fs::write(
+        hosts_dir.join("odhcpd"),
+        "192.168.1.60 printer printer.lan\n",
+    )
+    .unwrap();
+    assert!(answered("printer.lan", RecordType::A, "A 192.168.1.60"));
+    let counters = s.counters();
+    assert!(counters["host_reloads"] >= 2, "{counters:?}");
+}
+
+#[test]
+fn acl_drops_other_clients() {
+    let s = Server::start("acl = [\"127.0.0.1/32\"]", IP_ZONES);
+    let packet = query_message("router.lan.test", RecordType::A, true)
+        .to_vec()
+        .unwrap();
+    assert!(udp_from("127.0.0.1", s.addr, &packet, Duration::from_secs(2)).is_some());
+    assert!(udp_from("127.0.0.2", s.addr, &packet, Duration::from_millis(700)).is_none());
+    // TCP from a refused address: closed before anything is read.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.connect(&s.addr.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&packet);
+    let _ = std::io::Write::write_all(&mut stream, &framed);
+    let mut buf = [0u8; 2];
+    assert!(std::io::Read::read_exact(&mut stream, &mut buf).is_err());
+    let counters = s.counters();
+    assert_eq!(counters["dns_acl_dropped"], 2, "{counters:?}");
+    // The default `local` covers all of loopback.
+    let s = Server::start("", IP_ZONES);
+    assert!(udp_from("127.0.0.2", s.addr, &packet, Duration::from_secs(2)).is_some());
+}
+
+#[test]
+fn acl_covers_each_address_family() {
+    let config = |acl: &str| {
+        format!("log_level = \"debug\"\n[dns]\nlisten = [\"[::1]:0\"]\nacl = [{acl}]\n{IP_ZONES}")
+    };
+    let packet = query_message("router.lan.test", RecordType::A, true)
+        .to_vec()
+        .unwrap();
+    // An IPv4-only list lets no IPv6 client in.
+    let s = Server::start_config(&config("\"127.0.0.0/8\", \"192.168.0.0/16\""));
+    assert!(udp_from("::1", s.addr, &packet, Duration::from_millis(700)).is_none());
+    let s = Server::start_config(&config("\"127.0.0.0/8\", \"::1/128\""));
+    assert!(udp_from("::1", s.addr, &packet, Duration::from_secs(2)).is_some());
+    let s = Server::start_config(&config("\"any\""));
+    assert!(udp_from("::1", s.addr, &packet, Duration::from_secs(2)).is_some());
+}
+
+#[test]
+fn rate_limit_drops_and_slips() {
+    let s = Server::start("rate_limit_qps = 20", IP_ZONES);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let burst = 200;
+    for id in 0..burst {
+        let mut m = query_message("router.lan.test", RecordType::A, true);
+        m.metadata.id = id;
+        socket.send_to(&m.to_vec().unwrap(), s.addr).unwrap();
+    }
+    let (mut full, mut truncated) = (0, 0);
+    let mut buf = [0u8; 2048];
+    while let Ok((n, _)) = socket.recv_from(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if m.metadata.truncation {
+            assert!(m.answers.is_empty());
+            truncated += 1;
+        } else {
+            full += 1;
+        }
+    }
+    // One second's worth of tokens (20), plus what refills during the burst.
+    assert!((20..=30).contains(&full), "full answers: {full}");
+    assert!(truncated > 0, "no TC=1 slip among the dropped");
+    let counters = s.counters();
+    assert_eq!(
+        counters["dns_rate_limited"],
+        burst as u64 - full,
+        "{counters:?}"
+    );
+    assert_eq!(
+        counters["dns_rate_limit_slipped"], truncated,
+        "{counters:?}"
+    );
+    // A real client that got TC=1 retries over TCP and is answered.
+    let m = tcp_query(
+        s.addr,
+        &query_message("router.lan.test", RecordType::A, true),
+    );
+    assert_eq!(answers(&m), ["router.lan.test. 120 A 192.168.1.1"]);
+}
+
+#[test]
+fn sighup_reloads_and_keeps_serving() {
+    let zone =
+        |address: &str| format!("[[zone]]\nname = \"r.test\"\nrecords = [\"a A {address}\"]\n");
+    let s = Server::start("", &zone("10.0.0.1"));
+    // A client queries all along: no reload may lose a query.
+    let addr = s.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let querier = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut sent, mut lost) = (0, 0);
+            let packet = query_message("a.r.test", RecordType::A, false)
+                .to_vec()
+                .unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sent += 1;
+                if udp_from("127.0.0.1", addr, &packet, Duration::from_secs(1)).is_none() {
+                    lost += 1;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (sent, lost)
+        })
+    };
+    // Several reloads while it runs, the last one serving 10.0.4.2 and a new zone.
+    for round in 0..5 {
+        std::thread::sleep(Duration::from_millis(150));
+        let body = format!(
+            "{}\n[[zone]]\nname = \"new.test\"\nrecords = [\"b A 10.0.0.9\"]\n",
+            zone(&format!("10.0.{round}.2"))
+        );
+        s.rewrite("", &body);
+        s.signal("HUP");
+        s.wait_log("reloaded");
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        answers(&s.query("a.r.test", RecordType::A)),
+        ["a.r.test. 300 A 10.0.4.2"]
+    );
+    assert_eq!(
+        answers(&s.query("b.new.test", RecordType::A)),
+        ["b.new.test. 300 A 10.0.0.9"]
+    );
+    // A broken config is rejected with its error; the old one keeps serving.
+    s.rewrite(
+        "",
+        "[[zone]]\nname = \"r.test\"\nrecords = [\n  \"a A 10.0.0.3\",\n  \"b A 999.0.0.1\",\n]\n",
+    );
+    s.signal("HUP");
+    let line = s.wait_log("reload rejected");
+    assert!(line.contains("lanseal.toml:9:"), "{line}");
+    assert_eq!(
+        answers(&s.query("a.r.test", RecordType::A)),
+        ["a.r.test. 300 A 10.0.4.2"]
+    );
+    // Limits change live too: an ACL that excludes us takes effect at once.
+    s.rewrite("acl = [\"10.0.0.0/8\"]", &zone("10.0.0.2"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, lost) = querier.join().unwrap();
+    assert!(sent > 20 && lost == 0, "sent {sent}, lost {lost}");
+    s.signal("HUP");
+    s.wait_log("reloaded");
+    let packet = query_message("a.r.test", RecordType::A, false)
+        .to_vec()
+        .unwrap();
+    assert!(udp_from("127.0.0.1", s.addr, &packet, Duration::from_millis(700)).is_none());
+    let counters = s.counters();
+    assert_eq!(
+        (counters["reloads"], counters["reload_failures"]),
+        (6, 1),
+        "{counters:?}"
+    );
+}
