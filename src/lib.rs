@@ -2,33 +2,41 @@
 //!
 //! lanseal is one small static binary for home routers and single-board computers.
 //! Today it has one role, `dns`: the resolver the LAN asks, answering from local
-//! zones the owner defines. Later roles (`certs`, `api`, `delegate`) plug into the
+//! zones the owner defines, IP-embedded names and the LAN's lease and hosts names,
+//! to the clients its ACL admits and within their rate limits. Later roles (`certs`, `api`, `delegate`) plug into the
 //! same process as further config sections and modules; this map grows with them.
 //!
 //! ## Bird's-eye view
 //!
 //! ```text
-//!  config file ──▶ config (raw TOML ─▶ resolved Config) ──▶ dns::zone::Zones (built once)
-//!                                                               │ Arc
-//!  LAN ─UDP/TCP─▶ dns::server (N blocking UDP threads, each with its own
-//!                 SO_REUSEPORT socket; one tokio thread for all TCP)
-//!                                                        ─▶ dns::answer::Answerer
-//!                                                        ─▶ dns::wire (parse, write)
-//!  signals ─────▶ daemon (sigwait on the main thread)
+//!  config file ──▶ config (raw TOML ─▶ resolved Config) ──┐
+//!  lease/hosts files ─▶ dns::hosts::HostTable ─────────────┼─▶ daemon::State ─▶ dns::service::Service
+//!  interfaces (getifaddrs) ─▶ local subnets for the ACL ──┘     (published; threads pick it up)
+//!                                                                        │
+//!  LAN ─UDP/TCP─▶ dns::server (N blocking UDP threads, each with its own │
+//!                 SO_REUSEPORT socket; one tokio thread for all TCP)     ▼
+//!                 ─▶ ACL ─▶ rate limit ─▶ dns::answer::Answerer ─▶ dns::wire
+//!  signals ─────▶ daemon (sigwait: SIGHUP reload, SIGUSR1 counters, SIGTERM)
+//!  inotify + netlink ─▶ watch (a thread asleep in poll until a file or address changes)
 //! ```
 //!
 //! ## The path of a DNS query
 //!
 //! 1. `dns::server::serve_udp` receives a datagram into a reused buffer (TCP: one
-//!    tokio task per connection reads a length-prefixed message).
+//!    tokio task per connection reads a length-prefixed message). It reads the
+//!    current [`dns::service::Service`] through its `View` (one atomic load), drops
+//!    clients the ACL refuses and, over `rate_limit_qps`, drops or "slips" (an
+//!    empty TC=1 answer); each outcome bumps a per-thread counter.
 //! 2. `dns::answer::Answerer::answer` asks `dns::wire::Query::parse` for a typed
 //!    query: the header, one question lower-cased into a fixed buffer with its label
 //!    offsets, and the EDNS OPT. Anything else becomes a silent drop (too short, a
 //!    response) or FORMERR/NOTIMP.
-//! 3. `resolve` finds the most specific local zone by one hash probe per label of
-//!    the name, then the name's node in that zone by one more. A miss looks for the
-//!    closest encloser's wildcard (RFC 4592), again by hash. CNAMEs are followed
-//!    through local data, at most `CNAME_HOPS_MAX` hops.
+//! 3. `resolve` first asks the lease/hosts table (one hash probe, skipped when it
+//!    is empty), then finds the most specific local zone by one hash probe per
+//!    label, then the name's node by one more. A miss tries an IP-embedded name
+//!    (`dns::ipname`, only one label below an `ip_names` zone), then the closest
+//!    encloser's wildcard (RFC 4592), again by hash. CNAMEs are followed through
+//!    local data, at most `CNAME_HOPS_MAX` hops.
 //! 4. Record sets are stored pre-encoded (type, class, TTL, length, data), so the
 //!    answer is written by copying, with owner names compressed against the question
 //!    (which also echoes the client's letter case). NXDOMAIN and NODATA carry the
@@ -43,18 +51,33 @@
 //! - `main.rs` — the CLI: arguments, config loading, exit codes. Nothing else.
 //! - [`config`] — two stages: `raw` (serde image of the TOML with spans, unknown keys
 //!   rejected) and [`config::Config`] (defaults applied, everything validated,
-//!   zones test-built). Invariant: a `Config` that exists is valid; every error
-//!   carries file, line and what was expected.
+//!   zones test-built; `[zone.mail]` turned into record lines by `config::mail`).
+//!   Invariant: a `Config` that exists is valid; every error carries file, line and
+//!   what was expected.
 //! - [`dns::wire`] — every byte-level read and write of DNS messages. Invariant: no
 //!   panic and no allocation on any input.
 //! - [`dns::record`] — one zone-file record line to wire data, at load time.
 //! - [`dns::zone`] — zones as hash tables keyed by lower-case wire names, record sets
 //!   pre-encoded, empty non-terminals present, PTRs synthesized from A/AAAA.
 //!   Invariant: immutable once built; lookups never scan.
+//! - [`dns::ipname`] — `192-168-1-10.<zone>` ⇄ 192.168.1.10; one meaning per label.
+//! - [`dns::hosts`] — dnsmasq lease files and hosts files as A/AAAA/PTR record sets
+//!   under `lease_domain`; bounded (`HOST_NAMES_MAX`), rebuilt whole on change.
 //! - [`dns::answer`] — DNS semantics (RCODEs, flags, NXDOMAIN vs NODATA, wildcards,
 //!   CNAME chains, ANY per RFC 8482, EDNS, truncation), writing into a reused buffer.
+//! - [`dns::acl`] — who may ask: CIDR lists per address family, `local` from the
+//!   interfaces.
+//! - [`dns::ratelimit`] — per-client token buckets in a fixed-size sharded table
+//!   (eviction, never growth).
+//! - [`dns::service`] — the immutable bundle a query consults and its publication:
+//!   a generation number per publish, an `Arc` per thread.
 //! - [`dns::server`] — sockets and threads; TCP connection and idle limits.
-//! - [`daemon`] — start-up order, stderr logging, signals.
+//! - [`watch`] — inotify on the lease/hosts directories and a netlink route socket;
+//!   zero CPU while nothing changes.
+//! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write
+//!   on the hot path; `usize`, since 32-bit MIPS has no 64-bit atomics).
+//! - [`daemon`] — start-up order, stderr logging, signals, reload, the watcher
+//!   thread: owns `State`, the pieces a `Service` is built from.
 //!
 //! ## Why not hickory-server's `Server`
 //!
@@ -74,10 +97,16 @@
 //!
 //! - **Start-up order**: parse and validate config (exit 2 on error, nothing
 //!   started) → build zones → bind every socket (exit 1 if one fails) → block
-//!   signals → start DNS threads → log `listening on ADDR` → wait for signals.
+//!   signals → read lease/hosts files and interfaces → start DNS threads and the
+//!   watcher → log `listening on ADDR` → wait for signals.
+//! - **Change at run time**: nothing a query reads is ever mutated. SIGHUP, a lease
+//!   file or an interface change builds a new `Service` from `daemon::State` and
+//!   publishes it; threads switch at their next query and the old one is freed
+//!   when the last thread lets go. A rejected reload changes nothing.
 //! - **Limits**: every bound is a named constant or config key with its unit:
-//!   `tcp_connections_max`, `tcp_idle_timeout_ms`, `CNAME_HOPS_MAX`,
-//!   `ZONE_RECORDS_MAX`, `UDP_REQUEST_BYTES_MAX`, `EDNS_PAYLOAD_BYTES`.
+//!   `tcp_connections_max`, `tcp_idle_timeout_ms`, `rate_limit_qps`,
+//!   `CNAME_HOPS_MAX`, `ZONE_RECORDS_MAX`, `UDP_REQUEST_BYTES_MAX`,
+//!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`.
 //! - **Errors**: config errors are [`config::ConfigError`] (exit 2); run-time
 //!   failures are [`daemon::RunError`] (exit 1); a bad packet becomes an RCODE or a
 //!   drop in `dns::answer`, never an error value that escapes.

@@ -115,6 +115,10 @@ pub fn parse_entry(text: &str) -> Result<AclEntry, String> {
 
 /// The networks of every address on an interface that is up, plus 127.0.0.0/8 and
 /// ::1/128 always (IPv6 link-local fe80::/10 networks included where present).
+/// IPv4 networks count only when private, loopback or link-local: a public IPv4
+/// subnet is the WAN side of a router (an ISP's shared segment), and "local" must
+/// never open the resolver to it. IPv6 LANs use global prefixes, so every IPv6
+/// network counts (dnsmasq's `local-service` counts every subnet of both).
 pub fn local_networks() -> io::Result<Vec<Net>> {
     let mut nets = vec![
         Net::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8),
@@ -128,6 +132,11 @@ pub fn local_networks() -> io::Result<Vec<Net>> {
             continue;
         };
         let net = if let (Some(a), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
+            // A public IPv4 subnet is a router's WAN side (LANs use private space):
+            // its neighbours must list it explicitly to be answered.
+            if !crate::dns::ipname::is_private(IpAddr::V4(a.ip())) {
+                continue;
+            }
             let prefix = u32::from(m.ip()).leading_ones() as u8;
             Net::new(IpAddr::V4(a.ip()), prefix)
         } else if let (Some(a), Some(m)) = (addr.as_sockaddr_in6(), mask.as_sockaddr_in6()) {

@@ -173,7 +173,10 @@ pub fn spawn(
 /// the rate limiter uses wrapping differences).
 fn now_ms() -> u32 {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u32
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u32
 }
 
 /// The UDP hot path: a blocking receive, the answer written into a reused buffer, a

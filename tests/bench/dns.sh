@@ -6,10 +6,16 @@
 # Serves the same zone (BENCH_NAMES names "h<i>.bench.test", default 1000)
 # from lanseal, dnsmasq and unbound on 127.0.0.1 only, each pinned to core 0,
 # and drives each with dnsperf pinned to core 1, interleaved round by round:
-#   round r: local(lanseal, dnsmasq, unbound), nx(lanseal, dnsmasq, unbound)
-# Cases: "local" = A queries for the names in the zone (NOERROR expected),
-#        "nx"    = A queries for names that do not exist under the zone
-#                  ("nx<i>-<n>.bench.test", NXDOMAIN expected).
+#   round r: local(lanseal, dnsmasq, unbound), nx(lanseal, dnsmasq, unbound),
+#            ipname(lanseal, dnsmasq)
+# Cases: "local"  = A queries for the names in the zone (NOERROR expected),
+#        "nx"     = A queries for names that do not exist under the zone
+#                   ("nx<i>-<n>.bench.test", NXDOMAIN expected),
+#        "ipname" = A queries for IP-embedded names ("10-0-3-7.bench.test"):
+#                   lanseal's ip_names against dnsmasq's synth-domain (unbound
+#                   has no equivalent and sits this case out).
+# lanseal runs with rate_limit_qps = 0 (dnsperf is one client at 20000 q/s) and
+# its default ACL ("local", which includes loopback), so the ACL check is paid.
 # Per server and case it reports: server CPU µs per completed query (utime +
 # stime delta of /proc/<pid>/stat across the dnsperf run / "Queries
 # completed"), QPS, queries lost, share of answers with the expected rcode,
@@ -32,7 +38,7 @@
 #   BENCH_KEEP=1       keep the temp dir with configs and logs
 #   SKIP_LANSEAL=1     development only: bench dnsmasq and unbound alone
 #
-# Default runtime: 3 servers x 2 cases x 3 rounds x 10 s + start-up ≈ 3.5 min.
+# Default runtime: 8 runs per round x 3 rounds x 10 s + start-up ≈ 4.5 min.
 #
 # Why these dnsperf settings (2-core machine, servers on core 0, dnsperf on
 # core 1): unthrottled, a single-threaded server at 100% of core 0 is measured
@@ -61,7 +67,7 @@ OUTSTANDING=${BENCH_OUTSTANDING:-100}
 BENCH_OUT=${BENCH_OUT:-target/bench-dns.txt}
 PORT0=${BENCH_PORT:-15353}
 ADDR=127.0.0.1 # loopback only: never point this anywhere else
-CASES=(local nx)
+CASES=(local nx ipname)
 
 declare -A PORT=([lanseal]=$PORT0 [dnsmasq]=$((PORT0 + 1)) [unbound]=$((PORT0 + 2)))
 declare -A PID=()
@@ -119,14 +125,15 @@ trap 'exit 143' TERM
 # only; nothing is ever sent to them.
 addr_of() { echo "10.0.$(($1 / 256)).$(($1 % 256))"; }
 {
-    printf 'log_level = "warn"\n[dns]\nlisten = ["%s:%s"]\nthreads = 1\n\n' "$ADDR" "${PORT[lanseal]}"
-    printf '[[zone]]\nname = "%s"\nmode = "authoritative"\nttl = 300\nrecords = [\n' "$ZONE"
+    printf 'log_level = "warn"\n[dns]\nlisten = ["%s:%s"]\nthreads = 1\nrate_limit_qps = 0\n\n' "$ADDR" "${PORT[lanseal]}"
+    printf '[[zone]]\nname = "%s"\nmode = "authoritative"\nttl = 300\nip_names = true\nrecords = [\n' "$ZONE"
     for ((i = 0; i < NAMES; i++)); do printf '  "h%d A %s",\n' "$i" "$(addr_of "$i")"; done
     printf ']\n'
 } >"$TMP/lanseal.toml"
 {
     # dnsmasq: authoritative-ish local answers, no upstream at all.
     for ((i = 0; i < NAMES; i++)); do printf 'host-record=h%d.%s,%s\n' "$i" "$ZONE" "$(addr_of "$i")"; done
+    printf 'synth-domain=%s,10.0.0.0/16\n' "$ZONE"
 } >"$TMP/dnsmasq.conf"
 {
     cat <<EOF
@@ -158,8 +165,12 @@ EOF
 for ((i = 0; i < NAMES; i++)); do printf 'h%d.%s A\n' "$i" "$ZONE"; done >"$TMP/q-local.txt"
 # Deterministic "random-ish" nonexistent names (same list every run).
 for ((i = 0; i < NAMES; i++)); do printf 'nx%d-%d.%s A\n' "$i" $(((i * 7919 + 104729) % 99991)) "$ZONE"; done >"$TMP/q-nx.txt"
-declare -A QFILE=([local]=$TMP/q-local.txt [nx]=$TMP/q-nx.txt)
-declare -A WANT=([local]=NOERROR [nx]=NXDOMAIN)
+# IP-embedded names of the same addresses, spelled the same for lanseal and dnsmasq.
+for ((i = 0; i < NAMES; i++)); do printf '%s.%s A\n' "$(addr_of "$i" | tr . -)" "$ZONE"; done >"$TMP/q-ipname.txt"
+declare -A QFILE=([local]=$TMP/q-local.txt [nx]=$TMP/q-nx.txt [ipname]=$TMP/q-ipname.txt)
+declare -A WANT=([local]=NOERROR [nx]=NXDOMAIN [ipname]=NOERROR)
+# serves CASE SERVER -> true when SERVER takes part in CASE.
+serves() { [[ $1 != ipname || $2 != unbound ]]; }
 
 # ---------------------------------------------------------------- helpers
 # probe PORT QNAME -> prints the rcode of one A query, or nothing on timeout.
@@ -248,7 +259,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for s in "${SERVERS[@]}"; do start_server "$s"; done
 for ((r = 1; r <= ROUNDS; r++)); do
     for c in "${CASES[@]}"; do
-        for s in "${SERVERS[@]}"; do run_one "$r" "$s" "$c"; done
+        for s in "${SERVERS[@]}"; do if serves "$c" "$s"; then run_one "$r" "$s" "$c"; fi; done
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -293,6 +304,7 @@ IDLE_LIST=$(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${RSS_IDLE[$s]}";
             printf "%-8s %-6s %9s %15s %8s %7s %8s %9s %10s %9s\n", "server", "case", "CPU us/q", "[min-max]", "QPS", "lost", "ok", "RSS idle", "RSS loaded", "HWM"
             for (ci = 1; ci <= nc; ci++) for (si = 1; si <= ns; si++) {
                 k = S[si] SUBSEP C[ci]; m = cnt[k]
+                if (m == 0) continue
                 u = med(us, k, m); ulo = lo; uhi = hi; q = med(qps, k, m)
                 cpu[S[si], C[ci]] = u
                 printf "%-8s %-6s %9.2f %15s %8.0f %7d %7.2f%% %9s %10s %9s\n", S[si], C[ci], u,
@@ -301,7 +313,10 @@ IDLE_LIST=$(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${RSS_IDLE[$s]}";
             if ((("lanseal", C[1]) in cpu) && (("dnsmasq", C[1]) in cpu)) {
                 print ""
                 for (ci = 1; ci <= nc; ci++)
-                    printf "lanseal/dnsmasq CPU us/q, %-5s: %.2f\n", C[ci], cpu["lanseal", C[ci]] / cpu["dnsmasq", C[ci]]
+                    if ((("lanseal", C[ci]) in cpu) && (("dnsmasq", C[ci]) in cpu))
+                        printf "lanseal/dnsmasq CPU us/q, %-6s: %.2f\n", C[ci], cpu["lanseal", C[ci]] / cpu["dnsmasq", C[ci]]
+                if ((("lanseal", "ipname") in cpu) && (("lanseal", "local") in cpu))
+                    printf "lanseal ipname/local CPU us/q:    %.2f\n", cpu["lanseal", "ipname"] / cpu["lanseal", "local"]
             }
         }' "$ROUNDS_TSV"
     if awk -F'\t' 'NR > 1 && ($5 > 0 || $9 < 100) { bad = 1 } END { exit !bad }' "$ROUNDS_TSV"; then
