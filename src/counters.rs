@@ -42,6 +42,10 @@ pub struct ThreadCounters {
     pub rate_limit_slipped: Counter,
     /// Requests too broken to answer (or responses), dropped.
     pub malformed: Counter,
+    /// Requests handed to the forwarder (not local, not cached).
+    pub forwarded: Counter,
+    /// Requests dropped because the forwarder's queue was full.
+    pub forward_queue_full: Counter,
 }
 
 /// Events of the process as a whole: rare, so shared atomics are fine.
@@ -83,6 +87,8 @@ impl Counters {
             rate_limited: Counter(AtomicUsize::new(0)),
             rate_limit_slipped: Counter(AtomicUsize::new(0)),
             malformed: Counter(AtomicUsize::new(0)),
+            forwarded: Counter(AtomicUsize::new(0)),
+            forward_queue_full: Counter(AtomicUsize::new(0)),
         };
         self.threads.get(index).unwrap_or(&SPARE)
     }
@@ -102,6 +108,8 @@ impl Counters {
             ("dns_rate_limited", sum(|t| &t.rate_limited)),
             ("dns_rate_limit_slipped", sum(|t| &t.rate_limit_slipped)),
             ("dns_malformed", sum(|t| &t.malformed)),
+            ("dns_forwarded", sum(|t| &t.forwarded)),
+            ("dns_forward_queue_full", sum(|t| &t.forward_queue_full)),
             ("reloads", process(&self.process.reloads)),
             ("reload_failures", process(&self.process.reload_failures)),
             ("host_reloads", process(&self.process.host_reloads)),

@@ -16,7 +16,9 @@ use nix::sys::signal::{SigSet, Signal};
 use crate::config::{self, Config};
 use crate::counters::Counters;
 use crate::dns::acl::{self, Acl, AclEntry, Net};
-use crate::dns::answer::Answerer;
+use crate::dns::answer::{Answerer, Forwarding};
+use crate::dns::cache::Cache;
+use crate::dns::forward::{self, Forwarder};
 use crate::dns::hosts::{HostTable, Sources};
 use crate::dns::ratelimit::RateLimiter;
 use crate::dns::server;
@@ -54,16 +56,25 @@ struct State {
     /// Subnets of the interfaces, for `acl = ["local"]`.
     local: Vec<Net>,
     limiter: Option<Arc<RateLimiter>>,
+    /// With its cache, which outlives reloads that keep the cache settings.
+    forwarder: Option<Arc<Forwarder>>,
+    /// What `forwarder` was built from (upstreams from `resolv_file` resolved).
+    forward: forward::Settings,
     /// Bumped when the watched files or the need to watch interfaces change.
     watch_generation: usize,
 }
 
 impl State {
     fn service(&self) -> Service {
+        let forwarding = self.forwarder.as_ref().map(|f| Forwarding {
+            cache: f.cache().clone(),
+            domain_needed: self.dns.domain_needed,
+        });
         Service {
-            answerer: Answerer::new(self.zones.clone(), self.hosts.clone()),
+            answerer: Answerer::new(self.zones.clone(), self.hosts.clone(), forwarding),
             acl: Acl::new(&self.dns.acl, &self.local),
             limiter: self.limiter.clone(),
+            forwarder: self.forwarder.clone(),
         }
     }
 
@@ -72,12 +83,34 @@ impl State {
     }
 
     fn watched_paths(&self) -> Vec<PathBuf> {
-        self.dns
-            .leases
-            .iter()
-            .chain(&self.dns.hosts)
-            .cloned()
-            .collect()
+        let resolv = self
+            .dns
+            .upstreams
+            .is_empty()
+            .then_some(&self.dns.resolv_file);
+        let resolv = resolv.into_iter().flatten();
+        let files = self.dns.leases.iter().chain(&self.dns.hosts).chain(resolv);
+        files.cloned().collect()
+    }
+
+    /// Rebuilds the forwarder if its settings changed, keeping the cache when its
+    /// own settings did not.
+    fn update_forwarder(&mut self, dns: &config::Dns) {
+        let settings = forward_settings(dns);
+        let same_cache = cache_settings(&self.dns) == cache_settings(dns);
+        let built = self.forwarder.is_some() == has_upstreams(&settings);
+        if settings == self.forward && same_cache && built {
+            return;
+        }
+        let keep = self.forwarder.as_ref().map(|f| f.cache().clone());
+        let keep = keep.filter(|_| same_cache);
+        log::info!(
+            "forwarding to {} upstream(s) and {} route(s)",
+            settings.upstreams.len(),
+            settings.routes.len()
+        );
+        self.forwarder = forwarder(&settings, dns, keep);
+        self.forward = settings;
     }
 }
 
@@ -120,10 +153,15 @@ pub fn run(config: Config) -> Result<(), RunError> {
         hosts: Arc::new(load_hosts(&config.dns)),
         local: local_networks(),
         limiter: limiter(config.dns.rate_limit_qps),
+        forwarder: None,
+        forward: forward::Settings::default(),
         zones: Arc::new(zones),
         dns: config.dns,
         watch_generation: 0,
     };
+    let mut state = state;
+    let dns = state.dns.clone();
+    state.update_forwarder(&dns);
     let bound = sockets.bound.clone();
     let counters = Arc::new(Counters::new(sockets.thread_count()));
     let current = Arc::new(Current::new(state.service()));
@@ -162,6 +200,24 @@ pub fn run(config: Config) -> Result<(), RunError> {
                     .map(|(name, value)| format!("{name}={value}"))
                     .collect();
                 log::info!("counters: {}", line.join(" "));
+                if let Some(forwarder) = &shared.lock().forwarder {
+                    let cache = forwarder.cache();
+                    let stale = forwarder.stale_served.load(Relaxed);
+                    let rebind = forwarder.rebind_dropped.load(Relaxed);
+                    let upstreams: Vec<String> = forwarder
+                        .health()
+                        .iter()
+                        .map(|(a, ok, failed, srtt)| {
+                            format!("{a}:answers={ok},failures={failed},srtt_ms={srtt}")
+                        })
+                        .collect();
+                    log::info!(
+                        "cache: entries={} bytes={} stale_served={stale} rebind_dropped={rebind} upstreams: {}",
+                        cache.len(),
+                        cache.bytes(),
+                        upstreams.join(" ")
+                    );
+                }
             }
             Ok(signal) => {
                 log::info!("{signal}: exiting");
@@ -200,6 +256,8 @@ fn reload(shared: &Shared, path: Option<&std::path::Path>) {
         || old.tcp_idle_timeout != config.dns.tcp_idle_timeout;
     let watch_changed = old.leases != config.dns.leases
         || old.hosts != config.dns.hosts
+        || old.resolv_file != config.dns.resolv_file
+        || old.upstreams.is_empty() != config.dns.upstreams.is_empty()
         || old.acl.contains(&AclEntry::Local) != config.dns.acl.contains(&AclEntry::Local);
     let qps_changed = old.rate_limit_qps != config.dns.rate_limit_qps;
     if needs_restart {
@@ -208,6 +266,7 @@ fn reload(shared: &Shared, path: Option<&std::path::Path>) {
     if watch_changed {
         state.watch_generation = state.watch_generation.wrapping_add(1);
     }
+    state.update_forwarder(&config.dns);
     if qps_changed {
         state.limiter = limiter(config.dns.rate_limit_qps);
     }
@@ -291,6 +350,10 @@ fn apply_changes(shared: &Shared, changes: crate::watch::Changes) {
     });
     let local = changes.interfaces.then(local_networks);
     let mut state = shared.lock();
+    if changes.files {
+        let dns = state.dns.clone();
+        state.update_forwarder(&dns);
+    }
     if let Some(hosts) = hosts {
         log::info!("lease or hosts file changed: {} name(s)", hosts.len());
         state.hosts = Arc::new(hosts);
@@ -324,6 +387,62 @@ fn load_hosts(dns: &config::Dns) -> HostTable {
         log::warn!("{warning}");
     }
     table
+}
+
+/// The settings that size the cache; the cache survives a reload that keeps them.
+fn cache_settings(dns: &config::Dns) -> (usize, usize, u32, u32) {
+    (
+        dns.cache_entries_max,
+        dns.cache_bytes_max,
+        dns.ttl_min,
+        dns.ttl_max,
+    )
+}
+
+/// The forwarding settings of `dns`: `upstreams`, or the servers in `resolv_file`
+/// when that list is empty (read now).
+fn forward_settings(dns: &config::Dns) -> forward::Settings {
+    let upstreams = match (&dns.resolv_file, dns.upstreams.is_empty()) {
+        (Some(path), true) => match std::fs::read_to_string(path) {
+            Ok(text) => forward::parse_resolv_conf(&text, &dns.listen),
+            Err(e) => {
+                log::warn!("{}: {e}; no upstream until it can be read", path.display());
+                Vec::new()
+            }
+        },
+        _ => dns.upstreams.clone(),
+    };
+    forward::Settings {
+        upstreams,
+        routes: dns.routes.clone(),
+        serve_stale: dns.serve_stale,
+        rebind_protection: dns.rebind_protection,
+        rebind_allow: dns.rebind_allow.clone(),
+    }
+}
+
+fn has_upstreams(settings: &forward::Settings) -> bool {
+    !settings.upstreams.is_empty() || !settings.routes.is_empty()
+}
+
+/// The forwarder for `settings` (none without any upstream), keeping `cache`.
+fn forwarder(
+    settings: &forward::Settings,
+    dns: &config::Dns,
+    cache: Option<Arc<Cache>>,
+) -> Option<Arc<Forwarder>> {
+    if !has_upstreams(settings) {
+        return None;
+    }
+    let cache = cache.unwrap_or_else(|| {
+        Arc::new(Cache::new(
+            dns.cache_entries_max,
+            dns.cache_bytes_max,
+            dns.ttl_min,
+            dns.ttl_max,
+        ))
+    });
+    Some(Arc::new(Forwarder::new(settings, cache)))
 }
 
 fn limiter(qps: u32) -> Option<Arc<RateLimiter>> {

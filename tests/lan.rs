@@ -284,7 +284,9 @@ fn acl_drops_other_clients() {
 #[test]
 fn acl_covers_each_address_family() {
     let config = |acl: &str| {
-        format!("log_level = \"debug\"\n[dns]\nlisten = [\"[::1]:0\"]\nacl = [{acl}]\n{IP_ZONES}")
+        format!(
+            "log_level = \"debug\"\n[dns]\nlisten = [\"[::1]:0\"]\nresolv_file = \"\"\nacl = [{acl}]\n{IP_ZONES}"
+        )
     };
     let packet = query_message("router.lan.test", RecordType::A, true)
         .to_vec()
@@ -395,7 +397,7 @@ fn sighup_reloads_and_keeps_serving() {
     );
     s.signal("HUP");
     let line = s.wait_log("reload rejected");
-    assert!(line.contains("lanseal.toml:9:"), "{line}");
+    assert!(line.contains("lanseal.toml:10:"), "{line}");
     assert_eq!(
         answers(&s.query("a.r.test", RecordType::A)),
         ["a.r.test. 300 A 10.0.4.2"]

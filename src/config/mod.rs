@@ -43,6 +43,13 @@ const HOST_SOURCES_MAX: usize = 32;
 /// Entries in `acl` at most.
 const ACL_ENTRIES_MAX: usize = 64;
 const LEASE_DOMAIN_DEFAULT: &str = "lan";
+/// Upstream servers at most.
+const UPSTREAMS_MAX: usize = 16;
+const CACHE_ENTRIES_DEFAULT: usize = 10_000;
+const CACHE_BYTES_DEFAULT: usize = 4 << 20;
+const TTL_MAX_DEFAULT_SECS: u32 = 86_400;
+/// Where OpenWrt's netifd writes the WAN's DNS servers.
+const OPENWRT_RESOLV_FILE: &str = "/tmp/resolv.conf.d/resolv.conf.auto";
 
 /// A configuration error: where, and what was expected. Exit code 2.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,7 +107,7 @@ pub struct Config {
     pub zones: Vec<ZoneSpec>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dns {
     pub listen: Vec<SocketAddr>,
     pub threads: usize,
@@ -116,6 +123,26 @@ pub struct Dns {
     pub hosts: Vec<PathBuf>,
     /// Lease and single-label hosts names live under this domain.
     pub lease_domain: String,
+    /// Where names that are not local go; empty = the servers in `resolv_file`.
+    pub upstreams: Vec<SocketAddr>,
+    /// Read for upstreams when `upstreams` is empty (and again when it changes).
+    pub resolv_file: Option<PathBuf>,
+    /// Per-domain upstreams: (domain, lower-case wire; its servers).
+    pub routes: Vec<(Vec<u8>, Vec<SocketAddr>)>,
+    /// Drop upstream answers with private, loopback or link-local addresses.
+    pub rebind_protection: bool,
+    /// Domains (lower-case wire) exempt from rebinding protection.
+    pub rebind_allow: Vec<Vec<u8>>,
+    /// Private-range reverse lookups not known locally: NXDOMAIN, never forwarded.
+    pub bogus_priv: bool,
+    /// Never forward single-label names.
+    pub domain_needed: bool,
+    /// Serve expired answers (RFC 8767) when every upstream fails.
+    pub serve_stale: bool,
+    pub cache_entries_max: usize,
+    pub cache_bytes_max: usize,
+    pub ttl_min: u32,
+    pub ttl_max: u32,
 }
 
 impl Config {
@@ -330,6 +357,83 @@ fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {
             text
         }
     };
+    let mut upstreams = Vec::new();
+    for text in raw.upstreams.unwrap_or_default() {
+        let address =
+            parse_upstream(text.get_ref()).map_err(|m| lines.error(text.span().start, m))?;
+        if upstreams.len() == UPSTREAMS_MAX {
+            return Err(lines.error(
+                text.span().start,
+                format!("upstreams: at most {UPSTREAMS_MAX}"),
+            ));
+        }
+        upstreams.push(address);
+    }
+    let resolv_file = match raw.resolv_file {
+        Some(path) if path.get_ref().is_empty() => None,
+        Some(path) => Some(PathBuf::from(path.into_inner())),
+        None => Some(PathBuf::from(if Path::new(OPENWRT_RESOLV_FILE).exists() {
+            OPENWRT_RESOLV_FILE
+        } else {
+            "/etc/resolv.conf"
+        })),
+    };
+    let mut routes = Vec::new();
+    for (domain, servers) in raw.routes.unwrap_or_default() {
+        let at = servers.span().start;
+        let wire = domain_wire(&domain).map_err(|m| lines.error(at, format!("routes: {m}")))?;
+        let mut list = Vec::new();
+        for server in servers.into_inner() {
+            list.push(
+                parse_upstream(server.get_ref())
+                    .map_err(|m| lines.error(server.span().start, m))?,
+            );
+        }
+        if list.is_empty() || list.len() > UPSTREAMS_MAX {
+            return Err(lines.error(
+                at,
+                format!("routes: `{domain}` needs 1 to {UPSTREAMS_MAX} servers"),
+            ));
+        }
+        routes.push((wire, list));
+    }
+    let mut rebind_allow = Vec::new();
+    for domain in raw.rebind_allow.unwrap_or_default() {
+        let wire = domain_wire(domain.get_ref())
+            .map_err(|m| lines.error(domain.span().start, format!("rebind_allow: {m}")))?;
+        rebind_allow.push(wire);
+    }
+    let number = |value: Option<toml::Spanned<i64>>, key: &str, default: u64, max: u64| match value
+    {
+        None => Ok(default),
+        Some(n) if (0..=max as i64).contains(n.get_ref()) => Ok(*n.get_ref() as u64),
+        Some(n) => Err(lines.error(n.span().start, format!("{key}: expected 0 to {max}"))),
+    };
+    let cache_entries_max = number(
+        raw.cache_entries_max,
+        "cache_entries_max",
+        CACHE_ENTRIES_DEFAULT as u64,
+        1 << 24,
+    )? as usize;
+    let cache_bytes_max = number(
+        raw.cache_bytes_max,
+        "cache_bytes_max",
+        CACHE_BYTES_DEFAULT as u64,
+        1 << 30,
+    )? as usize;
+    let ttl_min = number(raw.ttl_min, "ttl_min", 0, 86_400)? as u32;
+    let ttl_max = number(
+        raw.ttl_max,
+        "ttl_max",
+        u64::from(TTL_MAX_DEFAULT_SECS),
+        0x7FFF_FFFF,
+    )? as u32;
+    if ttl_min > ttl_max {
+        return Err(lines.error(
+            0,
+            format!("ttl_min ({ttl_min}) is above ttl_max ({ttl_max})"),
+        ));
+    }
     Ok(Dns {
         listen,
         threads,
@@ -340,6 +444,18 @@ fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {
         leases,
         hosts,
         lease_domain,
+        upstreams,
+        resolv_file,
+        routes,
+        rebind_protection: raw.rebind_protection.unwrap_or(true),
+        rebind_allow,
+        bogus_priv: raw.bogus_priv.unwrap_or(true),
+        domain_needed: raw.domain_needed.unwrap_or(true),
+        serve_stale: raw.serve_stale.unwrap_or(true),
+        cache_entries_max,
+        cache_bytes_max,
+        ttl_min,
+        ttl_max,
     })
 }
 
@@ -387,6 +503,25 @@ fn add_lease_zone(dns: &Dns, zones: &mut Vec<ZoneSpec>) {
             records: Vec::new(),
         });
     }
+}
+
+/// A domain name as lower-case wire format, for suffix matching.
+fn domain_wire(text: &str) -> Result<Vec<u8>, String> {
+    let origin = crate::dns::zone::zone_origin(text.trim())?;
+    let wire = crate::dns::record::wire_name(&origin)?;
+    Ok(wire.to_ascii_lowercase())
+}
+
+/// `1.1.1.1`, `9.9.9.9:53`, `[2606:4700::1111]:53`; DNS over TLS is not there yet.
+fn parse_upstream(text: &str) -> Result<SocketAddr, String> {
+    if text.starts_with("tls://") {
+        return Err(format!(
+            "upstream `{text}`: DNS over TLS is not supported by this version yet; use plain addresses"
+        ));
+    }
+    parse_listen(text).map_err(|_| {
+        format!("upstream `{text}`: expected IP or IP:PORT, e.g. \"1.1.1.1\" or \"[2606:4700::1111]:53\"")
+    })
 }
 
 /// `127.0.0.1:5353`, `[::1]:53`, or an address alone (port 53).

@@ -29,6 +29,18 @@ pub struct Dns {
     pub leases: Option<Vec<Spanned<String>>>,
     pub hosts: Option<Vec<Spanned<String>>>,
     pub lease_domain: Option<Spanned<String>>,
+    pub upstreams: Option<Vec<Spanned<String>>>,
+    pub resolv_file: Option<Spanned<String>>,
+    pub routes: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
+    pub rebind_protection: Option<bool>,
+    pub rebind_allow: Option<Vec<Spanned<String>>>,
+    pub bogus_priv: Option<bool>,
+    pub domain_needed: Option<bool>,
+    pub serve_stale: Option<bool>,
+    pub cache_entries_max: Option<Spanned<i64>>,
+    pub cache_bytes_max: Option<Spanned<i64>>,
+    pub ttl_min: Option<Spanned<i64>>,
+    pub ttl_max: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

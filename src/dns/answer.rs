@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::dns::cache::Cache;
 use crate::dns::hosts::{HostEntry, HostTable};
 use crate::dns::ipname;
 use crate::dns::wire::{self, Parsed, Query, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOERROR};
@@ -35,6 +36,25 @@ pub enum Transport {
     Slip,
 }
 
+/// What to do with a request after [`Answerer::answer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The response is in `out`.
+    Send,
+    /// Nothing to send (not a query, or too broken to answer).
+    Drop,
+    /// Not local and not cached: ask the upstreams (`dns::forward`).
+    Forward,
+}
+
+/// What the answerer needs to send names upstream.
+#[derive(Debug, Clone)]
+pub struct Forwarding {
+    pub cache: Arc<Cache>,
+    /// Single-label names are never forwarded (dnsmasq's `domain-needed`).
+    pub domain_needed: bool,
+}
+
 /// Answers queries from the current local data. Cheap to share: the DNS threads hold
 /// it behind an `Arc` and replace the whole value on reload.
 #[derive(Debug)]
@@ -42,7 +62,8 @@ pub struct Answerer {
     zones: Arc<Zones>,
     /// Names from lease and hosts files; answered before zone data.
     hosts: Arc<HostTable>,
-    /// RA=1 only once a forwarder can actually recurse for the client.
+    /// Present when upstreams are configured; RA=1 then.
+    forwarding: Option<Forwarding>,
     recursion_available: bool,
 }
 
@@ -50,81 +71,145 @@ pub struct Answerer {
 struct Outcome {
     rcode: u8,
     authoritative: bool,
+    /// Nothing local or cached: the upstreams must answer.
+    forward: bool,
 }
 
 impl Outcome {
-    const REFUSED: Self = Self {
-        rcode: RCODE_REFUSED,
+    const REFUSED: Self = Self::remote(RCODE_REFUSED);
+    const FORWARD: Self = Self {
+        rcode: RCODE_SERVFAIL,
         authoritative: false,
+        forward: true,
     };
 
     fn local(rcode: u8) -> Self {
         Self {
             rcode,
             authoritative: true,
+            forward: false,
+        }
+    }
+
+    const fn remote(rcode: u8) -> Self {
+        Self {
+            rcode,
+            authoritative: false,
+            forward: false,
         }
     }
 }
 
+/// Seconds on a monotonic clock shared by every thread (the cache's time).
+pub fn now_secs() -> u32 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs() as u32
+}
+
 impl Answerer {
-    pub fn new(zones: Arc<Zones>, hosts: Arc<HostTable>) -> Self {
+    pub fn new(zones: Arc<Zones>, hosts: Arc<HostTable>, forwarding: Option<Forwarding>) -> Self {
         Self {
             zones,
             hosts,
-            recursion_available: false,
+            recursion_available: forwarding.is_some(),
+            forwarding,
         }
     }
 
-    /// Writes the response to `packet` into `out`. Returns false when nothing is to
-    /// be sent (not a query, or too broken to answer).
+    /// Writes the response to `packet` into `out`, or says why there is none.
     pub fn answer(
         &self,
         packet: &[u8],
         transport: Transport,
         query: &mut Query,
         out: &mut Vec<u8>,
-    ) -> bool {
-        match query.parse(packet) {
-            Parsed::Drop => false,
-            Parsed::Error { id, flags, rcode } => {
-                let flags = wire::response_flags(flags, false, self.recursion_available, rcode);
-                wire::write_header(out, id, flags, [0; 4]);
-                true
-            }
-            Parsed::Query => {
-                self.answer_query(packet, transport, query, out);
-                true
-            }
+    ) -> Action {
+        self.answer_with(packet, transport, query, out, false)
+    }
+
+    /// Like [`Answerer::answer`], but a name that is not local may be answered from
+    /// expired cache entries (RFC 8767; every upstream failed).
+    pub fn answer_stale(
+        &self,
+        packet: &[u8],
+        transport: Transport,
+        query: &mut Query,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        match self.answer_with(packet, transport, query, out, true) {
+            Action::Forward => Action::Drop,
+            action => action,
         }
     }
 
-    fn answer_query(&self, packet: &[u8], transport: Transport, query: &Query, out: &mut Vec<u8>) {
+    fn answer_with(
+        &self,
+        packet: &[u8],
+        transport: Transport,
+        query: &mut Query,
+        out: &mut Vec<u8>,
+        allow_stale: bool,
+    ) -> Action {
+        match query.parse(packet) {
+            Parsed::Drop => Action::Drop,
+            Parsed::Error { id, flags, rcode } => {
+                let flags = wire::response_flags(flags, false, self.recursion_available, rcode);
+                wire::write_header(out, id, flags, [0; 4]);
+                Action::Send
+            }
+            Parsed::Query => self.answer_query(packet, transport, query, out, allow_stale),
+        }
+    }
+
+    /// True when `name` lies in one of our zones.
+    pub fn is_local_zone(&self, name: &[u8]) -> bool {
+        self.zones.find(name).is_some()
+    }
+
+    /// Writes an empty answer with `rcode` for a parsed `query` (SERVFAIL when
+    /// every upstream failed, NXDOMAIN for a blocked rebinding answer).
+    pub fn error(&self, packet: &[u8], query: &Query, rcode: u8, out: &mut Vec<u8>) {
+        let flags = wire::response_flags(query.flags, false, self.recursion_available, rcode);
+        wire::write_header(out, query.id, flags, [1, 0, 0, 0]);
+        out.extend_from_slice(&packet[HEADER_BYTES..query.question_end]);
+        if query.edns.is_some() {
+            wire::write_opt(out, 0);
+            wire::set_counts(out, 0, 0, 1);
+        }
+    }
+
+    fn answer_query(
+        &self,
+        packet: &[u8],
+        transport: Transport,
+        query: &Query,
+        out: &mut Vec<u8>,
+        allow_stale: bool,
+    ) -> Action {
         wire::write_header(out, query.id, 0, [1, 0, 0, 0]);
         out.extend_from_slice(&packet[HEADER_BYTES..query.question_end]);
         let question_end = out.len();
         let mut message = Message::new(out, query);
+        message.allow_stale = allow_stale;
         let mut extended_rcode = 0;
         let outcome = if query.edns.is_some_and(|e| e.version != 0) {
             extended_rcode = RCODE_BADVERS;
-            Outcome {
-                rcode: 0,
-                authoritative: false,
-            }
+            Outcome::remote(RCODE_NOERROR)
         } else if query.qtype == TYPE_OPT {
-            Outcome {
-                rcode: RCODE_FORMERR,
-                authoritative: false,
-            }
+            Outcome::remote(RCODE_FORMERR)
         } else if query.qclass != CLASS_IN || matches!(query.qtype, TYPE_AXFR | TYPE_IXFR) {
             Outcome::REFUSED
         } else if transport == Transport::Slip {
-            Outcome {
-                rcode: RCODE_NOERROR,
-                authoritative: false,
-            }
+            Outcome::remote(RCODE_NOERROR)
         } else {
             self.resolve(query, &mut message)
         };
+        if outcome.forward {
+            return Action::Forward;
+        }
         let [mut answers, mut authorities] = message.counts;
         let out = message.out;
         if outcome.rcode == RCODE_SERVFAIL {
@@ -156,6 +241,7 @@ impl Answerer {
         if truncated {
             wire::set_truncated(out);
         }
+        Action::Send
     }
 
     /// Answers from local data, following CNAMEs through it.
@@ -195,7 +281,9 @@ impl Answerer {
                         // Overlay: names not defined here belong to the public zone. Until
                         // the forwarder exists they are refused; inside a chain the CNAME
                         // already written is the whole local answer.
-                        None if zone.mode == Mode::Overlay => return not_ours(hop),
+                        None if zone.mode == Mode::Overlay => {
+                            return self.not_ours(hop, query, message);
+                        }
                         None if found.is_some() => return message.negative(zone, RCODE_NOERROR),
                         None => return message.negative(zone, RCODE_NXDOMAIN),
                     }
@@ -216,7 +304,7 @@ impl Answerer {
                 // An overlay apex keeps its public SOA, NS, A…: only the types given
                 // here (the mail records, say) are local.
                 if zone.mode == Mode::Overlay && name == &*zone.apex {
-                    return not_ours(hop);
+                    return self.not_ours(hop, query, message);
                 }
                 return message.negative(zone, RCODE_NOERROR);
             };
@@ -228,6 +316,50 @@ impl Answerer {
         }
         // A loop or a chain longer than CNAME_HOPS_MAX.
         Outcome::local(RCODE_SERVFAIL)
+    }
+
+    /// A name under an overlay zone that is not defined locally belongs to the public
+    /// zone: forwarded. Inside a chain the CNAMEs already written are the local part
+    /// of the answer (chasing the rest upstream is not done yet).
+    fn not_ours<'d>(
+        &'d self,
+        hop: usize,
+        query: &'d Query,
+        message: &mut Message<'_, 'd>,
+    ) -> Outcome {
+        if hop == 0 {
+            self.upstream(query, message)
+        } else {
+            Outcome::local(RCODE_NOERROR)
+        }
+    }
+
+    /// A name that is not ours: from the cache, or forwarded; refused when nothing
+    /// is forwarded.
+    fn upstream<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
+        let Some(forwarding) = &self.forwarding else {
+            return Outcome::REFUSED;
+        };
+        if forwarding.domain_needed && query.name.label_count() < 2 {
+            return Outcome::remote(RCODE_NXDOMAIN);
+        }
+        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+        let hit = forwarding.cache.lookup(
+            query.name.as_bytes(),
+            query.qtype,
+            query.qclass,
+            dnssec_ok,
+            now_secs(),
+            message.allow_stale,
+            message.out,
+        );
+        match hit {
+            Some(hit) => {
+                message.counts = [hit.answers, hit.authorities];
+                Outcome::remote(hit.rcode)
+            }
+            None => Outcome::FORWARD,
+        }
     }
 
     /// A name from a lease or hosts file: its addresses, or NODATA for other types.
@@ -258,7 +390,7 @@ impl Answerer {
     fn outside_zones<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
         let name = query.name.as_bytes();
         if !zone::is_reverse(name) {
-            return Outcome::REFUSED;
+            return self.upstream(query, message);
         }
         let wants_ptr = matches!(query.qtype, TYPE_PTR | TYPE_ANY);
         if let Some(set) = self
@@ -274,7 +406,7 @@ impl Answerer {
         // A private address without a name of its own: its IP-embedded name.
         let ip_names = self.zones.ip_names_zone().zip(ipname::parse_reverse(name));
         let Some((zone, ip)) = ip_names.filter(|(_, ip)| ipname::is_private(*ip)) else {
-            return Outcome::REFUSED;
+            return self.upstream(query, message);
         };
         if wants_ptr {
             let label = ipname::label_for(ip);
@@ -287,17 +419,6 @@ impl Answerer {
                 message.write_raw(name, TYPE_PTR, zone.ttl, buf);
             }
         }
-        Outcome::local(RCODE_NOERROR)
-    }
-}
-
-/// A name under an overlay zone that is not defined locally belongs to the public
-/// zone: refused until the forwarder exists; inside a chain the CNAMEs already
-/// written are the whole local answer.
-fn not_ours(hop: usize) -> Outcome {
-    if hop == 0 {
-        Outcome::REFUSED
-    } else {
         Outcome::local(RCODE_NOERROR)
     }
 }
@@ -361,6 +482,8 @@ struct Message<'o, 'd> {
     name_count: usize,
     /// Answer and authority records written.
     counts: [u16; 2],
+    /// Expired cache entries may answer (every upstream failed).
+    allow_stale: bool,
 }
 
 impl<'o, 'd> Message<'o, 'd> {
@@ -370,6 +493,7 @@ impl<'o, 'd> Message<'o, 'd> {
             names: [(&[], 0); COMPRESSION_NAMES_MAX],
             name_count: 0,
             counts: [0; 2],
+            allow_stale: false,
         };
         // The question's name is at offset 12, in the client's own case: pointing at it
         // echoes that case in every owner name.
@@ -504,7 +628,11 @@ mod tests {
             ip_names_private_only: true,
             records: records.iter().map(|r| (r.to_string(), 1)).collect(),
         };
-        Answerer::new(Arc::new(Zones::build(&[spec], 1).unwrap()), Arc::default())
+        Answerer::new(
+            Arc::new(Zones::build(&[spec], 1).unwrap()),
+            Arc::default(),
+            None,
+        )
     }
 
     fn query(name: &[u8], qtype: u16, edns: bool) -> Vec<u8> {
@@ -541,7 +669,7 @@ mod tests {
                     for value in [0u8, 1, 0x3f, 0x40, 0xc0, 0xff] {
                         let mut bad = packet.clone();
                         bad[i] = value;
-                        if a.answer(&bad, Transport::Udp, &mut q, &mut out) {
+                        if a.answer(&bad, Transport::Udp, &mut q, &mut out) == Action::Send {
                             assert!(out.len() >= HEADER_BYTES);
                             assert_eq!(&out[..2], &bad[..2], "the ID is echoed");
                         }
@@ -556,26 +684,35 @@ mod tests {
         let a = answerer();
         let mut q = Query::empty();
         let mut out = Vec::new();
-        assert!(a.answer(
-            &query(b"\x01x\x01w\x01z\x04test\x00", 1, false),
-            Transport::Udp,
-            &mut q,
-            &mut out
-        ));
+        assert_eq!(
+            a.answer(
+                &query(b"\x01x\x01w\x01z\x04test\x00", 1, false),
+                Transport::Udp,
+                &mut q,
+                &mut out
+            ),
+            Action::Send
+        );
         // x.w -> CNAME www (wildcard), www -> CNAME a, a -> A: three records.
         assert_eq!(u16::from_be_bytes([out[6], out[7]]), 3);
         assert_eq!(out[3] & 0x0f, RCODE_NOERROR);
-        assert!(a.answer(
-            &query(b"\x02l1\x01z\x04test\x00", 1, false),
-            Transport::Udp,
-            &mut q,
-            &mut out
-        ));
+        assert_eq!(
+            a.answer(
+                &query(b"\x02l1\x01z\x04test\x00", 1, false),
+                Transport::Udp,
+                &mut q,
+                &mut out
+            ),
+            Action::Send
+        );
         assert_eq!(out[3] & 0x0f, RCODE_SERVFAIL);
         assert_eq!(u16::from_be_bytes([out[6], out[7]]), 0);
         // Not a query at all: dropped.
         let mut response = query(b"\x00", 1, false);
         response[2] |= 0x80;
-        assert!(!a.answer(&response, Transport::Udp, &mut q, &mut out));
+        assert_eq!(
+            a.answer(&response, Transport::Udp, &mut q, &mut out),
+            Action::Drop
+        );
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod acl;
 pub mod answer;
+pub mod cache;
+pub mod forward;
 pub mod hosts;
 pub mod ipname;
 pub mod ratelimit;

@@ -21,7 +21,8 @@ use tokio::task::AbortHandle;
 
 use crate::config;
 use crate::counters::Counters;
-use crate::dns::answer::Transport;
+use crate::dns::answer::{Action, Transport};
+use crate::dns::forward::{Job, QUEUE_MAX};
 use crate::dns::ratelimit::Verdict;
 use crate::dns::service::Current;
 use crate::dns::wire::Query;
@@ -150,21 +151,22 @@ pub fn spawn(
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
     let mut handles = Vec::new();
     let mut index = 0;
+    let (jobs, queue) = tokio::sync::mpsc::channel(QUEUE_MAX);
     for (thread, udp) in sockets.udp.into_iter().enumerate() {
         for socket in udp {
-            let (current, counters) = (current.clone(), counters.clone());
+            let (current, counters, jobs) = (current.clone(), counters.clone(), jobs.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("dns-udp-{thread}"))
                 .stack_size(UDP_THREAD_STACK_BYTES)
-                .spawn(move || serve_udp(socket, &current, &counters, index))?;
+                .spawn(move || serve_udp(Arc::new(socket), &current, &counters, index, &jobs))?;
             handles.push(handle);
             index += 1;
         }
     }
     let tcp = sockets.tcp;
     let handle = std::thread::Builder::new()
-        .name("dns-tcp".into())
-        .spawn(move || serve_tcp_thread(tcp, current, counters, index, limits))?;
+        .name("dns-io".into())
+        .spawn(move || serve_io_thread(tcp, queue, current, counters, index, limits))?;
     handles.push(handle);
     Ok(handles)
 }
@@ -182,7 +184,13 @@ fn now_ms() -> u32 {
 /// The UDP hot path: a blocking receive, the answer written into a reused buffer, a
 /// blocking send. Two system calls per query and nothing else; an event loop would
 /// add a failed receive and an `epoll_wait` for every wake-up.
-fn serve_udp(socket: UdpSocket, current: &Current, counters: &Counters, index: usize) {
+fn serve_udp(
+    socket: Arc<UdpSocket>,
+    current: &Current,
+    counters: &Counters,
+    index: usize,
+    jobs: &tokio::sync::mpsc::Sender<Job>,
+) {
     let counters = counters.thread(index);
     let mut view = current.view();
     if let Err(e) = socket.set_nonblocking(false) {
@@ -230,12 +238,28 @@ fn serve_udp(socket: UdpSocket, current: &Current, counters: &Counters, index: u
                 }
             }
         }
-        if !service
+        match service
             .answerer
             .answer(&request[..len], transport, &mut query, &mut response)
         {
-            counters.malformed.bump();
-            continue;
+            Action::Send => {}
+            Action::Drop => {
+                counters.malformed.bump();
+                continue;
+            }
+            Action::Forward => {
+                let job = Job {
+                    packet: request[..len].to_vec(),
+                    peer,
+                    socket: socket.clone(),
+                };
+                if jobs.try_send(job).is_ok() {
+                    counters.forwarded.bump();
+                } else {
+                    counters.forward_queue_full.bump();
+                }
+                continue;
+            }
         }
         match socket.send_to(&response, peer) {
             Ok(_) => counters.answered.bump(),
@@ -244,8 +268,10 @@ fn serve_udp(socket: UdpSocket, current: &Current, counters: &Counters, index: u
     }
 }
 
-fn serve_tcp_thread(
+/// The thread of everything that waits: TCP clients and upstream queries.
+fn serve_io_thread(
     tcp: Vec<TcpListener>,
+    queue: tokio::sync::mpsc::Receiver<Job>,
     current: Arc<Current>,
     counters: Arc<Counters>,
     index: usize,
@@ -258,7 +284,7 @@ fn serve_tcp_thread(
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            log::error!("cannot start the DNS TCP thread: {e}");
+            log::error!("cannot start the DNS I/O thread: {e}");
             std::process::exit(1);
         }
     };
@@ -277,8 +303,30 @@ fn serve_tcp_thread(
                 Err(e) => log::error!("TCP listener: {e}"),
             }
         }
+        tasks.spawn(forward_jobs(queue, current.clone()));
         while tasks.join_next().await.is_some() {}
     });
+}
+
+/// Takes UDP queries the UDP threads could not answer and answers them from the
+/// upstreams, one task each.
+async fn forward_jobs(mut queue: tokio::sync::mpsc::Receiver<Job>, current: Arc<Current>) {
+    while let Some(job) = queue.recv().await {
+        let service = current.load();
+        tokio::spawn(async move {
+            let Some(forwarder) = &service.forwarder else {
+                return;
+            };
+            let response = forwarder
+                .resolve(&service.answerer, &job.packet, Transport::Udp)
+                .await;
+            if let Some(response) = response
+                && let Err(e) = job.socket.send_to(&response, job.peer)
+            {
+                log::debug!("UDP send to {}: {e}", job.peer);
+            }
+        });
+    }
 }
 
 /// Open TCP connections, oldest first, so the oldest can be closed when full.
@@ -358,12 +406,28 @@ async fn serve_connection(
         let counters = context.counters.thread(context.index);
         counters.queries.bump();
         let service = context.current.load();
-        if !service
+        match service
             .answerer
             .answer(&request, Transport::Tcp, &mut query, &mut response)
         {
-            counters.malformed.bump();
-            continue;
+            Action::Send => {}
+            Action::Drop => {
+                counters.malformed.bump();
+                continue;
+            }
+            Action::Forward => {
+                counters.forwarded.bump();
+                let Some(forwarder) = &service.forwarder else {
+                    continue;
+                };
+                match forwarder
+                    .resolve(&service.answerer, &request, Transport::Tcp)
+                    .await
+                {
+                    Some(answer) => response = answer,
+                    None => continue,
+                }
+            }
         }
         counters.answered.bump();
         let Ok(length) = u16::try_from(response.len()) else {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::dns::acl::Acl;
 use crate::dns::answer::Answerer;
+use crate::dns::forward::Forwarder;
 use crate::dns::ratelimit::RateLimiter;
 
 /// Everything one query consults.
@@ -22,6 +23,8 @@ pub struct Service {
     pub acl: Acl,
     /// `None` when `rate_limit_qps = 0`.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// `None` when no upstream is configured.
+    pub forwarder: Option<Arc<Forwarder>>,
 }
 
 /// The version of [`Service`] that new queries use.

@@ -53,10 +53,12 @@ pub struct Server {
 
 impl Server {
     /// Starts lanseal with `body` appended to a `[dns]` section listening on
-    /// 127.0.0.1:0 (`dns_extra` goes inside `[dns]`).
+    /// 127.0.0.1:0 (`dns_extra` goes inside `[dns]`). Nothing is forwarded unless
+    /// `dns_extra` names upstreams (the system's resolvers are never used: tests
+    /// send traffic to loopback only).
     pub fn start(dns_extra: &str, body: &str) -> Self {
         let config = format!(
-            "log_level = \"debug\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\n{dns_extra}\n{body}"
+            "log_level = \"debug\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n{dns_extra}\n{body}"
         );
         Self::start_config(&config)
     }
@@ -250,7 +252,7 @@ impl Server {
     /// Rewrites the config file (keeping the listen address) for a SIGHUP.
     pub fn rewrite(&self, dns_extra: &str, body: &str) {
         let config = format!(
-            "log_level = \"debug\"\n[dns]\nlisten = [\"{}\"]\n{dns_extra}\n{body}",
+            "log_level = \"debug\"\n[dns]\nlisten = [\"{}\"]\nresolv_file = \"\"\n{dns_extra}\n{body}",
             self.addr
         );
         self.dir.write("lanseal.toml", &config);

@@ -1,0 +1,250 @@
+//! The forwarder against real servers: a second lanseal on loopback is the
+//! upstream (authoritative for `up.test`), the first forwards to it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+fn upstream(ttl: u32) -> Server {
+    let big: String = (0..12)
+        .map(|i| format!("  \"big TXT \\\"{i:02}{}\\\"\",\n", "x".repeat(150)))
+        .collect();
+    Server::start(
+        "acl = [\"any\"]\nrate_limit_qps = 0",
+        &format!(
+            "[[zone]]\nname = \"up.test\"\nttl = {ttl}\nrecords = [\n  \"www A 192.0.2.71\",\n  \"inside A 192.168.5.5\",\n  \"inside6 AAAA fd00::5\",\n  \"www AAAA 2001:db8::71\",\n  \"alias CNAME www\",\n{big}]\n"
+        ),
+    )
+}
+
+fn front(upstreams: &[SocketAddr], body: &str) -> Server {
+    let list: Vec<String> = upstreams.iter().map(|a| format!("\"{a}\"")).collect();
+    Server::start(&format!("upstreams = [{}]", list.join(", ")), body)
+}
+
+fn rcode(m: &Message) -> ResponseCode {
+    m.metadata.response_code
+}
+
+fn ttl_of(m: &Message) -> u32 {
+    m.answers[0].ttl
+}
+
+#[test]
+fn forwards_and_caches() {
+    let up = upstream(300);
+    let s = front(&[up.addr], "");
+    let m = s.query("www.up.test", RecordType::A);
+    assert_eq!(answers(&m), ["www.up.test. 300 A 192.0.2.71"]);
+    assert!(m.metadata.recursion_available && !m.metadata.authoritative);
+    // Letter case is the client's, from the cache too.
+    let m = s.query("WWW.Up.test", RecordType::A);
+    assert_eq!(m.answers[0].name.to_string(), "WWW.Up.test.");
+    let m = s.query("alias.up.test", RecordType::A);
+    assert_eq!(m.answers.len(), 2);
+    let m = s.query("nx.up.test", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::NXDomain);
+    assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
+    // The upstream goes away: answers and NXDOMAIN come from the cache, TTLs
+    // counting down.
+    drop(up);
+    std::thread::sleep(Duration::from_millis(1100));
+    let m = s.query("www.up.test", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::NoError);
+    assert!((290..300).contains(&ttl_of(&m)), "TTL {}", ttl_of(&m));
+    let m = s.query("nx.up.test", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::NXDomain);
+    // Not cached, upstream gone: SERVFAIL.
+    let m = s.query("other.up.test", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::ServFail);
+    let counters = s.counters();
+    assert!(counters["dns_forwarded"] >= 3, "{counters:?}");
+}
+
+#[test]
+fn serves_stale_when_upstreams_fail() {
+    let up = upstream(1);
+    let s = front(&[up.addr], "");
+    assert_eq!(answers(&s.query("www.up.test", RecordType::A)).len(), 1);
+    drop(up);
+    std::thread::sleep(Duration::from_millis(2100));
+    let m = s.query("www.up.test", RecordType::A);
+    assert_eq!(answers(&m), ["www.up.test. 30 A 192.0.2.71"]);
+}
+
+#[test]
+fn fails_over_from_a_silent_upstream() {
+    let up = upstream(300);
+    // Receives queries and never answers (held open so nothing else takes the port).
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let s = front(&[silent.local_addr().unwrap(), up.addr], "");
+    for name in ["www.up.test", "alias.up.test"] {
+        let m = s.query(name, RecordType::A);
+        assert_eq!(rcode(&m), ResponseCode::NoError, "{name}");
+    }
+    let m = s.query("www.up.test", RecordType::AAAA);
+    assert_eq!(answers(&m), ["www.up.test. 300 AAAA 2001:db8::71"]);
+}
+
+#[test]
+fn truncated_upstream_answers_are_fetched_over_tcp() {
+    let up = upstream(300);
+    let s = front(&[up.addr], "");
+    let m = tcp_query(s.addr, &query_message("big.up.test", RecordType::TXT, true));
+    assert_eq!(m.answers.len(), 12);
+    // Over UDP the client gets TC=1 and follows up over TCP itself.
+    let m = s.query("big.up.test", RecordType::TXT);
+    assert!(m.metadata.truncation && m.answers.is_empty());
+    let out = dig(s.addr, &["big.up.test", "TXT", "+short"]);
+    assert_eq!(out.lines().count(), 12, "{out}");
+}
+
+#[test]
+fn overlay_zones_forward_what_they_do_not_define() {
+    let up = upstream(300);
+    let body = r#"
+[[zone]]
+name = "up.test"
+mode = "overlay"
+records = ["local A 192.168.9.9"]
+[zone.mail]
+spf = "v=spf1 ip4:192.168.9.0/24 -all"
+"#;
+    let s = front(&[up.addr], body);
+    assert_eq!(
+        answers(&s.query("local.up.test", RecordType::A)),
+        ["local.up.test. 300 A 192.168.9.9"]
+    );
+    assert_eq!(
+        answers(&s.query("www.up.test", RecordType::A)),
+        ["www.up.test. 300 A 192.0.2.71"]
+    );
+    // The apex: the mail record is local, its SOA comes from upstream.
+    let out = dig(s.addr, &["up.test", "TXT", "+short"]);
+    assert_eq!(out.trim(), "\"v=spf1 ip4:192.168.9.0/24 -all\"");
+    let m = s.query("up.test", RecordType::SOA);
+    assert_eq!(m.answers[0].record_type(), RecordType::SOA);
+    // Single-label names never leave (domain_needed).
+    let m = s.query("printer", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::NXDomain);
+}
+
+/// A fake upstream (the one kind of server no real component plays): it answers
+/// each query first with a wrong ID, then with the wrong question, and only then
+/// correctly. lanseal must ignore the first two.
+#[test]
+fn spoofed_answers_are_ignored() {
+    let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fake_addr = fake.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, peer)) = fake.recv_from(&mut buf) {
+            let query = Message::from_vec(&buf[..n]).unwrap();
+            let answer = |id: u16, name: &str, address: [u8; 4]| {
+                let mut m = Message::response(id, query.metadata.op_code);
+                let q = query.queries[0].clone();
+                let owner = hickory_proto::rr::Name::from_ascii(name).unwrap();
+                let mut q2 = q.clone();
+                q2.set_name(owner.clone());
+                m.add_query(q2);
+                m.add_answer(hickory_proto::rr::Record::from_rdata(
+                    owner,
+                    60,
+                    hickory_proto::rr::RData::A(std::net::Ipv4Addr::from(address).into()),
+                ));
+                m.to_vec().unwrap()
+            };
+            let id = query.metadata.id;
+            let _ = fake.send_to(
+                &answer(id.wrapping_add(1), "spoof.test.", [6, 6, 6, 6]),
+                peer,
+            );
+            let _ = fake.send_to(&answer(id, "other.test.", [6, 6, 6, 7]), peer);
+            let _ = fake.send_to(&answer(id, "spoof.test.", [192, 0, 2, 1]), peer);
+        }
+    });
+    let s = front(&[fake_addr], "");
+    let m = s.query("spoof.test", RecordType::A);
+    assert_eq!(answers(&m), ["spoof.test. 60 A 192.0.2.1"]);
+}
+
+#[test]
+fn rebinding_answers_are_dropped_unless_allowed() {
+    let up = upstream(300);
+    let s = front(&[up.addr], "");
+    for (name, rtype) in [
+        ("inside.up.test", RecordType::A),
+        ("inside6.up.test", RecordType::AAAA),
+    ] {
+        let m = s.query(name, rtype);
+        assert_eq!(
+            (rcode(&m), m.answers.len()),
+            (ResponseCode::NXDomain, 0),
+            "{name}"
+        );
+    }
+    // Public addresses pass.
+    assert_eq!(
+        rcode(&s.query("www.up.test", RecordType::A)),
+        ResponseCode::NoError
+    );
+    s.signal("USR1");
+    let line = s.wait_log("cache:");
+    assert!(line.contains("rebind_dropped=2"), "{line}");
+    let list = format!(
+        "upstreams = [\"{}\"]\nrebind_allow = [\"up.test\"]",
+        up.addr
+    );
+    let s = Server::start(&list, "");
+    let m = s.query("inside.up.test", RecordType::A);
+    assert_eq!(answers(&m), ["inside.up.test. 300 A 192.168.5.5"]);
+}
+
+#[test]
+fn routes_send_a_domain_to_its_own_servers() {
+    let up = upstream(300);
+    let other = Server::start(
+        "acl = [\"any\"]",
+        "[[zone]]\nname = \"corp.test\"\nrecords = [\"intranet A 192.0.2.99\"]\n",
+    );
+    let extra = format!(
+        "upstreams = [\"{}\"]\nroutes = {{ \"corp.test\" = [\"{}\"] }}",
+        up.addr, other.addr
+    );
+    let s = Server::start(&extra, "");
+    assert_eq!(
+        answers(&s.query("intranet.corp.test", RecordType::A)),
+        ["intranet.corp.test. 300 A 192.0.2.99"]
+    );
+    assert_eq!(
+        answers(&s.query("www.up.test", RecordType::A)),
+        ["www.up.test. 300 A 192.0.2.71"]
+    );
+}
+
+/// The servers in resolv.conf have no port (53 is implied), and binding port 53
+/// needs root, so this test follows the file's changes through the log; the
+/// forwarding itself is the same code the other tests drive. Loopback addresses
+/// only: nothing is queried, and nothing would leave the machine if it were.
+#[test]
+fn resolv_file_changes_are_picked_up() {
+    let dir = TempDir::new();
+    let resolv = dir.write("resolv.conf", "nameserver 127.0.0.53\n");
+    let config = format!(
+        "log_level = \"debug\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"{}\"\n",
+        resolv.display()
+    );
+    let s = Server::start_config(&config);
+    std::fs::write(&resolv, "# netifd\nnameserver 127.0.0.53\nnameserver ::1\n").unwrap();
+    s.wait_log("forwarding to 2 upstream(s)");
+    // Replaced by rename, as netifd does.
+    let tmp = dir.write("resolv.tmp", "nameserver ::1\n");
+    std::fs::rename(tmp, &resolv).unwrap();
+    s.wait_log("forwarding to 1 upstream(s)");
+}
