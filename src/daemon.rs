@@ -69,6 +69,7 @@ impl State {
         let forwarding = self.forwarder.as_ref().map(|f| Forwarding {
             cache: f.cache().clone(),
             domain_needed: self.dns.domain_needed,
+            bogus_priv: self.dns.bogus_priv,
         });
         Service {
             answerer: Answerer::new(self.zones.clone(), self.hosts.clone(), forwarding),
@@ -192,33 +193,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     loop {
         match signals.wait() {
             Ok(Signal::SIGHUP) => reload(&shared, config.path.as_deref()),
-            Ok(Signal::SIGUSR1) => {
-                let line: Vec<String> = shared
-                    .counters
-                    .snapshot()
-                    .iter()
-                    .map(|(name, value)| format!("{name}={value}"))
-                    .collect();
-                log::info!("counters: {}", line.join(" "));
-                if let Some(forwarder) = &shared.lock().forwarder {
-                    let cache = forwarder.cache();
-                    let stale = forwarder.stale_served.load(Relaxed);
-                    let rebind = forwarder.rebind_dropped.load(Relaxed);
-                    let upstreams: Vec<String> = forwarder
-                        .health()
-                        .iter()
-                        .map(|(a, ok, failed, srtt)| {
-                            format!("{a}:answers={ok},failures={failed},srtt_ms={srtt}")
-                        })
-                        .collect();
-                    log::info!(
-                        "cache: entries={} bytes={} stale_served={stale} rebind_dropped={rebind} upstreams: {}",
-                        cache.len(),
-                        cache.bytes(),
-                        upstreams.join(" ")
-                    );
-                }
-            }
+            Ok(Signal::SIGUSR1) => log_counters(&shared),
             Ok(signal) => {
                 log::info!("{signal}: exiting");
                 return Ok(());
@@ -226,6 +201,37 @@ pub fn run(config: Config) -> Result<(), RunError> {
             Err(e) => return Err(RunError(format!("waiting for signals: {e}"))),
         }
     }
+}
+
+/// SIGUSR1: every counter on two log lines (the local API will serve them too).
+fn log_counters(shared: &Shared) {
+    let line: Vec<String> = shared
+        .counters
+        .snapshot()
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    log::info!("counters: {}", line.join(" "));
+    let Some(forwarder) = shared.lock().forwarder.clone() else {
+        return;
+    };
+    let upstreams: Vec<String> = forwarder
+        .health()
+        .iter()
+        .map(|(a, ok, failed, srtt)| format!("{a}:answers={ok},failures={failed},srtt_ms={srtt}"))
+        .collect();
+    let stats = forwarder.cache().stats();
+    log::info!(
+        "cache: entries={} bytes={} hits={} misses={} stale_served={} rebind_dropped={} inflight={} upstreams: {}",
+        stats.entries,
+        stats.bytes,
+        stats.hits,
+        stats.misses,
+        forwarder.stale_served.load(Relaxed),
+        forwarder.rebind_dropped.load(Relaxed),
+        forwarder.inflight(),
+        upstreams.join(" ")
+    );
 }
 
 /// SIGHUP: read the config again and serve it; a broken one changes nothing.

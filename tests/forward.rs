@@ -18,7 +18,7 @@ fn upstream(ttl: u32) -> Server {
     Server::start(
         "acl = [\"any\"]\nrate_limit_qps = 0",
         &format!(
-            "[[zone]]\nname = \"up.test\"\nttl = {ttl}\nrecords = [\n  \"www A 192.0.2.71\",\n  \"inside A 192.168.5.5\",\n  \"inside6 AAAA fd00::5\",\n  \"www AAAA 2001:db8::71\",\n  \"alias CNAME www\",\n{big}]\n"
+            "[[zone]]\nname = \"up.test\"\nttl = {ttl}\nrecords = [\n  \"www A 192.0.2.71\",\n  \"inside A 192.168.5.5\",\n  \"inside6 AAAA fd00::5\",\n  \"www AAAA 2001:db8::71\",\n  \"alias CNAME www\",\n  \"3f1c TXT \\\"token-from-the-delegate\\\"\",\n{big}]\n"
         ),
     )
 }
@@ -130,9 +130,18 @@ spf = "v=spf1 ip4:192.168.9.0/24 -all"
     assert_eq!(out.trim(), "\"v=spf1 ip4:192.168.9.0/24 -all\"");
     let m = s.query("up.test", RecordType::SOA);
     assert_eq!(m.answers[0].record_type(), RecordType::SOA);
-    // Single-label names never leave (domain_needed).
+    // Single-label names never leave (domain_needed), nor do reverse lookups of
+    // private addresses nobody here knows (bogus_priv).
     let m = s.query("printer", RecordType::A);
     assert_eq!(rcode(&m), ResponseCode::NXDomain);
+    let out = dig(s.addr, &["-x", "192.168.77.1"]);
+    assert!(out.contains("status: NXDOMAIN"), "{out}");
+    let m = s.query("local.up.test", RecordType::A);
+    assert_eq!(m.answers.len(), 1);
+    let counters = s.counters();
+    // www.up.test and the apex SOA went upstream; the single-label name and the
+    // private reverse name never did.
+    assert_eq!(counters["dns_forwarded"], 2, "{counters:?}");
 }
 
 /// A fake upstream (the one kind of server no real component plays): it answers
@@ -247,4 +256,48 @@ fn resolv_file_changes_are_picked_up() {
     let tmp = dir.write("resolv.tmp", "nameserver ::1\n");
     std::fs::rename(tmp, &resolv).unwrap();
     s.wait_log("forwarding to 1 upstream(s)");
+}
+
+/// An ACME validator asks for `_acme-challenge.router.<zone>`: the local CNAME to
+/// the delegate and the delegate's TXT come back together.
+#[test]
+fn cname_chains_leave_local_zones_through_the_forwarder() {
+    let up = upstream(300);
+    let body = r#"
+[[zone]]
+name = "home.test"
+records = [
+  "_acme-challenge.router CNAME 3f1c.up.test.",
+  "gone CNAME nothing.up.test.",
+  "web CNAME alias.up.test.",
+]
+"#;
+    let s = front(&[up.addr], body);
+    for _ in 0..2 {
+        // Fetched the first time, from the cache the second.
+        let m = s.query("_acme-challenge.router.home.test", RecordType::TXT);
+        assert_eq!(
+            answers(&m),
+            [
+                "_acme-challenge.router.home.test. 300 CNAME 3f1c.up.test.",
+                "3f1c.up.test. 300 TXT token-from-the-delegate"
+            ]
+        );
+    }
+    let out = dig(
+        s.addr,
+        &["_acme-challenge.router.home.test", "TXT", "+short"],
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("\"token-from-the-delegate\""),
+        "{out}"
+    );
+    // The chain continues upstream (alias -> www), and its end decides the RCODE.
+    let m = s.query("web.home.test", RecordType::A);
+    assert_eq!(m.answers.len(), 3, "{:?}", answers(&m));
+    let m = s.query("gone.home.test", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::NXDomain);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
 }

@@ -53,6 +53,9 @@ pub struct Forwarding {
     pub cache: Arc<Cache>,
     /// Single-label names are never forwarded (dnsmasq's `domain-needed`).
     pub domain_needed: bool,
+    /// Reverse lookups of private addresses not known here answer NXDOMAIN
+    /// instead of leaking upstream (dnsmasq's `bogus-priv`).
+    pub bogus_priv: bool,
 }
 
 /// Answers queries from the current local data. Cheap to share: the DNS threads hold
@@ -208,6 +211,9 @@ impl Answerer {
             self.resolve(query, &mut message)
         };
         if outcome.forward {
+            let target = message.forward.unwrap_or(query.name.as_bytes());
+            message.out.clear();
+            message.out.extend_from_slice(target);
             return Action::Forward;
         }
         let [mut answers, mut authorities] = message.counts;
@@ -254,12 +260,10 @@ impl Answerer {
                 return self.host_answer(name, entry, query.qtype, message);
             }
             let Some(zone) = self.zones.find(name) else {
-                // Leaves local data: the forwarder will chase it; for now the chain
-                // written so far is the answer.
                 return if hop == 0 {
                     self.outside_zones(query, message)
                 } else {
-                    Outcome::local(RCODE_NOERROR)
+                    self.chase(name, query, message)
                 };
             };
             let node = match zone.node(name) {
@@ -334,6 +338,61 @@ impl Answerer {
         }
     }
 
+    /// A local CNAME chain reached `name`, outside local data: the rest of the chain
+    /// comes from the cache (names expanded, since its compression pointers belong
+    /// to another message), or the forwarder fetches it into the cache first.
+    /// Without upstreams the local part is the whole answer.
+    fn chase<'d>(
+        &'d self,
+        name: &'d [u8],
+        query: &'d Query,
+        message: &mut Message<'_, 'd>,
+    ) -> Outcome {
+        let Some(forwarding) = &self.forwarding else {
+            return Outcome::local(RCODE_NOERROR);
+        };
+        // The cache replays records after a question of their own name.
+        let mut replay = Vec::with_capacity(512);
+        wire::write_header(&mut replay, 0, 0, [1, 0, 0, 0]);
+        replay.extend_from_slice(name);
+        replay.extend_from_slice(&query.qtype.to_be_bytes());
+        replay.extend_from_slice(&query.qclass.to_be_bytes());
+        let start = replay.len();
+        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+        let hit = forwarding.cache.lookup(
+            name,
+            query.qtype,
+            query.qclass,
+            dnssec_ok,
+            now_secs(),
+            message.allow_stale,
+            &mut replay,
+        );
+        let Some(hit) = hit else {
+            message.forward = Some(name);
+            return Outcome::FORWARD;
+        };
+        let before = message.out.len();
+        let copied =
+            wire::copy_records_expanded(&replay, start, usize::from(hit.answers), message.out)
+                .and_then(|at| {
+                    wire::copy_records_expanded(
+                        &replay,
+                        at,
+                        usize::from(hit.authorities),
+                        message.out,
+                    )
+                });
+        if copied.is_none() {
+            message.out.truncate(before);
+            return Outcome::remote(RCODE_SERVFAIL);
+        }
+        message.counts[0] = message.counts[0].saturating_add(hit.answers);
+        message.counts[1] = message.counts[1].saturating_add(hit.authorities);
+        // RFC 6604: the RCODE is the last name's; part of the answer is not ours.
+        Outcome::remote(hit.rcode)
+    }
+
     /// A name that is not ours: from the cache, or forwarded; refused when nothing
     /// is forwarded.
     fn upstream<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
@@ -404,8 +463,11 @@ impl Answerer {
             return Outcome::local(RCODE_NOERROR);
         }
         // A private address without a name of its own: its IP-embedded name.
-        let ip_names = self.zones.ip_names_zone().zip(ipname::parse_reverse(name));
-        let Some((zone, ip)) = ip_names.filter(|(_, ip)| ipname::is_private(*ip)) else {
+        let private = ipname::parse_reverse(name).filter(|ip| ipname::is_private(*ip));
+        let Some((zone, ip)) = self.zones.ip_names_zone().zip(private) else {
+            if private.is_some() && self.forwarding.as_ref().is_some_and(|f| f.bogus_priv) {
+                return Outcome::remote(RCODE_NXDOMAIN);
+            }
             return self.upstream(query, message);
         };
         if wants_ptr {
@@ -484,6 +546,9 @@ struct Message<'o, 'd> {
     counts: [u16; 2],
     /// Expired cache entries may answer (every upstream failed).
     allow_stale: bool,
+    /// With [`Outcome::FORWARD`]: the name to ask upstream (the question's, or the
+    /// target where a local CNAME chain leaves local data).
+    forward: Option<&'d [u8]>,
 }
 
 impl<'o, 'd> Message<'o, 'd> {
@@ -494,6 +559,7 @@ impl<'o, 'd> Message<'o, 'd> {
             name_count: 0,
             counts: [0; 2],
             allow_stale: false,
+            forward: None,
         };
         // The question's name is at offset 12, in the client's own case: pointing at it
         // echoes that case in every owner name.

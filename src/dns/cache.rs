@@ -70,6 +70,16 @@ pub struct Hit {
     pub stale: bool,
 }
 
+/// A snapshot of the cache's size and use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub entries: usize,
+    pub bytes: usize,
+    pub hits: usize,
+    pub stale: usize,
+    pub misses: usize,
+}
+
 /// Cached upstream answers, shared by every DNS thread behind an `Arc`.
 pub struct Cache {
     shards: [Mutex<Shard>; SHARDS],
@@ -107,6 +117,9 @@ impl Cache {
                 entries_max: share(entries_max, i),
                 bytes_max: share(bytes_max, i),
                 random: (hasher.hash_one(i) as u32) | 1,
+                hits: 0,
+                stale: 0,
+                misses: 0,
             })
         });
         Cache {
@@ -201,7 +214,26 @@ impl Cache {
             return None;
         }
         let key = self.key(name, qtype, qclass, dnssec_ok);
-        self.shard(key.hash).lookup(&key, now, allow_stale, out)
+        let mut shard = self.shard(key.hash);
+        let hit = shard.lookup(&key, now, allow_stale, out);
+        let counter = match hit {
+            Some(Hit { stale: true, .. }) => &mut shard.stale,
+            Some(_) => &mut shard.hits,
+            None => &mut shard.misses,
+        };
+        *counter = counter.wrapping_add(1);
+        hit
+    }
+
+    /// Entries, bytes, and lookups answered fresh, stale and not at all.
+    pub fn stats(&self) -> Stats {
+        self.locked().fold(Stats::default(), |total, shard| Stats {
+            entries: total.entries + shard.entries.len(),
+            bytes: total.bytes + shard.bytes(),
+            hits: total.hits.wrapping_add(shard.hits),
+            stale: total.stale.wrapping_add(shard.stale),
+            misses: total.misses.wrapping_add(shard.misses),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -374,6 +406,11 @@ struct Shard {
     bytes_max: usize,
     /// xorshift32 state for eviction samples; never 0.
     random: u32,
+    /// Lookups answered fresh, answered stale, and not answered (counted under the
+    /// lock already held: no extra atomic on the hot path).
+    hits: usize,
+    stale: usize,
+    misses: usize,
 }
 
 impl Shard {
@@ -1293,6 +1330,9 @@ mod tests {
             entries_max,
             bytes_max,
             random,
+            hits: 0,
+            stale: 0,
+            misses: 0,
         }
     }
 

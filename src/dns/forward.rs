@@ -30,7 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::dns::answer::{Action, Answerer, Transport};
 use crate::dns::cache::Cache;
 use crate::dns::ipname;
-use crate::dns::wire::{self, HEADER_BYTES, NameBuf, Parsed, Query};
+use crate::dns::wire::{self, HEADER_BYTES, NameBuf, Query};
 use crate::dns::wire::{RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA};
 
 /// Queries upstream at once; beyond this new ones are answered SERVFAIL.
@@ -148,6 +148,11 @@ impl Forwarder {
         }
     }
 
+    /// Queries upstream right now.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Relaxed)
+    }
+
     pub fn cache(&self) -> &Arc<Cache> {
         &self.cache
     }
@@ -173,16 +178,27 @@ impl Forwarder {
         transport: Transport,
     ) -> Option<Vec<u8>> {
         let mut query = Query::empty();
-        if !matches!(query.parse(packet), Parsed::Query) {
-            return None;
-        }
         let mut out = Vec::new();
+        // Asked again here: the answer may have been cached meanwhile, and the
+        // answerer says which name to fetch (the question's, or where a local CNAME
+        // chain leaves local data).
+        let target = match answerer.answer(packet, transport, &mut query, &mut out) {
+            Action::Send => return Some(out),
+            Action::Drop => return None,
+            Action::Forward => std::mem::take(&mut out),
+        };
+        let question = Question {
+            name: &target,
+            qtype: query.qtype,
+            qclass: query.qclass,
+        };
+        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
         if self.inflight.fetch_add(1, Relaxed) >= INFLIGHT_MAX {
             self.inflight.fetch_sub(1, Relaxed);
             answerer.error(packet, &query, RCODE_SERVFAIL, &mut out);
             return Some(out);
         }
-        let response = self.exchange(&query).await;
+        let response = self.exchange(&question, query.flags, dnssec_ok).await;
         self.inflight.fetch_sub(1, Relaxed);
         let Some(response) = response else {
             if self.serve_stale
@@ -196,20 +212,18 @@ impl Forwarder {
         };
         if self.rebind_protection
             && !self.rebind_exempt(answerer, query.name.as_bytes())
-            && rebinds(&response, query.question_end)
+            && rebinds(&response, question.end())
         {
             self.rebind_dropped.fetch_add(1, Relaxed);
             log::info!(
                 "possible DNS rebinding: an upstream answer for {} carries a private address; answered NXDOMAIN",
-                wire::name_to_string(query.name.as_bytes())
+                wire::name_to_string(&target)
             );
             answerer.error(packet, &query, RCODE_NXDOMAIN, &mut out);
             return Some(out);
         }
-        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
-        let name = query.name.as_bytes();
         let cached = self.cache.insert(
-            name,
+            &target,
             query.qtype,
             query.qclass,
             dnssec_ok,
@@ -220,7 +234,13 @@ impl Forwarder {
         if cached && answerer.answer(packet, transport, &mut query, &mut out) == Action::Send {
             return Some(out);
         }
-        relay(&response, packet, &query, transport, &mut out).then_some(out)
+        if target.as_slice() == query.name.as_bytes()
+            && relay(&response, packet, &query, transport, &mut out)
+        {
+            return Some(out);
+        }
+        answerer.error(packet, &query, RCODE_SERVFAIL, &mut out);
+        Some(out)
     }
 
     /// Our own zones and `rebind_allow` domains may resolve to private addresses.
@@ -241,14 +261,19 @@ impl Forwarder {
     }
 
     /// One validated upstream response, trying each upstream at most once.
-    async fn exchange(&self, query: &Query) -> Option<Vec<u8>> {
+    async fn exchange(
+        &self,
+        question: &Question<'_>,
+        flags: u16,
+        dnssec_ok: bool,
+    ) -> Option<Vec<u8>> {
         let id = random_u16();
-        let request = request(query, id);
-        for upstream in self.order(query.name.as_bytes()) {
+        let request = request(question, flags, dnssec_ok, id);
+        for upstream in self.order(question.name) {
             let started = Instant::now();
-            let result = match udp_exchange(upstream, &request, id, query).await {
+            let result = match udp_exchange(upstream, &request, id, question).await {
                 Ok(response) if response.get(2).is_some_and(|f| f & 0x02 != 0) => {
-                    tcp_exchange(upstream.address, &request, id, query).await
+                    tcp_exchange(upstream.address, &request, id, question).await
                 }
                 other => other,
             };
@@ -268,24 +293,37 @@ impl Forwarder {
     }
 }
 
-/// A fresh query for the upstream: our ID, RD=1 (CD copied), the question in lower
-/// case, and EDNS advertising our UDP size with the client's DO bit.
-fn request(query: &Query, id: u16) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_BYTES + query.name.as_bytes().len() + 4 + 11);
-    let flags = 0x0100 | (query.flags & 0x0010);
+/// What is asked upstream: a name (lower-case wire), type and class.
+struct Question<'a> {
+    name: &'a [u8],
+    qtype: u16,
+    qclass: u16,
+}
+
+impl Question<'_> {
+    /// Where the question section of a message asking it ends.
+    fn end(&self) -> usize {
+        HEADER_BYTES + self.name.len() + 4
+    }
+}
+
+/// A fresh query for the upstream: our ID, RD=1 (the client's CD copied), the
+/// question in lower case, and EDNS advertising our UDP size with the client's DO.
+fn request(question: &Question<'_>, client_flags: u16, dnssec_ok: bool, id: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(question.end() + 11);
+    let flags = 0x0100 | (client_flags & 0x0010);
     wire::write_header(&mut out, id, flags, [1, 0, 0, 1]);
-    out.extend_from_slice(query.name.as_bytes());
-    out.extend_from_slice(&query.qtype.to_be_bytes());
-    out.extend_from_slice(&query.qclass.to_be_bytes());
-    let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+    out.extend_from_slice(question.name);
+    out.extend_from_slice(&question.qtype.to_be_bytes());
+    out.extend_from_slice(&question.qclass.to_be_bytes());
     out.extend_from_slice(&[0, 0, 41]);
     out.extend_from_slice(&wire::EDNS_PAYLOAD_BYTES.to_be_bytes());
     out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
     out
 }
 
-/// True when `response` answers our request `id` for `query`'s question.
-fn matches(response: &[u8], id: u16, query: &Query) -> bool {
+/// True when `response` answers our request `id` for `question`.
+fn matches(response: &[u8], id: u16, question: &Question<'_>) -> bool {
     if response.len() < HEADER_BYTES
         || u16::from_be_bytes([response[0], response[1]]) != id
         || response[2] & 0x80 == 0
@@ -303,17 +341,17 @@ fn matches(response: &[u8], id: u16, query: &Query) -> bool {
     };
     // Same layout as the client's question (no compression in it), so the answer's
     // sections can follow the client's question as they are.
-    end + 4 == query.question_end
-        && name.as_bytes() == query.name.as_bytes()
-        && u16::from_be_bytes([tail[0], tail[1]]) == query.qtype
-        && u16::from_be_bytes([tail[2], tail[3]]) == query.qclass
+    end + 4 == question.end()
+        && name.as_bytes() == question.name
+        && u16::from_be_bytes([tail[0], tail[1]]) == question.qtype
+        && u16::from_be_bytes([tail[2], tail[3]]) == question.qclass
 }
 
 async fn udp_exchange(
     upstream: &Upstream,
     request: &[u8],
     id: u16,
-    query: &Query,
+    question: &Question<'_>,
 ) -> io::Result<Vec<u8>> {
     let local: IpAddr = match upstream.address {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
@@ -332,7 +370,7 @@ async fn udp_exchange(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer")),
         };
-        if matches(&buf[..len], id, query) {
+        if matches(&buf[..len], id, question) {
             buf.truncate(len);
             return Ok(buf);
         }
@@ -347,7 +385,7 @@ async fn tcp_exchange(
     address: SocketAddr,
     request: &[u8],
     id: u16,
-    query: &Query,
+    question: &Question<'_>,
 ) -> io::Result<Vec<u8>> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(address).await?;
@@ -364,7 +402,7 @@ async fn tcp_exchange(
     let buf = tokio::time::timeout(TCP_TIMEOUT, exchange)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TCP answer timed out"))??;
-    if matches(&buf, id, query) {
+    if matches(&buf, id, question) {
         Ok(buf)
     } else {
         Err(io::Error::other("TCP answer does not match the question"))
@@ -566,6 +604,7 @@ fn random_u16() -> u16 {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::dns::wire::Parsed;
 
     fn query(name: &[u8]) -> (Vec<u8>, Query) {
         let mut p = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -579,32 +618,43 @@ mod tests {
     #[test]
     fn answers_must_match_the_question() {
         let (_, q) = query(b"\x03Www\x07example\x03org\x00");
-        let req = request(&q, 0x1234);
+        let question = Question {
+            name: q.name.as_bytes(),
+            qtype: q.qtype,
+            qclass: q.qclass,
+        };
+        let req = request(&question, q.flags, false, 0x1234);
+        let q = &question;
         let mut good = req.clone();
         good[2] |= 0x80;
-        assert!(matches(&good, 0x1234, &q));
+        assert!(matches(&good, 0x1234, q));
         // Upper case in the answer's question is the same name.
         let mut case = good.clone();
         case[13] = b'W';
-        assert!(matches(&case, 0x1234, &q));
-        assert!(!matches(&good, 0x1235, &q), "wrong ID");
-        assert!(!matches(&req, 0x1234, &q), "not a response");
+        assert!(matches(&case, 0x1234, q));
+        assert!(!matches(&good, 0x1235, q), "wrong ID");
+        assert!(!matches(&req, 0x1234, q), "not a response");
         let mut other = good.clone();
         other[14] = b'x';
-        assert!(!matches(&other, 0x1234, &q), "other name");
+        assert!(!matches(&other, 0x1234, q), "other name");
         let mut qtype = good.clone();
-        let at = HEADER_BYTES + q.name.as_bytes().len() + 1;
+        let at = HEADER_BYTES + q.name.len() + 1;
         qtype[at] = 28;
-        assert!(!matches(&qtype, 0x1234, &q), "other type");
+        assert!(!matches(&qtype, 0x1234, q), "other type");
         for n in 0..good.len() {
-            let _ = matches(&good[..n], 0x1234, &q);
+            let _ = matches(&good[..n], 0x1234, q);
         }
     }
 
     #[test]
     fn relays_with_the_clients_id_and_question() {
         let (packet, q) = query(b"\x01A\x04test\x00");
-        let mut response = request(&q, 7);
+        let question = Question {
+            name: q.name.as_bytes(),
+            qtype: q.qtype,
+            qclass: q.qclass,
+        };
+        let mut response = request(&question, q.flags, false, 7);
         response.truncate(response.len() - 11);
         response[2] |= 0x80;
         response[3] = 2; // SERVFAIL
@@ -634,8 +684,13 @@ mod tests {
     #[test]
     fn rebinding_addresses() {
         let (_, q) = query(b"\x01a\x04test\x00");
+        let question = Question {
+            name: q.name.as_bytes(),
+            qtype: q.qtype,
+            qclass: q.qclass,
+        };
         let answer = |rtype: u16, data: &[u8]| {
-            let mut m = request(&q, 1);
+            let mut m = request(&question, q.flags, false, 1);
             m.truncate(q.question_end);
             m[7] = 1;
             m[11] = 0;

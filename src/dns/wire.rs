@@ -137,6 +137,86 @@ impl NameBuf {
     }
 }
 
+/// Appends the name at `pos` in `message` to `out` uncompressed, following
+/// compression pointers (backwards only, so no loop). Returns the position after
+/// the name as it is stored at `pos`.
+pub fn expand_name(message: &[u8], mut pos: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let start_len = out.len();
+    let mut end = None;
+    loop {
+        let len = *message.get(pos)?;
+        match len {
+            0 => {
+                out.push(0);
+                return (out.len() - start_len <= NAME_BYTES_MAX).then_some(end.unwrap_or(pos + 1));
+            }
+            l if l & 0xC0 == 0xC0 => {
+                let target = usize::from(u16::from_be_bytes([l, *message.get(pos + 1)?]) & 0x3FFF);
+                if target >= pos {
+                    return None;
+                }
+                end.get_or_insert(pos + 2);
+                pos = target;
+            }
+            l if l <= 63 => {
+                out.extend_from_slice(message.get(pos..pos + 1 + usize::from(l))?);
+                if out.len() - start_len > NAME_BYTES_MAX {
+                    return None;
+                }
+                pos += 1 + usize::from(l);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Copies `count` records from `message` at `pos` to `out` with every name in them
+/// expanded (owners, and the data names of CNAME, NS, PTR, MX, SOA and SRV), so
+/// they can be placed anywhere in another message. Returns the position after them.
+pub fn copy_records_expanded(
+    message: &[u8],
+    mut pos: usize,
+    count: usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    for _ in 0..count {
+        pos = expand_name(message, pos, out)?;
+        let fixed = message.get(pos..pos + 10)?;
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        out.extend_from_slice(&fixed[..8]);
+        let length_at = out.len();
+        out.extend_from_slice(&[0, 0]);
+        let data_start = pos + 10;
+        let data_end = data_start + rdlength;
+        let data = message.get(data_start..data_end)?;
+        let (prefix, names, suffix_ok) = match rtype {
+            TYPE_CNAME | TYPE_NS | TYPE_PTR => (0, 1, false),
+            TYPE_MX => (2, 1, false),
+            TYPE_SRV => (6, 1, false),
+            TYPE_SOA => (0, 2, true),
+            _ => (0, 0, true),
+        };
+        if names == 0 {
+            out.extend_from_slice(data);
+        } else {
+            out.extend_from_slice(data.get(..prefix)?);
+            let mut at = data_start + prefix;
+            for _ in 0..names {
+                at = expand_name(message, at, out)?;
+            }
+            if at > data_end || (!suffix_ok && at != data_end) {
+                return None;
+            }
+            out.extend_from_slice(&message[at..data_end]);
+        }
+        let length = u16::try_from(out.len() - length_at - 2).ok()?;
+        out[length_at..length_at + 2].copy_from_slice(&length.to_be_bytes());
+        pos = data_end;
+    }
+    Some(pos)
+}
+
 /// EDNS(0) facts from the request's OPT record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edns {
@@ -411,6 +491,27 @@ mod tests {
             p.extend_from_slice(&opt);
         }
         p
+    }
+
+    #[test]
+    fn expands_compressed_records() {
+        // Header, question a.test A IN, then `a.test CNAME b.a.test` compressed.
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(b"\x01a\x04test\x00\x00\x01\x00\x01");
+        m.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 4, 1, b'b', 0xc0, 12]);
+        let mut out = Vec::new();
+        assert_eq!(copy_records_expanded(&m, 24, 1, &mut out), Some(m.len()));
+        let mut want = b"\x01a\x04test\x00".to_vec();
+        want.extend_from_slice(&[0, 5, 0, 1, 0, 0, 0, 60, 0, 10]);
+        want.extend_from_slice(b"\x01b\x01a\x04test\x00");
+        assert_eq!(out, want);
+        // A pointer forwards (or to itself) is refused, as is every truncation.
+        let mut looped = m.clone();
+        looped[24..26].copy_from_slice(&[0xc0, 24]);
+        assert_eq!(copy_records_expanded(&looped, 24, 1, &mut Vec::new()), None);
+        for n in 24..m.len() {
+            assert_eq!(copy_records_expanded(&m[..n], 24, 1, &mut Vec::new()), None);
+        }
     }
 
     #[test]
