@@ -222,13 +222,14 @@ fn log_counters(shared: &Shared) {
         .collect();
     let stats = forwarder.cache().stats();
     log::info!(
-        "cache: entries={} bytes={} hits={} misses={} stale_served={} rebind_dropped={} inflight={} upstreams: {}",
+        "cache: entries={} bytes={} hits={} misses={} stale_served={} rebind_dropped={} merged={} inflight={} upstreams: {}",
         stats.entries,
         stats.bytes,
         stats.hits,
         stats.misses,
         forwarder.stale_served.load(Relaxed),
         forwarder.rebind_dropped.load(Relaxed),
+        forwarder.merged.load(Relaxed),
         forwarder.inflight(),
         upstreams.join(" ")
     );

@@ -301,3 +301,119 @@ records = [
     assert_eq!(m.answers.len(), 1);
     assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
 }
+
+/// A fake upstream (no real server here can be made slow on purpose and count
+/// what it receives): it answers every query after 300 ms. Twenty clients asking
+/// the same question at once must cause one upstream query.
+#[test]
+fn identical_questions_in_flight_are_merged() {
+    let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fake_addr = fake.local_addr().unwrap();
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let received = received.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, peer)) = fake.recv_from(&mut buf) {
+                received.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let query = Message::from_vec(&buf[..n]).unwrap();
+                let mut m = Message::response(query.metadata.id, query.metadata.op_code);
+                m.add_query(query.queries[0].clone());
+                m.add_answer(hickory_proto::rr::Record::from_rdata(
+                    query.queries[0].name().clone(),
+                    60,
+                    hickory_proto::rr::RData::A(std::net::Ipv4Addr::new(192, 0, 2, 9).into()),
+                ));
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = fake.send_to(&m.to_vec().unwrap(), peer);
+            }
+        });
+    }
+    let s = front(&[fake_addr], "");
+    let addr = s.addr;
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            std::thread::spawn(move || {
+                udp_query(addr, &query_message("same.test", RecordType::A, true))
+            })
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(
+            answers(&client.join().unwrap()),
+            ["same.test. 60 A 192.0.2.9"]
+        );
+    }
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
+    s.signal("USR1");
+    let line = s.wait_log("cache:");
+    assert!(line.contains("merged=19"), "{line}");
+}
+
+/// 100 000 distinct names through the cache: it stays within `cache_bytes_max`,
+/// and so does the process.
+#[test]
+fn cache_stays_within_its_byte_limit() {
+    let up = Server::start(
+        "acl = [\"any\"]\nrate_limit_qps = 0",
+        "[[zone]]\nname = \"ip.test\"\nip_names = true\nip_names_private_only = false\n",
+    );
+    let limit = 1 << 20;
+    let extra = format!(
+        "upstreams = [\"{}\"]\nrate_limit_qps = 0\ncache_entries_max = 1000000\ncache_bytes_max = {limit}",
+        up.addr
+    );
+    let s = Server::start(&extra, "");
+    let addr = s.addr;
+    let workers: Vec<_> = (0..4u32)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .unwrap();
+                let mut answered = 0;
+                let mut buf = [0u8; 1500];
+                // 25 000 names per worker, 50 outstanding at a time.
+                for batch in 0..500u32 {
+                    for k in 0..50u32 {
+                        let n = w * 25_000 + batch * 50 + k;
+                        let name = format!("1-{}-{}-{}.ip.test", n >> 16, (n >> 8) & 255, n & 255);
+                        let packet = query_message(&name, RecordType::A, false).to_vec().unwrap();
+                        socket.send_to(&packet, addr).unwrap();
+                    }
+                    for _ in 0..50 {
+                        if socket.recv_from(&mut buf).is_ok() {
+                            answered += 1;
+                        }
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    let answered: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(answered > 99_000, "answered {answered} of 100000");
+    s.signal("USR1");
+    let line = s.wait_log("cache:");
+    let field = |name: &str| -> usize {
+        let value = line.split(&format!("{name}=")).nth(1).unwrap();
+        value.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (entries, bytes) = (field("entries"), field("bytes"));
+    assert!(bytes <= limit, "{line}");
+    assert!(entries > 5_000, "{line}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let rss_kb: usize = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rss_kb < 16 * 1024, "RSS {rss_kb} KiB");
+    eprintln!(
+        "cache: {entries} entries in {bytes} bytes ({} per entry); RSS {rss_kb} KiB",
+        bytes / entries
+    );
+}

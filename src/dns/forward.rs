@@ -6,8 +6,9 @@
 //! when its ID, QR bit and question (name, type, class) match, otherwise it is
 //! ignored and the wait goes on (spoofing resistance). TC=1 is retried over TCP.
 //! Upstreams are tried fastest first by smoothed round-trip time, each with a
-//! timeout of a few round trips, failing over to the next. At most
-//! `INFLIGHT_MAX` queries are upstream at once.
+//! timeout of a few round trips, failing over to the next. A question already
+//! upstream is not asked again: later identical queries wait for its answer. At
+//! most `INFLIGHT_MAX` questions are upstream at once.
 //!
 //! The result goes into the cache, and the client's response is then written by
 //! the ordinary answer path from the cache, so local and forwarded answers share
@@ -21,8 +22,8 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -107,6 +108,10 @@ pub struct Forwarder {
     rebind_protection: bool,
     rebind_allow: HashSet<Box<[u8]>>,
     inflight: AtomicUsize,
+    /// Questions upstream now, with the clients waiting for the same answer.
+    pending: Mutex<HashMap<PendingKey, Waiters>>,
+    /// Queries that waited for an identical one already upstream.
+    pub merged: AtomicUsize,
     /// Answers served stale because every upstream failed.
     pub stale_served: AtomicUsize,
     /// Upstream answers dropped by rebinding protection.
@@ -143,6 +148,8 @@ impl Forwarder {
                 .map(|d| d.as_slice().into())
                 .collect(),
             inflight: AtomicUsize::new(0),
+            pending: Mutex::new(HashMap::new()),
+            merged: AtomicUsize::new(0),
             stale_served: AtomicUsize::new(0),
             rebind_dropped: AtomicUsize::new(0),
         }
@@ -198,7 +205,9 @@ impl Forwarder {
             answerer.error(packet, &query, RCODE_SERVFAIL, &mut out);
             return Some(out);
         }
-        let response = self.exchange(&question, query.flags, dnssec_ok).await;
+        let response = self
+            .exchange_merged(&question, query.flags, dnssec_ok)
+            .await;
         self.inflight.fetch_sub(1, Relaxed);
         let Some(response) = response else {
             if self.serve_stale
@@ -260,6 +269,52 @@ impl Forwarder {
         order
     }
 
+    /// Like [`Forwarder::exchange`], but a question already upstream is not asked
+    /// again: this query waits for that answer.
+    async fn exchange_merged(
+        &self,
+        question: &Question<'_>,
+        flags: u16,
+        dnssec_ok: bool,
+    ) -> Option<Arc<Vec<u8>>> {
+        let key: PendingKey = (
+            question.name.into(),
+            question.qtype,
+            question.qclass,
+            dnssec_ok,
+            flags & FLAG_CD != 0,
+        );
+        let waiting = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            match pending.get_mut(&key) {
+                Some(waiters) => {
+                    let (sender, receiver) = tokio::sync::oneshot::channel();
+                    waiters.push(sender);
+                    Some(receiver)
+                }
+                None => {
+                    pending.insert(key.clone(), Vec::new());
+                    None
+                }
+            }
+        };
+        if let Some(receiver) = waiting {
+            self.merged.fetch_add(1, Relaxed);
+            return receiver.await.ok().flatten();
+        }
+        // Whatever happens to this task (even cancellation), the waiters hear.
+        let mut leader = Leader {
+            pending: &self.pending,
+            key: Some(key),
+            result: None,
+        };
+        leader.result = self
+            .exchange(question, flags, dnssec_ok)
+            .await
+            .map(Arc::new);
+        leader.result.clone()
+    }
+
     /// One validated upstream response, trying each upstream at most once.
     async fn exchange(
         &self,
@@ -293,6 +348,36 @@ impl Forwarder {
     }
 }
 
+/// Identical questions: name, type, class, DO and CD.
+type PendingKey = (Box<[u8]>, u16, u16, bool, bool);
+type Waiters = Vec<tokio::sync::oneshot::Sender<Option<Arc<Vec<u8>>>>>;
+const FLAG_CD: u16 = 0x0010;
+
+/// The query that went upstream for a question; when it ends (or is dropped), the
+/// queries merged into it get its result and the question leaves `pending`.
+struct Leader<'a> {
+    pending: &'a Mutex<HashMap<PendingKey, Waiters>>,
+    key: Option<PendingKey>,
+    result: Option<Arc<Vec<u8>>>,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else {
+            return;
+        };
+        let waiters = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key)
+            .unwrap_or_default();
+        for waiter in waiters {
+            let _ = waiter.send(self.result.clone());
+        }
+    }
+}
+
 /// What is asked upstream: a name (lower-case wire), type and class.
 struct Question<'a> {
     name: &'a [u8],
@@ -311,7 +396,7 @@ impl Question<'_> {
 /// question in lower case, and EDNS advertising our UDP size with the client's DO.
 fn request(question: &Question<'_>, client_flags: u16, dnssec_ok: bool, id: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(question.end() + 11);
-    let flags = 0x0100 | (client_flags & 0x0010);
+    let flags = 0x0100 | (client_flags & FLAG_CD);
     wire::write_header(&mut out, id, flags, [1, 0, 0, 1]);
     out.extend_from_slice(question.name);
     out.extend_from_slice(&question.qtype.to_be_bytes());
