@@ -3,6 +3,7 @@
 //! lanseal is one small static binary for home routers and single-board computers.
 //! Today it has one role, `dns`: the resolver the LAN asks, answering from local
 //! zones the owner defines, IP-embedded names and the LAN's lease and hosts names,
+//! and forwarding everything else to upstream resolvers through an answer cache,
 //! to the clients its ACL admits and within their rate limits. Later roles (`certs`, `api`, `delegate`) plug into the
 //! same process as further config sections and modules; this map grows with them.
 //!
@@ -16,6 +17,9 @@
 //!  LAN ─UDP/TCP─▶ dns::server (N blocking UDP threads, each with its own │
 //!                 SO_REUSEPORT socket; one tokio thread for all TCP)     ▼
 //!                 ─▶ ACL ─▶ rate limit ─▶ dns::answer::Answerer ─▶ dns::wire
+//!                                          │ not local, not cached (dns::cache)
+//!                                          ▼
+//!                 dns::forward::Forwarder (on the I/O thread) ─UDP/TCP─▶ upstreams
 //!  signals ─────▶ daemon (sigwait: SIGHUP reload, SIGUSR1 counters, SIGTERM)
 //!  inotify + netlink ─▶ watch (a thread asleep in poll until a file or address changes)
 //! ```
@@ -45,6 +49,14 @@
 //!    limit (512 without EDNS, at most our advertised 1232), and sent from the same
 //!    thread with a blocking `send_to`. No allocation, task, event-loop wake-up or
 //!    channel per query: two system calls.
+//! 6. A name that is not ours (outside every zone, undefined in an overlay zone,
+//!    or where a local CNAME chain leaves local data) is looked up in
+//!    `dns::cache` (one hash, one shard lock, one copy, TTLs patched) and answered
+//!    from there by the same writer. On a miss the UDP thread hands a copy of the
+//!    request to the I/O thread through a bounded channel and goes back to its
+//!    socket; `dns::forward` asks the upstreams (merging identical questions),
+//!    checks the answer against the question, stores it in the cache and answers
+//!    the client by running step 2 again, now a cache hit.
 //!
 //! ## Code map
 //!
@@ -65,13 +77,21 @@
 //!   under `lease_domain`; bounded (`HOST_NAMES_MAX`), rebuilt whole on change.
 //! - [`dns::answer`] — DNS semantics (RCODEs, flags, NXDOMAIN vs NODATA, wildcards,
 //!   CNAME chains, ANY per RFC 8482, EDNS, truncation), writing into a reused buffer.
+//! - [`dns::cache`] — upstream answers as wire bytes with TTL offsets, 16 shards,
+//!   bounded by entries and bytes (sampled-LRU eviction). Invariant: every stored
+//!   compression pointer was checked to aim backwards inside the stored part.
+//! - [`dns::forward`] — upstream exchange: random ID and port, answer/question
+//!   matching, TCP on TC=1, SRTT-ordered failover, routes, rebinding protection,
+//!   serve-stale, in-flight merging, `INFLIGHT_MAX`.
 //! - [`dns::acl`] — who may ask: CIDR lists per address family, `local` from the
 //!   interfaces.
 //! - [`dns::ratelimit`] — per-client token buckets in a fixed-size sharded table
 //!   (eviction, never growth).
 //! - [`dns::service`] — the immutable bundle a query consults and its publication:
 //!   a generation number per publish, an `Arc` per thread.
-//! - [`dns::server`] — sockets and threads; TCP connection and idle limits.
+//! - [`dns::server`] — sockets and threads: blocking UDP threads, and one I/O
+//!   thread (tokio `current_thread`) for TCP clients and upstream queries; TCP
+//!   connection and idle limits.
 //! - [`watch`] — inotify on the lease/hosts directories and a netlink route socket;
 //!   zero CPU while nothing changes.
 //! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write
@@ -106,13 +126,15 @@
 //! - **Limits**: every bound is a named constant or config key with its unit:
 //!   `tcp_connections_max`, `tcp_idle_timeout_ms`, `rate_limit_qps`,
 //!   `CNAME_HOPS_MAX`, `ZONE_RECORDS_MAX`, `UDP_REQUEST_BYTES_MAX`,
-//!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`.
+//!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`,
+//!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`.
 //! - **Errors**: config errors are [`config::ConfigError`] (exit 2); run-time
 //!   failures are [`daemon::RunError`] (exit 1); a bad packet becomes an RCODE or a
 //!   drop in `dns::answer`, never an error value that escapes.
 //! - **Testing**: pure logic has table tests beside it; `tests/` starts the real
 //!   binary on ephemeral loopback ports and queries it with hickory-proto's message
-//!   codec and with `dig`; `tests/bench/dns.sh` compares CPU per query and memory
+//!   codec and with `dig`, with a second lanseal as the upstream (fakes only where
+//!   no real server can behave so: a spoofing or a deliberately slow upstream); `tests/bench/dns.sh` compares CPU per query and memory
 //!   with dnsmasq and unbound in the same run; `cross/smoke.sh` runs the static
 //!   binary of each router architecture under qemu.
 
