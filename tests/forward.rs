@@ -417,3 +417,31 @@ fn cache_stays_within_its_byte_limit() {
         bytes / entries
     );
 }
+
+#[test]
+fn sighup_keeps_the_cache() {
+    let up = upstream(300);
+    let extra = format!("upstreams = [\"{}\"]", up.addr);
+    let s = Server::start(&extra, "");
+    assert_eq!(
+        rcode(&s.query("www.up.test", RecordType::A)),
+        ResponseCode::NoError
+    );
+    drop(up);
+    // A reload that keeps the cache settings keeps the cache.
+    s.rewrite(
+        &extra,
+        "[[zone]]\nname = \"new.test\"\nrecords = [\"x A 192.0.2.5\"]\n",
+    );
+    s.signal("HUP");
+    s.wait_log("reloaded");
+    let m = s.query("www.up.test", RecordType::A);
+    assert_eq!(answers(&m).len(), 1, "{m:?}");
+    assert_eq!(answers(&s.query("x.new.test", RecordType::A)).len(), 1);
+    // New cache sizes start a new cache.
+    s.rewrite(&format!("{extra}\ncache_entries_max = 500"), "");
+    s.signal("HUP");
+    s.wait_log("reloaded");
+    let m = s.query("www.up.test", RecordType::A);
+    assert_eq!(rcode(&m), ResponseCode::ServFail);
+}
