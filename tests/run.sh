@@ -22,8 +22,9 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# dig (dnsutils) and kdig (knot-dnsutils) are the wire-level clients of the tests.
-apt_install dnsutils knot-dnsutils
+# dig (dnsutils) and kdig (knot-dnsutils) are the wire-level clients of the tests;
+# unbound is the DNS-over-TLS server of tests/dot.rs, openssl makes its certificates.
+apt_install dnsutils knot-dnsutils unbound openssl
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 

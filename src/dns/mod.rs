@@ -6,6 +6,7 @@
 pub mod acl;
 pub mod answer;
 pub mod cache;
+pub mod dot;
 pub mod forward;
 pub mod hosts;
 pub mod ipname;
