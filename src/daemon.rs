@@ -150,9 +150,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
     signals
         .thread_block()
         .map_err(|e| RunError(format!("cannot block signals: {e}")))?;
-    let state = State {
-        hosts: Arc::new(load_hosts(&config.dns)),
-        local: local_networks(),
+    let mut state = State {
+        hosts: Arc::default(),
+        local: Vec::new(),
         limiter: limiter(config.dns.rate_limit_qps),
         forwarder: None,
         forward: forward::Settings::default(),
@@ -160,7 +160,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
         dns: config.dns,
         watch_generation: 0,
     };
-    let mut state = state;
+    // Watch first, then read: a change in between is then never missed.
+    let first_watch = Watch::new(&state);
+    state.hosts = Arc::new(load_hosts(&state.dns));
+    state.local = local_networks();
     let dns = state.dns.clone();
     state.update_forwarder(&dns);
     let bound = sockets.bound.clone();
@@ -179,7 +182,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         let shared = shared.clone();
         std::thread::Builder::new()
             .name("watch".into())
-            .spawn(move || watch(&shared))
+            .spawn(move || watch(&shared, first_watch))
             .map_err(|e| RunError(format!("cannot start the watcher thread: {e}")))?;
     }
     for address in &bound {
@@ -295,26 +298,15 @@ fn reload(shared: &Shared, path: Option<&std::path::Path>) {
 
 /// The watcher thread: lease and hosts files, and interface addresses for the
 /// `local` ACL. Sleeps in poll(2) while nothing changes.
-fn watch(shared: &Shared) {
+fn watch(shared: &Shared, first: Watch) {
+    let mut current = first;
     loop {
-        let (paths, interfaces, generation) = {
-            let state = shared.lock();
-            (
-                state.watched_paths(),
-                state.uses_local(),
-                state.watch_generation,
-            )
-        };
-        let mut watcher = match Watcher::new(&paths, interfaces) {
-            Ok(watcher) => Some(watcher),
-            Err(e) => {
-                log::warn!(
-                    "cannot watch files and interfaces ({e}); checking every {} s",
-                    WATCH_TIMEOUT.as_secs()
-                );
-                None
-            }
-        };
+        let Watch {
+            mut watcher,
+            paths,
+            interfaces,
+            generation,
+        } = current;
         loop {
             let changes = match watcher.as_mut() {
                 Some(watcher) => watcher.wait(WATCH_TIMEOUT, WATCH_SETTLE),
@@ -333,6 +325,50 @@ fn watch(shared: &Shared) {
             if missing || watcher.is_none() || shared.lock().watch_generation != generation {
                 break;
             }
+        }
+        let missing_before = watcher.as_ref().map(|w| w.missing().to_vec());
+        drop(watcher);
+        current = Watch::new(&shared.lock());
+        // What changed while nothing watched it (a reload's new files, a directory
+        // that appeared) is read now; an unchanged set of missing paths reads nothing.
+        let missing_now = current.watcher.as_ref().map(|w| w.missing().to_vec());
+        if current.generation != generation || missing_now != missing_before {
+            let changes = crate::watch::Changes {
+                files: true,
+                interfaces: current.interfaces,
+            };
+            apply_changes(shared, changes);
+        }
+    }
+}
+
+/// A watcher with what it was made for.
+struct Watch {
+    watcher: Option<Watcher>,
+    paths: Vec<PathBuf>,
+    interfaces: bool,
+    generation: usize,
+}
+
+impl Watch {
+    fn new(state: &State) -> Self {
+        let paths = state.watched_paths();
+        let interfaces = state.uses_local();
+        let watcher = match Watcher::new(&paths, interfaces) {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                log::warn!(
+                    "cannot watch files and interfaces ({e}); checking every {} s",
+                    WATCH_TIMEOUT.as_secs()
+                );
+                None
+            }
+        };
+        Self {
+            watcher,
+            paths,
+            interfaces,
+            generation: state.watch_generation,
         }
     }
 }
@@ -422,6 +458,7 @@ fn forward_settings(dns: &config::Dns) -> forward::Settings {
     forward::Settings {
         upstreams,
         routes: dns.routes.clone(),
+        ca_file: dns.upstream_ca_file.clone(),
         serve_stale: dns.serve_stale,
         rebind_protection: dns.rebind_protection,
         rebind_allow: dns.rebind_allow.clone(),

@@ -284,3 +284,30 @@ fn dead_or_silent_servers_fail_within_the_timeout() {
     assert_eq!(error.kind(), std::io::ErrorKind::TimedOut, "{error}");
     assert!(elapsed >= timeout && elapsed < timeout + Duration::from_millis(500));
 }
+
+/// The whole path: a LAN client asks lanseal over UDP, lanseal asks unbound over
+/// TLS (`tls://…#dot.test` with the test CA), and the answer is cached.
+#[test]
+fn lanseal_forwards_over_tls() {
+    let unbound = Unbound::start();
+    let extra = format!(
+        "upstreams = [\"tls://{}#dot.test\"]\nupstream_ca_file = \"{}\"",
+        unbound.addr,
+        unbound.ca().display()
+    );
+    let s = common::Server::start(&extra, "");
+    let m = s.query("b.dot.test", RecordType::AAAA);
+    assert_eq!(answers(&m), ["b.dot.test. 300 AAAA 2001:db8::2"]);
+    // Big answers need no TC dance over TLS; the client gets TC=1 over UDP and the
+    // full answer over TCP.
+    let m = common::tcp_query(
+        s.addr,
+        &query_message("big.dot.test", RecordType::TXT, true),
+    );
+    assert_eq!(m.answers.len(), BIG_RECORDS);
+    // Without the test CA the certificate is not trusted: nothing is answered.
+    let extra = format!("upstreams = [\"tls://{}#dot.test\"]", unbound.addr);
+    let s = common::Server::start(&extra, "");
+    let m = s.query("a.dot.test", RecordType::A);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+}

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::dns::acl::{self, AclEntry};
+use crate::dns::forward::Upstream;
 use crate::dns::hosts::HOST_TTL_SECS;
 use crate::dns::zone::{Mode, ZoneSpec, Zones};
 
@@ -48,6 +49,8 @@ const UPSTREAMS_MAX: usize = 16;
 const CACHE_ENTRIES_DEFAULT: usize = 10_000;
 const CACHE_BYTES_DEFAULT: usize = 4 << 20;
 const TTL_MAX_DEFAULT_SECS: u32 = 86_400;
+/// DNS over TLS (RFC 7858).
+const DOT_PORT: u16 = 853;
 /// Where OpenWrt's netifd writes the WAN's DNS servers.
 const OPENWRT_RESOLV_FILE: &str = "/tmp/resolv.conf.d/resolv.conf.auto";
 
@@ -124,11 +127,13 @@ pub struct Dns {
     /// Lease and single-label hosts names live under this domain.
     pub lease_domain: String,
     /// Where names that are not local go; empty = the servers in `resolv_file`.
-    pub upstreams: Vec<SocketAddr>,
+    pub upstreams: Vec<Upstream>,
     /// Read for upstreams when `upstreams` is empty (and again when it changes).
     pub resolv_file: Option<PathBuf>,
     /// Per-domain upstreams: (domain, lower-case wire; its servers).
-    pub routes: Vec<(Vec<u8>, Vec<SocketAddr>)>,
+    pub routes: Vec<(Vec<u8>, Vec<Upstream>)>,
+    /// Extra trust anchors (PEM) for DNS-over-TLS upstreams.
+    pub upstream_ca_file: Option<PathBuf>,
     /// Drop upstream answers with private, loopback or link-local addresses.
     pub rebind_protection: bool,
     /// Domains (lower-case wire) exempt from rebinding protection.
@@ -397,12 +402,23 @@ fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {
         }
         routes.push((wire, list));
     }
+    let upstream_ca_file = match raw.upstream_ca_file {
+        None => None,
+        Some(path) => {
+            let file = PathBuf::from(path.get_ref());
+            // Checked now, so a bad file is a config error, not a silent failure later.
+            crate::dns::dot::roots(Some(&file))
+                .map_err(|m| lines.error(path.span().start, format!("upstream_ca_file: {m}")))?;
+            Some(file)
+        }
+    };
     let mut rebind_allow = Vec::new();
     for domain in raw.rebind_allow.unwrap_or_default() {
         let wire = domain_wire(domain.get_ref())
             .map_err(|m| lines.error(domain.span().start, format!("rebind_allow: {m}")))?;
         rebind_allow.push(wire);
     }
+    let ttl_min_at = raw.ttl_min.as_ref().map_or(0, |n| n.span().start);
     let number = |value: Option<toml::Spanned<i64>>, key: &str, default: u64, max: u64| match value
     {
         None => Ok(default),
@@ -430,7 +446,7 @@ fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {
     )? as u32;
     if ttl_min > ttl_max {
         return Err(lines.error(
-            0,
+            ttl_min_at,
             format!("ttl_min ({ttl_min}) is above ttl_max ({ttl_max})"),
         ));
     }
@@ -447,6 +463,7 @@ fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {
         upstreams,
         resolv_file,
         routes,
+        upstream_ca_file,
         rebind_protection: raw.rebind_protection.unwrap_or(true),
         rebind_allow,
         bogus_priv: raw.bogus_priv.unwrap_or(true),
@@ -513,14 +530,38 @@ fn domain_wire(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// `1.1.1.1`, `9.9.9.9:53`, `[2606:4700::1111]:53`; DNS over TLS is not there yet.
-fn parse_upstream(text: &str) -> Result<SocketAddr, String> {
-    if text.starts_with("tls://") {
+fn parse_upstream(text: &str) -> Result<Upstream, String> {
+    let Some(rest) = text.strip_prefix("tls://") else {
+        let address = parse_listen(text).map_err(|_| {
+            format!("upstream `{text}`: expected IP or IP:PORT, e.g. \"1.1.1.1\" or \"[2606:4700::1111]:53\"")
+        })?;
+        return Ok(Upstream {
+            address,
+            tls_name: None,
+        });
+    };
+    let example = "e.g. \"tls://1.1.1.1#cloudflare-dns.com\" or \"tls://[2606:4700::1111]:853#cloudflare-dns.com\"";
+    let Some((address, name)) = rest.split_once('#') else {
         return Err(format!(
-            "upstream `{text}`: DNS over TLS is not supported by this version yet; use plain addresses"
+            "upstream `{text}`: DNS over TLS needs the name on the server's certificate after `#`, {example}"
+        ));
+    };
+    let address = SocketAddr::from_str(address)
+        .or_else(|_| {
+            std::net::IpAddr::from_str(address.trim_start_matches('[').trim_end_matches(']'))
+                .map(|ip| SocketAddr::new(ip, DOT_PORT))
+        })
+        .map_err(|_| {
+            format!("upstream `{text}`: expected an IP address after tls://, {example}")
+        })?;
+    if rustls::pki_types::ServerName::try_from(name.to_string()).is_err() || name.is_empty() {
+        return Err(format!(
+            "upstream `{text}`: `{name}` is not a valid server name, {example}"
         ));
     }
-    parse_listen(text).map_err(|_| {
-        format!("upstream `{text}`: expected IP or IP:PORT, e.g. \"1.1.1.1\" or \"[2606:4700::1111]:53\"")
+    Ok(Upstream {
+        address,
+        tls_name: Some(name.to_string()),
     })
 }
 
@@ -646,6 +687,28 @@ mod tests {
             ),
             ("[[zone]]\nmode = \"overlay\"\n", 1, "missing field `name`"),
             ("[acme]\n", 1, "unknown field `acme`"),
+            (
+                "[dns]\nupstreams = [\"1.1.1.1\", \"tls://1.1.1.1\"]\n",
+                2,
+                "name on the server's certificate",
+            ),
+            (
+                "[dns]\nupstreams = [\"tls://one#x.org\"]\n",
+                2,
+                "IP address after tls://",
+            ),
+            ("[dns]\nupstreams = [\"nine\"]\n", 2, "upstream `nine`"),
+            (
+                "[dns]\n\nupstream_ca_file = \"/nonexistent/ca.pem\"\n",
+                3,
+                "/nonexistent/ca.pem",
+            ),
+            (
+                "[dns]\nroutes = { \"corp.example\" = [] }\n",
+                2,
+                "needs 1 to",
+            ),
+            ("[dns]\nttl_min = 100\nttl_max = 10\n", 2, "ttl_min"),
             ("x = [\n", 1, "unclosed array"),
         ] {
             let e = err(text);
@@ -653,6 +716,24 @@ mod tests {
             assert!(e.message.contains(needle), "{text:?}: {e}");
             assert_eq!(e.file, "t.toml");
         }
+    }
+
+    #[test]
+    fn upstreams() {
+        let config = Config::parse(
+            "[dns]\nupstreams = [\"192.0.2.1\", \"[2001:db8::1]:5300\", \"tls://192.0.2.2#dns.example\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let shown: Vec<String> = config.dns.upstreams.iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "192.0.2.1:53",
+                "[2001:db8::1]:5300",
+                "tls://192.0.2.2:853#dns.example"
+            ]
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub struct Dns {
     pub upstreams: Option<Vec<Spanned<String>>>,
     pub resolv_file: Option<Spanned<String>>,
     pub routes: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
+    pub upstream_ca_file: Option<Spanned<String>>,
     pub rebind_protection: Option<bool>,
     pub rebind_allow: Option<Vec<Spanned<String>>>,
     pub bogus_priv: Option<bool>,

@@ -30,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::dns::answer::{Action, Answerer, Transport};
 use crate::dns::cache::Cache;
+use crate::dns::dot::{self, DotClient};
 use crate::dns::ipname;
 use crate::dns::wire::{self, HEADER_BYTES, NameBuf, Query};
 use crate::dns::wire::{RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA};
@@ -50,6 +51,8 @@ const TIMEOUT_MIN_MS: u32 = 250;
 const TIMEOUT_MAX_MS: u32 = 1500;
 /// TCP retry after TC=1: connect, send and read the whole answer within this.
 const TCP_TIMEOUT: Duration = Duration::from_secs(3);
+/// DNS over TLS: a new connection costs a TCP and a TLS handshake first.
+const DOT_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// A client query the UDP thread could not answer locally or from the cache.
 #[derive(Debug)]
@@ -60,16 +63,36 @@ pub struct Job {
     pub socket: Arc<UdpSocket>,
 }
 
+/// An upstream as the config names it: plain DNS, or DNS over TLS with the name
+/// its certificate must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub address: SocketAddr,
+    pub tls_name: Option<String>,
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.tls_name {
+            Some(name) => write!(f, "tls://{}#{name}", self.address),
+            None => write!(f, "{}", self.address),
+        }
+    }
+}
+
+/// An upstream with its health.
 #[derive(Debug)]
-struct Upstream {
+struct Peer {
     address: SocketAddr,
+    /// Present for DNS over TLS (then no UDP at all).
+    dot: Option<DotClient>,
     /// Smoothed round-trip time in milliseconds (RFC 6298 style, gain 1/8).
     srtt_ms: AtomicU32,
     failures: AtomicUsize,
     answers: AtomicUsize,
 }
 
-impl Upstream {
+impl Peer {
     fn timeout(&self) -> Duration {
         let ms = self.srtt_ms.load(Relaxed).saturating_mul(3);
         Duration::from_millis(u64::from(ms.clamp(TIMEOUT_MIN_MS, TIMEOUT_MAX_MS)))
@@ -89,9 +112,11 @@ impl Upstream {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// Servers for every name without a route.
-    pub upstreams: Vec<SocketAddr>,
+    pub upstreams: Vec<Upstream>,
     /// (domain as lower-case wire, its servers): names under it go there only.
-    pub routes: Vec<(Vec<u8>, Vec<SocketAddr>)>,
+    pub routes: Vec<(Vec<u8>, Vec<Upstream>)>,
+    /// Extra trust anchors for DNS over TLS.
+    pub ca_file: Option<std::path::PathBuf>,
     pub serve_stale: bool,
     pub rebind_protection: bool,
     /// Domains (lower-case wire) whose answers may carry private addresses.
@@ -101,8 +126,8 @@ pub struct Settings {
 /// The upstreams, their health, and the cache answers go into.
 #[derive(Debug)]
 pub struct Forwarder {
-    upstreams: Box<[Upstream]>,
-    routes: HashMap<Box<[u8]>, Box<[Upstream]>>,
+    upstreams: Box<[Peer]>,
+    routes: HashMap<Box<[u8]>, Box<[Peer]>>,
     cache: Arc<Cache>,
     serve_stale: bool,
     rebind_protection: bool,
@@ -118,26 +143,57 @@ pub struct Forwarder {
     pub rebind_dropped: AtomicUsize,
 }
 
-fn upstreams(addresses: &[SocketAddr]) -> Box<[Upstream]> {
-    addresses
+fn peers(upstreams: &[Upstream], roots: Option<&Arc<rustls::RootCertStore>>) -> Box<[Peer]> {
+    upstreams
         .iter()
-        .map(|&address| Upstream {
-            address,
-            srtt_ms: AtomicU32::new(SRTT_INITIAL_MS),
-            failures: AtomicUsize::new(0),
-            answers: AtomicUsize::new(0),
+        .filter_map(|upstream| {
+            let dot = match (&upstream.tls_name, roots) {
+                (None, _) => None,
+                (Some(name), Some(roots)) => {
+                    match DotClient::new(upstream.address, name, roots.clone()) {
+                        Ok(client) => Some(client),
+                        Err(e) => {
+                            log::error!("upstream {upstream}: {e}");
+                            return None;
+                        }
+                    }
+                }
+                (Some(_), None) => {
+                    log::error!("upstream {upstream}: no trust anchors for TLS");
+                    return None;
+                }
+            };
+            Some(Peer {
+                address: upstream.address,
+                dot,
+                srtt_ms: AtomicU32::new(SRTT_INITIAL_MS),
+                failures: AtomicUsize::new(0),
+                answers: AtomicUsize::new(0),
+            })
         })
         .collect()
 }
 
 impl Forwarder {
     pub fn new(settings: &Settings, cache: Arc<Cache>) -> Self {
+        let tls = settings
+            .upstreams
+            .iter()
+            .chain(settings.routes.iter().flat_map(|(_, r)| r));
+        let roots = if tls.clone().any(|u| u.tls_name.is_some()) {
+            dot::roots(settings.ca_file.as_deref())
+                .map_err(|e| log::error!("DNS over TLS: {e}"))
+                .ok()
+        } else {
+            None
+        };
+        let roots = roots.as_ref();
         Self {
-            upstreams: upstreams(&settings.upstreams),
+            upstreams: peers(&settings.upstreams, roots),
             routes: settings
                 .routes
                 .iter()
-                .map(|(domain, servers)| (domain.as_slice().into(), upstreams(servers)))
+                .map(|(domain, servers)| (domain.as_slice().into(), peers(servers, roots)))
                 .collect(),
             cache,
             serve_stale: settings.serve_stale,
@@ -260,11 +316,11 @@ impl Forwarder {
 
     /// The upstreams for `name` (its most specific route, else the default) by
     /// smoothed RTT, fastest first.
-    fn order(&self, name: &[u8]) -> Vec<&Upstream> {
+    fn order(&self, name: &[u8]) -> Vec<&Peer> {
         let group = crate::dns::zone::suffixes(name)
             .find_map(|s| self.routes.get(s))
             .unwrap_or(&self.upstreams);
-        let mut order: Vec<&Upstream> = group.iter().collect();
+        let mut order: Vec<&Peer> = group.iter().collect();
         order.sort_by_key(|u| u.srtt_ms.load(Relaxed));
         order
     }
@@ -323,14 +379,21 @@ impl Forwarder {
         dnssec_ok: bool,
     ) -> Option<Vec<u8>> {
         let id = random_u16();
-        let request = request(question, flags, dnssec_ok, id);
+        let plain = request(question, flags, dnssec_ok, id, false);
+        let mut padded = None;
         for upstream in self.order(question.name) {
             let started = Instant::now();
-            let result = match udp_exchange(upstream, &request, id, question).await {
-                Ok(response) if response.get(2).is_some_and(|f| f & 0x02 != 0) => {
-                    tcp_exchange(upstream.address, &request, id, question).await
+            let result = if let Some(dot) = &upstream.dot {
+                let padded =
+                    padded.get_or_insert_with(|| request(question, flags, dnssec_ok, id, true));
+                dot_exchange(dot, padded, id, question).await
+            } else {
+                match udp_exchange(upstream, &plain, id, question).await {
+                    Ok(response) if response.get(2).is_some_and(|f| f & 0x02 != 0) => {
+                        tcp_exchange(upstream.address, &plain, id, question).await
+                    }
+                    other => other,
                 }
-                other => other,
             };
             let elapsed = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
             match result {
@@ -394,8 +457,16 @@ impl Question<'_> {
 
 /// A fresh query for the upstream: our ID, RD=1 (the client's CD copied), the
 /// question in lower case, and EDNS advertising our UDP size with the client's DO.
-fn request(question: &Question<'_>, client_flags: u16, dnssec_ok: bool, id: u16) -> Vec<u8> {
-    let mut out = Vec::with_capacity(question.end() + 11);
+/// `pad`: over TLS, padded to a multiple of 128 bytes (RFC 8467), so the length
+/// of an encrypted query says little about the name in it.
+fn request(
+    question: &Question<'_>,
+    client_flags: u16,
+    dnssec_ok: bool,
+    id: u16,
+    pad: bool,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(question.end() + 11 + PAD_BLOCK_BYTES);
     let flags = 0x0100 | (client_flags & FLAG_CD);
     wire::write_header(&mut out, id, flags, [1, 0, 0, 1]);
     out.extend_from_slice(question.name);
@@ -404,7 +475,35 @@ fn request(question: &Question<'_>, client_flags: u16, dnssec_ok: bool, id: u16)
     out.extend_from_slice(&[0, 0, 41]);
     out.extend_from_slice(&wire::EDNS_PAYLOAD_BYTES.to_be_bytes());
     out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
+    if pad {
+        // The Padding option (code 12): its 4-byte header and zeros.
+        let unpadded = out.len() + 4;
+        let zeros = (PAD_BLOCK_BYTES - unpadded % PAD_BLOCK_BYTES) % PAD_BLOCK_BYTES;
+        let rdlength = (4 + zeros) as u16;
+        let at = out.len() - 2;
+        out[at..].copy_from_slice(&rdlength.to_be_bytes());
+        out.extend_from_slice(&[0, 12]);
+        out.extend_from_slice(&(zeros as u16).to_be_bytes());
+        out.resize(out.len() + zeros, 0);
+    }
     out
+}
+
+/// RFC 8467 §4.1: queries padded to multiples of 128 bytes.
+const PAD_BLOCK_BYTES: usize = 128;
+
+async fn dot_exchange(
+    dot: &DotClient,
+    request: &[u8],
+    id: u16,
+    question: &Question<'_>,
+) -> io::Result<Vec<u8>> {
+    let response = dot.exchange(request, DOT_TIMEOUT).await?;
+    if matches(&response, id, question) {
+        Ok(response)
+    } else {
+        Err(io::Error::other("DoT answer does not match the question"))
+    }
 }
 
 /// True when `response` answers our request `id` for `question`.
@@ -433,7 +532,7 @@ fn matches(response: &[u8], id: u16, question: &Question<'_>) -> bool {
 }
 
 async fn udp_exchange(
-    upstream: &Upstream,
+    upstream: &Peer,
     request: &[u8],
     id: u16,
     question: &Question<'_>,
@@ -648,7 +747,7 @@ fn rebinds(response: &[u8], question_end: usize) -> bool {
 /// The name servers of a resolv.conf, leaving out `ours` (lanseal's own listen
 /// addresses: forwarding to ourselves would loop) and loopback servers on port 53
 /// when we listen on a wildcard address there.
-pub fn parse_resolv_conf(text: &str, ours: &[SocketAddr]) -> Vec<SocketAddr> {
+pub fn parse_resolv_conf(text: &str, ours: &[SocketAddr]) -> Vec<Upstream> {
     let wildcard_53 = ours
         .iter()
         .any(|a| a.port() == 53 && a.ip().is_unspecified());
@@ -667,6 +766,10 @@ pub fn parse_resolv_conf(text: &str, ours: &[SocketAddr]) -> Vec<SocketAddr> {
             !own && !server.ip().is_unspecified()
         })
         .take(MAX_RESOLV_SERVERS)
+        .map(|address| Upstream {
+            address,
+            tls_name: None,
+        })
         .collect()
 }
 
@@ -708,7 +811,7 @@ mod tests {
             qtype: q.qtype,
             qclass: q.qclass,
         };
-        let req = request(&question, q.flags, false, 0x1234);
+        let req = request(&question, q.flags, false, 0x1234, false);
         let q = &question;
         let mut good = req.clone();
         good[2] |= 0x80;
@@ -739,7 +842,7 @@ mod tests {
             qtype: q.qtype,
             qclass: q.qclass,
         };
-        let mut response = request(&question, q.flags, false, 7);
+        let mut response = request(&question, q.flags, false, 7, false);
         response.truncate(response.len() - 11);
         response[2] |= 0x80;
         response[3] = 2; // SERVFAIL
@@ -775,7 +878,7 @@ mod tests {
             qclass: q.qclass,
         };
         let answer = |rtype: u16, data: &[u8]| {
-            let mut m = request(&question, q.flags, false, 1);
+            let mut m = request(&question, q.flags, false, 1, false);
             m.truncate(q.question_end);
             m[7] = 1;
             m[11] = 0;
