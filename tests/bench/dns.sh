@@ -7,20 +7,34 @@
 # from lanseal, dnsmasq and unbound on 127.0.0.1 only, each pinned to core 0,
 # and drives each with dnsperf pinned to core 1, interleaved round by round:
 #   round r: local(lanseal, dnsmasq, unbound), nx(lanseal, dnsmasq, unbound),
-#            ipname(lanseal, dnsmasq)
+#            ipname(lanseal, dnsmasq), fwd(lanseal, dnsmasq, unbound)
 # Cases: "local"  = A queries for the names in the zone (NOERROR expected),
 #        "nx"     = A queries for names that do not exist under the zone
 #                   ("nx<i>-<n>.bench.test", NXDOMAIN expected),
 #        "ipname" = A queries for IP-embedded names ("10-0-3-7.bench.test"):
 #                   lanseal's ip_names against dnsmasq's synth-domain (unbound
-#                   has no equivalent and sits this case out).
+#                   has no equivalent and sits this case out),
+#        "fwd"    = A queries for BENCH_FWD_NAMES names "f<i>.fwd.test" that
+#                   each server forwards to an upstream and answers from its
+#                   cache (NOERROR expected): the cached-forward path.
+# The fwd upstream (not measured) is a second lanseal (a dnsmasq with
+# SKIP_LANSEAL=1) on 127.0.0.1:BENCH_PORT+3, pinned to core 1, authoritative
+# for fwd.test with TTL 86400 (no answer expires during the run) and addresses
+# in 198.18.0.0/15 (benchmarking range, not private, so lanseal's rebinding
+# protection lets them through). It only serves the warm-up: just before its
+# first fwd run (round 1, after the other cases), each server is sent the whole
+# fwd list once and must answer all of it NOERROR; VmRSS before and after that
+# warm-up gives an estimate of bytes per cached entry. Every server's cache is
+# sized above BENCH_FWD_NAMES, so the measured fwd runs are all cache hits (the
+# report shows the upstream's CPU time during the rounds as a check).
 # lanseal runs with rate_limit_qps = 0 (dnsperf is one client at 20000 q/s) and
 # its default ACL ("local", which includes loopback), so the ACL check is paid.
 # Per server and case it reports: server CPU µs per completed query (utime +
 # stime delta of /proc/<pid>/stat across the dnsperf run / "Queries
 # completed"), QPS, queries lost, share of answers with the expected rcode,
 # VmRSS idle (before any load), VmRSS and VmHWM after that case's last run,
-# then lanseal's CPU-per-query ratio to dnsmasq for each case.
+# then lanseal's CPU-per-query ratio to dnsmasq for each case, then the fwd
+# warm-up table (VmRSS before and after, bytes per cached entry).
 #
 # Environment (all optional):
 #   LANSEAL_BIN        lanseal binary to use; if unset, `cargo build --release`
@@ -33,12 +47,15 @@
 #   BENCH_CLIENTS      dnsperf -c (default 2)
 #   BENCH_OUTSTANDING  dnsperf -q (default 100)
 #   BENCH_NAMES        names in the zone and in the NX list (default 1000)
-#   BENCH_PORT         first port; lanseal, dnsmasq, unbound use PORT, +1, +2
-#                      (default 15353)
+#   BENCH_FWD_NAMES    names in the fwd list, forwarded and cached (default
+#                      10000)
+#   BENCH_PORT         first port; lanseal, dnsmasq, unbound use PORT, +1, +2,
+#                      the fwd upstream PORT+3 (default 15353)
 #   BENCH_KEEP=1       keep the temp dir with configs and logs
 #   SKIP_LANSEAL=1     development only: bench dnsmasq and unbound alone
 #
-# Default runtime: 8 runs per round x 3 rounds x 10 s + start-up ≈ 4.5 min.
+# Default runtime: 11 runs per round x 3 rounds x 10 s + start-up and fwd
+# warm-up (a few seconds per server) ≈ 6 min.
 #
 # Why these dnsperf settings (2-core machine, servers on core 0, dnsperf on
 # core 1): unthrottled, a single-threaded server at 100% of core 0 is measured
@@ -59,6 +76,8 @@ ROOT=$PWD
 
 ZONE=bench.test
 NAMES=${BENCH_NAMES:-1000}
+FWD_ZONE=fwd.test
+FWD_NAMES=${BENCH_FWD_NAMES:-10000}
 SECS=${BENCH_SECS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 QPS=${BENCH_QPS:-20000}
@@ -67,14 +86,27 @@ OUTSTANDING=${BENCH_OUTSTANDING:-100}
 BENCH_OUT=${BENCH_OUT:-target/bench-dns.txt}
 PORT0=${BENCH_PORT:-15353}
 ADDR=127.0.0.1 # loopback only: never point this anywhere else
-CASES=(local nx ipname)
+CASES=(local nx ipname fwd)
+# Cache sizes for the fwd case. lanseal's cache has 16 shards, each with 1/16 of
+# the entries (and grows its tables only as entries arrive, up to that share),
+# so it gets twice the names plus a margin: no shard fills up by chance.
+# dnsmasq allocates all of its cache at start-up, so it gets just a 10% margin;
+# its default of 150 entries would make the case meaningless.
+LANSEAL_CACHE_ENTRIES=$((2 * FWD_NAMES + 1000))
+LANSEAL_CACHE_BYTES=$((LANSEAL_CACHE_ENTRIES * 1024))
+DNSMASQ_CACHE=$((FWD_NAMES + FWD_NAMES / 10 + 100))
+UNBOUND_CACHE_MB=$((FWD_NAMES / 256 + 4)) # msg cache; rrset cache twice that
 
-declare -A PORT=([lanseal]=$PORT0 [dnsmasq]=$((PORT0 + 1)) [unbound]=$((PORT0 + 2)))
+declare -A PORT=([lanseal]=$PORT0 [dnsmasq]=$((PORT0 + 1)) [unbound]=$((PORT0 + 2)) [upstream]=$((PORT0 + 3)))
 declare -A PID=()
 declare -A RSS_IDLE=()
+declare -A RSS_WARM0=() RSS_WARM1=()
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+# 198.18.0.0/15 holds 131072 addresses, one per fwd name.
+[[ $FWD_NAMES =~ ^[0-9]+$ ]] && ((FWD_NAMES >= 1 && FWD_NAMES <= 131072)) ||
+    die "BENCH_FWD_NAMES must be 1 to 131072"
 
 # ---------------------------------------------------------------- prerequisites
 need_pkgs=()
@@ -92,8 +124,10 @@ export PATH=$PATH:/usr/sbin:/sbin
 (($(nproc) >= 2)) || die "need at least 2 CPUs (server on core 0, dnsperf on core 1)"
 
 SERVERS=(lanseal dnsmasq unbound)
+UPSTREAM_KIND="a second lanseal"
 if [[ ${SKIP_LANSEAL:-0} == 1 ]]; then
     SERVERS=(dnsmasq unbound)
+    UPSTREAM_KIND="a second dnsmasq"
     log "SKIP_LANSEAL=1: lanseal left out (development only)"
 else
     if [[ -z ${LANSEAL_BIN:-} ]]; then
@@ -125,7 +159,10 @@ trap 'exit 143' TERM
 # only; nothing is ever sent to them.
 addr_of() { echo "10.0.$(($1 / 256)).$(($1 % 256))"; }
 {
-    printf 'log_level = "warn"\n[dns]\nlisten = ["%s:%s"]\nthreads = 1\nrate_limit_qps = 0\n\n' "$ADDR" "${PORT[lanseal]}"
+    printf 'log_level = "warn"\n[dns]\nlisten = ["%s:%s"]\nthreads = 1\nrate_limit_qps = 0\n' "$ADDR" "${PORT[lanseal]}"
+    # fwd: the upstream only, never /etc/resolv.conf; a cache that holds every name.
+    printf 'upstreams = ["%s:%s"]\nresolv_file = ""\ncache_entries_max = %d\ncache_bytes_max = %d\n\n' \
+        "$ADDR" "${PORT[upstream]}" "$LANSEAL_CACHE_ENTRIES" "$LANSEAL_CACHE_BYTES"
     printf '[[zone]]\nname = "%s"\nmode = "authoritative"\nttl = 300\nip_names = true\nrecords = [\n' "$ZONE"
     for ((i = 0; i < NAMES; i++)); do printf '  "h%d A %s",\n' "$i" "$(addr_of "$i")"; done
     printf ']\n'
@@ -153,13 +190,19 @@ server:
     log-queries: no
     access-control: 127.0.0.0/8 allow
     module-config: "iterator"
-    # Refuse everything outside the bench zone so unbound never recurses.
+    # Refuse everything outside the bench zone so unbound never recurses;
+    # fwd.test goes to the forward-zone below (transparent: no local data).
     local-zone: "." refuse
     local-zone: "$ZONE." static
+    local-zone: "$FWD_ZONE." transparent
+    do-not-query-localhost: no
+    msg-cache-size: ${UNBOUND_CACHE_MB}m
+    rrset-cache-size: $((2 * UNBOUND_CACHE_MB))m
 EOF
     for ((i = 0; i < NAMES; i++)); do
         printf '    local-data: "h%d.%s. 300 IN A %s"\n' "$i" "$ZONE" "$(addr_of "$i")"
     done
+    printf 'forward-zone:\n    name: "%s."\n    forward-addr: %s@%s\n' "$FWD_ZONE" "$ADDR" "${PORT[upstream]}"
     printf 'remote-control:\n    control-enable: no\n'
 } >"$TMP/unbound.conf"
 for ((i = 0; i < NAMES; i++)); do printf 'h%d.%s A\n' "$i" "$ZONE"; done >"$TMP/q-local.txt"
@@ -167,8 +210,31 @@ for ((i = 0; i < NAMES; i++)); do printf 'h%d.%s A\n' "$i" "$ZONE"; done >"$TMP/
 for ((i = 0; i < NAMES; i++)); do printf 'nx%d-%d.%s A\n' "$i" $(((i * 7919 + 104729) % 99991)) "$ZONE"; done >"$TMP/q-nx.txt"
 # IP-embedded names of the same addresses, spelled the same for lanseal and dnsmasq.
 for ((i = 0; i < NAMES; i++)); do printf '%s.%s A\n' "$(addr_of "$i" | tr . -)" "$ZONE"; done >"$TMP/q-ipname.txt"
-declare -A QFILE=([local]=$TMP/q-local.txt [nx]=$TMP/q-nx.txt [ipname]=$TMP/q-ipname.txt)
-declare -A WANT=([local]=NOERROR [nx]=NXDOMAIN [ipname]=NOERROR)
+# fwd: the upstream's zone (lanseal, or dnsmasq with SKIP_LANSEAL=1) and the
+# query list. Addresses from 198.18.0.0/15 (RFC 2544 benchmarking, not private);
+# "probe.fwd.test" checks forwarding at start-up without caching a listed name.
+# awk, not a shell loop: BENCH_FWD_NAMES may be large.
+fwd_records() { # fwd_records FORMAT -> one line per name, FORMAT gets name and address
+    awk -v n="$FWD_NAMES" -v fmt="$1" 'BEGIN {
+        printf fmt, "probe", "198.19.255.254"
+        for (i = 0; i < n; i++)
+            printf fmt, "f" i, sprintf("198.%d.%d.%d", 18 + int(i / 65536), int(i / 256) % 256, i % 256)
+    }'
+}
+if [[ ${SKIP_LANSEAL:-0} == 1 ]]; then
+    fwd_records "host-record=%s.$FWD_ZONE,%s\n" >"$TMP/upstream.conf"
+else
+    {
+        printf 'log_level = "warn"\n[dns]\nlisten = ["%s:%s"]\nthreads = 1\nacl = ["any"]\nrate_limit_qps = 0\nresolv_file = ""\n\n' \
+            "$ADDR" "${PORT[upstream]}"
+        printf '[[zone]]\nname = "%s"\nmode = "authoritative"\nttl = 86400\nrecords = [\n' "$FWD_ZONE"
+        fwd_records '  "%s A %s",\n'
+        printf ']\n'
+    } >"$TMP/upstream.toml"
+fi
+awk -v n="$FWD_NAMES" -v z="$FWD_ZONE" 'BEGIN { for (i = 0; i < n; i++) printf "f%d.%s A\n", i, z }' >"$TMP/q-fwd.txt"
+declare -A QFILE=([local]=$TMP/q-local.txt [nx]=$TMP/q-nx.txt [ipname]=$TMP/q-ipname.txt [fwd]=$TMP/q-fwd.txt)
+declare -A WANT=([local]=NOERROR [nx]=NXDOMAIN [ipname]=NOERROR [fwd]=NOERROR)
 # serves CASE SERVER -> true when SERVER takes part in CASE.
 serves() { [[ $1 != ipname || $2 != unbound ]]; }
 
@@ -188,39 +254,110 @@ cpu_ticks() {
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
-start_server() {
-    local name=$1 port=${PORT[$1]} rc
-    rc=$(probe "$port" "h0.$ZONE")
-    [[ -z $rc ]] || die "something already answers on $ADDR:$port; set BENCH_PORT"
-    case $name in
-    lanseal)
-        taskset -c 0 "$LANSEAL_BIN" run -c "$TMP/lanseal.toml" >"$TMP/lanseal.log" 2>&1 &
-        ;;
-    dnsmasq)
-        local user=()
-        [[ $(id -u) -ne 0 ]] || id dnsmasq >/dev/null 2>&1 || user=(--user=nobody)
-        taskset -c 0 dnsmasq --keep-in-foreground --conf-file="$TMP/dnsmasq.conf" \
-            --no-resolv --no-hosts --no-poll --pid-file= "${user[@]}" \
-            --listen-address="$ADDR" --bind-interfaces --port="$port" \
-            --local="/$ZONE/" --local-ttl=300 --log-facility=- >"$TMP/dnsmasq.log" 2>&1 &
-        ;;
-    unbound)
-        taskset -c 0 unbound -d -c "$TMP/unbound.conf" >"$TMP/unbound.log" 2>&1 &
-        ;;
-    esac
-    PID[$name]=$!
+# await_answer NAME QNAME: waits (10 s at most) for NAME to answer QNAME NOERROR.
+await_answer() {
+    local name=$1 rc=
     for _ in $(seq 100); do
         kill -0 "${PID[$name]}" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name exited during start-up"; }
-        rc=$(probe "$port" "h0.$ZONE")
+        rc=$(probe "${PORT[$name]}" "$2")
         [[ -z $rc ]] || break
         sleep 0.1
     done
-    [[ $rc == NOERROR ]] || { cat "$TMP/$name.log" >&2; die "$name: h0.$ZONE gave '${rc:-timeout}', want NOERROR"; }
-    rc=$(probe "$port" "nx0.$ZONE")
+    [[ $rc == NOERROR ]] || { cat "$TMP/$name.log" >&2; die "$name: $2 gave '${rc:-timeout}', want NOERROR"; }
+}
+port_free() { # port_free NAME: dies if something already answers on NAME's port
+    [[ -z $(probe "${PORT[$1]}" "h0.$ZONE") ]] || die "something already answers on $ADDR:${PORT[$1]}; set BENCH_PORT"
+}
+stop_server() { # stop_server NAME
+    local p=${PID[$1]}
+    kill -TERM "$p" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    unset "PID[$1]"
+}
+dnsmasq_user() { # as root, dnsmasq switches to user "dnsmasq", which may not exist
+    if [[ $(id -u) -eq 0 ]] && ! id dnsmasq >/dev/null 2>&1; then echo --user=nobody; fi
+}
+# launch_dnsmasq CACHE_SIZE: the measured dnsmasq, in the background.
+launch_dnsmasq() {
+    # shellcheck disable=SC2046 # dnsmasq_user prints nothing or one word
+    taskset -c 0 dnsmasq --keep-in-foreground --conf-file="$TMP/dnsmasq.conf" \
+        --no-resolv --no-hosts --no-poll --pid-file= $(dnsmasq_user) \
+        --listen-address="$ADDR" --bind-interfaces --port="${PORT[dnsmasq]}" \
+        --local="/$ZONE/" --local-ttl=300 --log-facility=- \
+        --server="/$FWD_ZONE/$ADDR#${PORT[upstream]}" --cache-size="$1" >"$TMP/dnsmasq.log" 2>&1 &
+    PID[dnsmasq]=$!
+}
+
+# The fwd upstream, on core 1 (it only works during the warm-up).
+start_upstream() {
+    port_free upstream
+    if [[ ${SKIP_LANSEAL:-0} == 1 ]]; then
+        # shellcheck disable=SC2046
+        taskset -c 1 dnsmasq --keep-in-foreground --conf-file="$TMP/upstream.conf" \
+            --no-resolv --no-hosts --no-poll --pid-file= $(dnsmasq_user) \
+            --listen-address="$ADDR" --bind-interfaces --port="${PORT[upstream]}" \
+            --local="/$FWD_ZONE/" --local-ttl=86400 --log-facility=- >"$TMP/upstream.log" 2>&1 &
+    else
+        taskset -c 1 "$LANSEAL_BIN" run -c "$TMP/upstream.toml" >"$TMP/upstream.log" 2>&1 &
+    fi
+    PID[upstream]=$!
+    await_answer upstream "f0.$FWD_ZONE"
+    log "fwd upstream pid ${PID[upstream]} on $ADDR:${PORT[upstream]} (core 1, not measured)"
+}
+
+start_server() {
+    local name=$1 rc
+    port_free "$name"
+    case $name in
+    lanseal)
+        taskset -c 0 "$LANSEAL_BIN" run -c "$TMP/lanseal.toml" >"$TMP/lanseal.log" 2>&1 &
+        PID[$name]=$!
+        ;;
+    dnsmasq)
+        # dnsmasq allocates its whole cache at start-up, so the fwd warm-up's
+        # RSS delta cannot see it: measure the idle VmRSS with the default
+        # cache size (150) first, to report what the larger cache costs.
+        launch_dnsmasq 150
+        await_answer dnsmasq "h0.$ZONE"
+        sleep 0.5
+        DNSMASQ_RSS_150=$(status_kb "${PID[dnsmasq]}" VmRSS)
+        stop_server dnsmasq
+        launch_dnsmasq "$DNSMASQ_CACHE"
+        ;;
+    unbound)
+        taskset -c 0 unbound -d -c "$TMP/unbound.conf" >"$TMP/unbound.log" 2>&1 &
+        PID[$name]=$!
+        ;;
+    esac
+    await_answer "$name" "h0.$ZONE"
+    rc=$(probe "${PORT[$name]}" "nx0.$ZONE")
     [[ $rc == NXDOMAIN ]] || die "$name: nx0.$ZONE gave '${rc:-timeout}', want NXDOMAIN"
     sleep 0.5
     RSS_IDLE[$name]=$(status_kb "${PID[$name]}" VmRSS)
-    log "$name pid ${PID[$name]} on $ADDR:$port, idle VmRSS ${RSS_IDLE[$name]} KiB"
+    # Forwarding works (a name outside the fwd list, so the warm-up still adds
+    # BENCH_FWD_NAMES entries); after the idle figure, which stays load-free.
+    rc=$(probe "${PORT[$name]}" "probe.$FWD_ZONE")
+    [[ $rc == NOERROR ]] || die "$name: probe.$FWD_ZONE (forwarded) gave '${rc:-timeout}', want NOERROR"
+    log "$name pid ${PID[$name]} on $ADDR:${PORT[$name]}, idle VmRSS ${RSS_IDLE[$name]} KiB"
+}
+
+# warm_up SERVER: sends the whole fwd list once, so that SERVER forwards every
+# name and caches the answer; all must come back NOERROR. VmRSS before and after.
+warm_up() {
+    local name=$1 pid=${PID[$1]} out=$TMP/dnsperf-$1-warmup.log ok
+    kill -0 "$pid" 2>/dev/null || die "$name (pid $pid) died"
+    RSS_WARM0[$name]=$(status_kb "$pid" VmRSS)
+    taskset -c 1 dnsperf -s "$ADDR" -p "${PORT[$name]}" -d "$TMP/q-fwd.txt" -n 1 \
+        -c 1 -T 1 -q 20 -t 5 >"$out" 2>&1 ||
+        { cat "$out" >&2; die "dnsperf failed against $name (fwd warm-up)"; }
+    ok=$(awk '/Response codes:/ { for (i = 3; i <= NF; i += 3) if ($i == "NOERROR") print $(i + 1) }' "$out")
+    [[ ${ok:-0} == "$FWD_NAMES" ]] ||
+        { cat "$out" >&2; die "$name: fwd warm-up got ${ok:-0} NOERROR answers of $FWD_NAMES"; }
+    sleep 0.5
+    RSS_WARM1[$name]=$(status_kb "$pid" VmRSS)
+    log "$name fwd warm-up: $FWD_NAMES names NOERROR, VmRSS ${RSS_WARM0[$name]} -> ${RSS_WARM1[$name]} KiB"
 }
 
 ROUNDS_TSV=$TMP/rounds.tsv
@@ -256,13 +393,23 @@ run_one() { # run_one ROUND SERVER CASE
 # ---------------------------------------------------------------- run
 log "servers on core 0, dnsperf on core 1; ${ROUNDS} rounds x ${#CASES[@]} cases x ${#SERVERS[@]} servers x ${SECS}s; -c $CLIENTS -q $OUTSTANDING -Q ${QPS/#0/unthrottled}"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+UPSTREAM_TICKS0=
+start_upstream
 for s in "${SERVERS[@]}"; do start_server "$s"; done
 for ((r = 1; r <= ROUNDS; r++)); do
     for c in "${CASES[@]}"; do
+        if [[ $c == fwd && $r == 1 ]]; then
+            # After round 1's other cases, so the "before" figure already has
+            # what serving costs and the delta is mostly the cache.
+            for s in "${SERVERS[@]}"; do warm_up "$s"; done
+            UPSTREAM_TICKS0=$(cpu_ticks "${PID[upstream]}")
+        fi
         for s in "${SERVERS[@]}"; do if serves "$c" "$s"; then run_one "$r" "$s" "$c"; fi; done
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+kill -0 "${PID[upstream]}" 2>/dev/null || die "fwd upstream (pid ${PID[upstream]}) died"
+UPSTREAM_TICKS1=$(cpu_ticks "${PID[upstream]}")
 
 # ---------------------------------------------------------------- report
 version_of() {
@@ -278,6 +425,8 @@ IDLE_LIST=$(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${RSS_IDLE[$s]}";
 {
     echo "DNS benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -srm)  $(nproc) CPUs: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "zone $ZONE, $NAMES names; dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }') -l $SECS -c $CLIENTS -T 1 -q $OUTSTANDING -Q ${QPS/#0/unthrottled}; $ROUNDS rounds, interleaved"
+    echo "fwd: $FWD_NAMES names under $FWD_ZONE, forwarded to $UPSTREAM_KIND on $ADDR:${PORT[upstream]} (core 1, not measured), answered from cache;"
+    echo "     caches: $([[ ${SKIP_LANSEAL:-0} == 1 ]] || echo "lanseal cache_entries_max $LANSEAL_CACHE_ENTRIES, cache_bytes_max $LANSEAL_CACHE_BYTES; ")dnsmasq --cache-size=$DNSMASQ_CACHE; unbound msg/rrset-cache-size ${UNBOUND_CACHE_MB}m/$((2 * UNBOUND_CACHE_MB))m"
     echo "servers pinned to core 0, dnsperf to core 1, all on $ADDR; loadavg before $LOAD_BEFORE, after $LOAD_AFTER"
     echo "versions: $(for s in "${SERVERS[@]}"; do version_of "$s"; done | paste -sd';' | sed 's/;/; /g')"
     if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
@@ -286,7 +435,8 @@ IDLE_LIST=$(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${RSS_IDLE[$s]}";
     if [[ ${SKIP_LANSEAL:-0} == 1 ]]; then echo "NOTE: lanseal skipped (SKIP_LANSEAL=1)"; fi
     echo
     echo "CPU us/q: median over rounds [min-max]; QPS: median; lost: total over rounds; ok: answers with the expected rcode"
-    echo "RSS idle: VmRSS before load; RSS/HWM loaded: VmRSS/VmHWM after the case's last run (KiB)"
+    echo "RSS idle: VmRSS before load; RSS/HWM loaded: VmRSS/VmHWM after the case's last run (KiB; the fwd cache, filled"
+    echo "in round 1, is in every case's RSS/HWM loaded)"
     echo
     awk -F'\t' -v order="${SERVERS[*]}" -v cases="${CASES[*]}" -v idle="$IDLE_LIST" '
         BEGIN { n = split(idle, L, " "); for (i = 1; i <= n; i++) { split(L[i], kv, "="); ridle[kv[1]] = kv[2] } }
@@ -319,6 +469,27 @@ IDLE_LIST=$(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${RSS_IDLE[$s]}";
                     printf "lanseal ipname/local CPU us/q:    %.2f\n", cpu["lanseal", "ipname"] / cpu["lanseal", "local"]
             }
         }' "$ROUNDS_TSV"
+    if [[ -n $UPSTREAM_TICKS0 ]]; then # the warm-up ran (BENCH_ROUNDS >= 1)
+        echo
+        echo "fwd cache warm-up (before the first fwd run, each server was sent the $FWD_NAMES fwd names once; all answered NOERROR):"
+        printf '%-8s %14s %14s %12s\n' server "RSS before KiB" "RSS after KiB" bytes/entry
+        for s in "${SERVERS[@]}"; do
+            printf '%-8s %14s %14s %12d\n' "$s" "${RSS_WARM0[$s]}" "${RSS_WARM1[$s]}" \
+                "$(((RSS_WARM1[$s] - RSS_WARM0[$s]) * 1024 / FWD_NAMES))"
+        done
+        echo "bytes/entry = (RSS after - RSS before) x 1024 / $FWD_NAMES. An estimate: RSS moves in whole $(getconf PAGESIZE)-byte pages"
+        echo "and includes allocator slack and whatever else the warm-up allocated."
+        if [[ -n ${RSS_IDLE[dnsmasq]:-} && -n ${DNSMASQ_RSS_150:-} ]] && ((DNSMASQ_CACHE > 150)); then
+            echo "dnsmasq allocates its whole cache at start-up, which the delta does not see: RSS idle ${RSS_IDLE[dnsmasq]} KiB with"
+            echo "--cache-size=$DNSMASQ_CACHE vs $DNSMASQ_RSS_150 KiB with the default 150 (another start), about $(((RSS_IDLE[dnsmasq] - DNSMASQ_RSS_150) * 1024 / (DNSMASQ_CACHE - 150))) bytes"
+            echo "per allocated entry (same caveat)."
+        fi
+        UPSTREAM_MS=$(((UPSTREAM_TICKS1 - UPSTREAM_TICKS0) * 1000 / $(getconf CLK_TCK)))
+        echo "fwd upstream CPU time from the end of the warm-up to the end of the rounds: $UPSTREAM_MS ms (it works only on cache misses)"
+        if ((UPSTREAM_MS > 100)); then
+            echo "WARNING: the fwd upstream worked during the rounds: some fwd answers did not come from a cache"
+        fi
+    fi
     if awk -F'\t' 'NR > 1 && ($5 > 0 || $9 < 100) { bad = 1 } END { exit !bad }' "$ROUNDS_TSV"; then
         echo "WARNING: some runs lost queries or got unexpected rcodes; see the rounds file"
     fi
