@@ -15,6 +15,8 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::config::{self, Config};
 use crate::counters::Counters;
+use crate::delegate::api::Api;
+use crate::delegate::zone::DelegateRecords;
 use crate::dns::acl::{self, Acl, AclEntry, Net};
 use crate::dns::answer::{Answerer, Forwarding};
 use crate::dns::cache::Cache;
@@ -24,6 +26,7 @@ use crate::dns::ratelimit::RateLimiter;
 use crate::dns::server;
 use crate::dns::service::{Current, Service};
 use crate::dns::zone::Zones;
+use crate::store::Store;
 use crate::watch::Watcher;
 
 /// Rate-limiter table size: clients tracked at once (about 40 bytes each).
@@ -60,6 +63,9 @@ struct State {
     forwarder: Option<Arc<Forwarder>>,
     /// What `forwarder` was built from (upstreams from `resolv_file` resolved).
     forward: forward::Settings,
+    /// The delegate zone's per-account records (kept across reloads: the store
+    /// is their source, not the config).
+    delegate: Option<Arc<DelegateRecords>>,
     /// Bumped when the watched files or the need to watch interfaces change.
     watch_generation: usize,
 }
@@ -71,8 +77,12 @@ impl State {
             domain_needed: self.dns.domain_needed,
             bogus_priv: self.dns.bogus_priv,
         });
+        let mut answerer = Answerer::new(self.zones.clone(), self.hosts.clone(), forwarding);
+        if let Some(records) = &self.delegate {
+            answerer = answerer.with_delegate(records.clone());
+        }
         Service {
-            answerer: Answerer::new(self.zones.clone(), self.hosts.clone(), forwarding),
+            answerer,
             acl: Acl::new(&self.dns.acl, &self.local),
             limiter: self.limiter.clone(),
             forwarder: self.forwarder.clone(),
@@ -136,6 +146,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
         .map_err(|(i, e)| RunError(format!("zone #{}: {}", i + 1, e.message)))?;
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
+    let delegate = match &config.delegate {
+        Some(settings) => Some(Delegate::prepare(settings, &state_dir(&config))?),
+        None => None,
+    };
     // Block the signals before any thread exists, so every thread inherits the mask
     // and only `sigwait` below ever sees them.
     let mut signals = SigSet::empty();
@@ -158,6 +172,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         forward: forward::Settings::default(),
         zones: Arc::new(zones),
         dns: config.dns,
+        delegate: delegate.as_ref().map(|d| d.records.clone()),
         watch_generation: 0,
     };
     // Watch first, then read: a change in between is then never missed.
@@ -193,6 +208,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.zones.len(),
         config.source
     );
+    if let Some(delegate) = delegate {
+        delegate.start()?;
+    }
     loop {
         match signals.wait() {
             Ok(Signal::SIGHUP) => reload(&shared, config.path.as_deref()),
@@ -204,6 +222,125 @@ pub fn run(config: Config) -> Result<(), RunError> {
             Err(e) => return Err(RunError(format!("waiting for signals: {e}"))),
         }
     }
+}
+
+/// The directory of durable state: `state_dir`, else `/etc/lanseal` for root and
+/// `~/.local/state/lanseal` for anyone else (trying lanseal needs no root).
+fn state_dir(config: &Config) -> PathBuf {
+    if let Some(dir) = &config.state_dir {
+        return dir.clone();
+    }
+    let home = std::env::var_os("HOME").filter(|_| !nix::unistd::getuid().is_root());
+    match home {
+        Some(home) => PathBuf::from(home).join(".local/state/lanseal"),
+        None => PathBuf::from("/etc/lanseal"),
+    }
+}
+
+/// The delegate role between opening its store and serving its API.
+struct Delegate {
+    records: Arc<DelegateRecords>,
+    api: Arc<Api>,
+    listener: std::net::TcpListener,
+    bound: std::net::SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    prefix: String,
+}
+
+impl Delegate {
+    /// Opens the store, loads every account's records and binds the API: all that
+    /// can fail, before any thread starts.
+    fn prepare(settings: &config::Delegate, state_dir: &std::path::Path) -> Result<Self, RunError> {
+        let path = state_dir.join("delegate.sqlite");
+        let store = Store::open(&path).map_err(|e| RunError(format!("delegate store: {e}")))?;
+        let apex = crate::dns::zone::zone_origin(&settings.zone)
+            .and_then(|name| crate::dns::record::wire_name(&name))
+            .map_err(|e| RunError(format!("delegate zone: {e}")))?;
+        let records = Arc::new(DelegateRecords::new(apex.to_ascii_lowercase().into()));
+        let accounts = store
+            .all_subdomains()
+            .map_err(|e| RunError(format!("delegate store: {e}")))?;
+        for (subdomain, values) in &accounts {
+            records.set(subdomain, values);
+        }
+        let admin_token = match &settings.admin_token_file {
+            Some(file) => Some(admin_token(file)?),
+            None => None,
+        };
+        let tls = match &settings.tls {
+            Some((cert, key)) => Some(crate::http::tls_config(cert, key).map_err(RunError)?),
+            None => None,
+        };
+        let (listener, bound) = crate::http::bind(settings.api_listen).map_err(|e| {
+            RunError(format!(
+                "delegate API: cannot listen on {}: {e}",
+                settings.api_listen
+            ))
+        })?;
+        log::info!(
+            "delegate: zone {} with {} account(s), store {}",
+            settings.zone,
+            accounts.len(),
+            path.display()
+        );
+        let api = Arc::new(Api::new(
+            store,
+            records.clone(),
+            settings.clone(),
+            admin_token,
+        ));
+        Ok(Self {
+            records,
+            api,
+            listener,
+            bound,
+            tls,
+            prefix: settings.api_prefix.clone(),
+        })
+    }
+
+    fn start(self) -> Result<(), RunError> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let api = self.api;
+        let handler: crate::http::Handler = Arc::new(move |request| api.handle(request));
+        crate::http::spawn(
+            self.listener,
+            self.tls,
+            crate::http::Limits::default(),
+            handler,
+        )
+        .map_err(|e| RunError(format!("cannot start the delegate API: {e}")))?;
+        log::info!("delegate API on {scheme}://{}{}", self.bound, self.prefix);
+        Ok(())
+    }
+}
+
+/// The admin token for `registration = "token"`: read from `file`, or created
+/// there (0600) on first start.
+fn admin_token(file: &std::path::Path) -> Result<String, RunError> {
+    match std::fs::read_to_string(file) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RunError(format!("{}: {e}", file.display()))),
+    }
+    let token = crate::delegate::creds::random_key().map_err(RunError)?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(file)?;
+        writeln!(out, "{token}")
+    };
+    write().map_err(|e| RunError(format!("cannot create {}: {e}", file.display())))?;
+    log::info!("delegate: admin token written to {}", file.display());
+    Ok(token)
 }
 
 /// SIGUSR1: every counter on two log lines (the local API will serve them too).

@@ -141,5 +141,8 @@
 pub mod config;
 pub mod counters;
 pub mod daemon;
+pub mod delegate;
 pub mod dns;
+pub mod http;
+pub mod store;
 pub mod watch;

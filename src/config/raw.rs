@@ -15,6 +15,23 @@ pub struct File {
     pub dns: Option<Dns>,
     #[serde(default)]
     pub zone: Vec<Zone>,
+    pub delegate: Option<Delegate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delegate {
+    pub zone: Spanned<String>,
+    pub ns: Option<Spanned<Vec<Spanned<String>>>>,
+    pub ns_addresses: Option<Vec<Spanned<String>>>,
+    pub soa_email: Option<Spanned<String>>,
+    pub api_listen: Option<Spanned<String>>,
+    pub api_prefix: Option<Spanned<String>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+    pub registration: Option<Spanned<String>>,
+    pub admin_token_file: Option<Spanned<String>>,
+    pub trusted_proxies: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,13 +9,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::delegate::zone::{self as delegate_zone, DelegateRecords, Lookup};
 use crate::dns::cache::Cache;
 use crate::dns::hosts::{HostEntry, HostTable};
 use crate::dns::ipname;
 use crate::dns::wire::{self, Parsed, Query, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOERROR};
 use crate::dns::wire::{CLASS_IN, HEADER_BYTES, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL};
 use crate::dns::wire::{TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_CNAME, TYPE_MX, TYPE_NS, TYPE_OPT};
-use crate::dns::wire::{TYPE_PTR, TYPE_SOA};
+use crate::dns::wire::{TYPE_PTR, TYPE_SOA, TYPE_TXT};
 use crate::dns::zone::{self, CNAME_HOPS_MAX, Mode, Node, RecordSet, Zone, Zones};
 
 /// A TCP response carries at most 65 535 bytes (two-byte length prefix).
@@ -34,6 +35,15 @@ pub enum Transport {
     /// A rate-limited UDP client: an empty TC=1 answer (no lookup), so a real
     /// client retries over TCP while a spoofed flood gains nothing (RRL "slip").
     Slip,
+}
+
+/// How a request is to be answered.
+#[derive(Clone, Copy, Debug, Default)]
+struct Options {
+    /// Expired cache entries may answer (every upstream failed).
+    allow_stale: bool,
+    /// The client is outside the ACL: only the public zone is answered.
+    public_only: bool,
 }
 
 /// What to do with a request after [`Answerer::answer`].
@@ -67,6 +77,8 @@ pub struct Answerer {
     hosts: Arc<HostTable>,
     /// Present when upstreams are configured; RA=1 then.
     forwarding: Option<Forwarding>,
+    /// The delegate zone's per-account records, when this is a delegate.
+    delegate: Option<Arc<DelegateRecords>>,
     recursion_available: bool,
 }
 
@@ -119,7 +131,27 @@ impl Answerer {
             hosts,
             recursion_available: forwarding.is_some(),
             forwarding,
+            delegate: None,
         }
+    }
+
+    /// Answers the delegate zone's account names from `records` too.
+    pub fn with_delegate(mut self, records: Arc<DelegateRecords>) -> Self {
+        self.delegate = Some(records);
+        self
+    }
+
+    /// True when some zone is answered to clients outside the ACL (a delegate).
+    pub fn serves_public(&self) -> bool {
+        self.delegate.is_some()
+    }
+
+    /// True when `name` (lower-case wire) is in the delegate zone: answered to
+    /// anyone, whatever the ACL says (the zone is public).
+    pub fn is_public(&self, name: &[u8]) -> bool {
+        self.delegate
+            .as_ref()
+            .is_some_and(|d| zone::is_within(name, d.apex()))
     }
 
     /// Writes the response to `packet` into `out`, or says why there is none.
@@ -130,7 +162,23 @@ impl Answerer {
         query: &mut Query,
         out: &mut Vec<u8>,
     ) -> Action {
-        self.answer_with(packet, transport, query, out, false)
+        self.answer_with(packet, transport, query, out, Options::default())
+    }
+
+    /// For a client outside the ACL: only the public (delegate) zone is answered,
+    /// anything else REFUSED; nothing is forwarded.
+    pub fn answer_public(
+        &self,
+        packet: &[u8],
+        transport: Transport,
+        query: &mut Query,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        let options = Options {
+            public_only: true,
+            ..Options::default()
+        };
+        self.answer_with(packet, transport, query, out, options)
     }
 
     /// Like [`Answerer::answer`], but a name that is not local may be answered from
@@ -142,7 +190,11 @@ impl Answerer {
         query: &mut Query,
         out: &mut Vec<u8>,
     ) -> Action {
-        match self.answer_with(packet, transport, query, out, true) {
+        let options = Options {
+            allow_stale: true,
+            ..Options::default()
+        };
+        match self.answer_with(packet, transport, query, out, options) {
             Action::Forward => Action::Drop,
             action => action,
         }
@@ -154,7 +206,7 @@ impl Answerer {
         transport: Transport,
         query: &mut Query,
         out: &mut Vec<u8>,
-        allow_stale: bool,
+        options: Options,
     ) -> Action {
         match query.parse(packet) {
             Parsed::Drop => Action::Drop,
@@ -163,7 +215,7 @@ impl Answerer {
                 wire::write_header(out, id, flags, [0; 4]);
                 Action::Send
             }
-            Parsed::Query => self.answer_query(packet, transport, query, out, allow_stale),
+            Parsed::Query => self.answer_query(packet, transport, query, out, options),
         }
     }
 
@@ -190,13 +242,13 @@ impl Answerer {
         transport: Transport,
         query: &Query,
         out: &mut Vec<u8>,
-        allow_stale: bool,
+        options: Options,
     ) -> Action {
         wire::write_header(out, query.id, 0, [1, 0, 0, 0]);
         out.extend_from_slice(&packet[HEADER_BYTES..query.question_end]);
         let question_end = out.len();
         let mut message = Message::new(out, query);
-        message.allow_stale = allow_stale;
+        message.allow_stale = options.allow_stale;
         let mut extended_rcode = 0;
         let outcome = if query.edns.is_some_and(|e| e.version != 0) {
             extended_rcode = RCODE_BADVERS;
@@ -207,6 +259,8 @@ impl Answerer {
             Outcome::REFUSED
         } else if transport == Transport::Slip {
             Outcome::remote(RCODE_NOERROR)
+        } else if options.public_only && !self.is_public(query.name.as_bytes()) {
+            Outcome::REFUSED
         } else {
             self.resolve(query, &mut message)
         };
@@ -271,6 +325,13 @@ impl Answerer {
                 found => {
                     if found.is_none()
                         && let Some(outcome) = ip_name(zone, name, query.qtype, message)
+                    {
+                        return outcome;
+                    }
+                    if let Some(delegate) = &self.delegate
+                        && *zone.apex == *delegate.apex()
+                        && let Some(outcome) =
+                            account_name(delegate, zone, name, query.qtype, message)
                     {
                         return outcome;
                     }
@@ -483,6 +544,56 @@ impl Answerer {
         }
         Outcome::local(RCODE_NOERROR)
     }
+}
+
+/// A delegate account's names: `<subdomain>` (its TXT values with TTL 1, a null
+/// MX), `_dmarc.<subdomain>` and `*._domainkey.<subdomain>` (anti-spam). `None`
+/// when the name belongs to no account.
+fn account_name<'d>(
+    delegate: &DelegateRecords,
+    zone: &'d Zone,
+    name: &'d [u8],
+    qtype: u16,
+    message: &mut Message<'_, 'd>,
+) -> Option<Outcome> {
+    let ttl = delegate_zone::ANTI_SPAM_TTL_SECS;
+    let txt = |message: &mut Message<'_, 'd>, value: &[u8], ttl: u32| {
+        let mut rdata = [0u8; 256];
+        let len = value.len().min(255);
+        rdata[0] = len as u8;
+        rdata[1..=len].copy_from_slice(&value[..len]);
+        message.write_raw(name, TYPE_TXT, ttl, &rdata[..=len]);
+    };
+    let wrote = match delegate.lookup(name) {
+        Lookup::Unknown => return None,
+        Lookup::Subdomain(values) => match qtype {
+            TYPE_TXT | TYPE_ANY if !values.is_empty() => {
+                for value in &values {
+                    txt(message, value, delegate_zone::TXT_TTL_SECS);
+                }
+                true
+            }
+            TYPE_MX | TYPE_ANY => {
+                message.write_raw(name, TYPE_MX, ttl, &[0, 0, 0]);
+                true
+            }
+            _ => false,
+        },
+        Lookup::Dmarc if matches!(qtype, TYPE_TXT | TYPE_ANY) => {
+            txt(message, delegate_zone::DMARC_REJECT, ttl);
+            true
+        }
+        Lookup::Dkim if matches!(qtype, TYPE_TXT | TYPE_ANY) => {
+            txt(message, delegate_zone::DKIM_EMPTY, ttl);
+            true
+        }
+        Lookup::Dmarc | Lookup::Dkim => false,
+    };
+    Some(if wrote {
+        Outcome::local(RCODE_NOERROR)
+    } else {
+        message.negative(zone, RCODE_NOERROR)
+    })
 }
 
 /// `192-168-1-10.<zone>`: the address it names, or NODATA for other types. `None`

@@ -219,7 +219,9 @@ fn serve_udp(
             continue;
         }
         let service = view.get();
-        if !service.acl.allows(peer.ip()) {
+        // Outside the ACL: dropped, unless a public (delegate) zone is served.
+        let public = !service.acl.allows(peer.ip());
+        if public && !service.answerer.serves_public() {
             counters.acl_dropped.bump();
             continue;
         }
@@ -238,10 +240,13 @@ fn serve_udp(
                 }
             }
         }
-        match service
-            .answerer
-            .answer(&request[..len], transport, &mut query, &mut response)
-        {
+        let answerer = &service.answerer;
+        let action = if public {
+            answerer.answer_public(&request[..len], transport, &mut query, &mut response)
+        } else {
+            answerer.answer(&request[..len], transport, &mut query, &mut response)
+        };
+        match action {
             Action::Send => {}
             Action::Drop => {
                 counters.malformed.bump();
@@ -353,16 +358,21 @@ async fn serve_tcp(listener: tokio::net::TcpListener, context: Context, limits: 
                 continue;
             }
         };
-        // A refused client gets its connection closed at once, before any read.
-        if !context.current.load().acl.allows(peer.ip()) {
+        // A refused client gets its connection closed at once, before any read,
+        // unless a public (delegate) zone is served: then it gets only that.
+        let service = context.current.load();
+        let public = !service.acl.allows(peer.ip());
+        if public && !service.answerer.serves_public() {
             context.counters.thread(context.index).acl_dropped.bump();
             continue;
         }
+        drop(service);
         next_id += 1;
         let id = next_id;
         let task = tokio::spawn(serve_connection(
             stream,
             context.clone(),
+            public,
             limits.idle_timeout,
             connections.clone(),
             id,
@@ -384,6 +394,7 @@ async fn serve_tcp(listener: tokio::net::TcpListener, context: Context, limits: 
 async fn serve_connection(
     mut stream: tokio::net::TcpStream,
     context: Context,
+    public: bool,
     idle_timeout: Duration,
     connections: Connections,
     id: u64,
@@ -406,10 +417,13 @@ async fn serve_connection(
         let counters = context.counters.thread(context.index);
         counters.queries.bump();
         let service = context.current.load();
-        match service
-            .answerer
-            .answer(&request, Transport::Tcp, &mut query, &mut response)
-        {
+        let answerer = &service.answerer;
+        let action = if public {
+            answerer.answer_public(&request, Transport::Tcp, &mut query, &mut response)
+        } else {
+            answerer.answer(&request, Transport::Tcp, &mut query, &mut response)
+        };
+        match action {
             Action::Send => {}
             Action::Drop => {
                 counters.malformed.bump();
