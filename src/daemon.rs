@@ -251,7 +251,7 @@ impl Delegate {
     /// Opens the store, loads every account's records and binds the API: all that
     /// can fail, before any thread starts.
     fn prepare(settings: &config::Delegate, state_dir: &std::path::Path) -> Result<Self, RunError> {
-        let path = state_dir.join("delegate.sqlite");
+        let path = state_dir.join("lanseal.db");
         let store = Store::open(&path).map_err(|e| RunError(format!("delegate store: {e}")))?;
         let apex = crate::dns::zone::zone_origin(&settings.zone)
             .and_then(|name| crate::dns::record::wire_name(&name))

@@ -1,11 +1,14 @@
 //! # lanseal — architecture map
 //!
 //! lanseal is one small static binary for home routers and single-board computers.
-//! Today it has one role, `dns`: the resolver the LAN asks, answering from local
+//! It has two roles so far. `dns`: the resolver the LAN asks, answering from local
 //! zones the owner defines, IP-embedded names and the LAN's lease and hosts names,
 //! and forwarding everything else to upstream resolvers through an answer cache,
-//! to the clients its ACL admits and within their rate limits. Later roles (`certs`, `api`, `delegate`) plug into the
-//! same process as further config sections and modules; this map grows with them.
+//! to the clients its ACL admits and within their rate limits. `delegate`: on a
+//! small public server, an acme-dns-compatible ACME-challenge delegate — an HTTP
+//! API with scoped keys and the authoritative zone its TXT records live in.
+//! Later roles (`certs`, `api`) plug into the same process as further config
+//! sections and modules; this map grows with them.
 //!
 //! ## Bird's-eye view
 //!
@@ -22,6 +25,9 @@
 //!                 dns::forward::Forwarder (on the I/O thread) ─UDP/TCP─▶ upstreams
 //!  signals ─────▶ daemon (sigwait: SIGHUP reload, SIGUSR1 counters, SIGTERM)
 //!  inotify + netlink ─▶ watch (a thread asleep in poll until a file or address changes)
+//!  internet ─HTTP(S)─▶ http (own thread, bounded workers) ─▶ delegate::api ─▶ store (SQLite)
+//!                                                               └─▶ delegate::zone (in memory)
+//!  internet ─DNS─▶ dns::server ─▶ answer_public: the delegate zone only, to anyone
 //! ```
 //!
 //! ## The path of a DNS query
@@ -96,8 +102,25 @@
 //!   zero CPU while nothing changes.
 //! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write
 //!   on the hot path; `usize`, since 32-bit MIPS has no 64-bit atomics).
+//! - [`delegate`] — the delegate role: `api` (register/update/health exactly as
+//!   acme-dns answers them), `zone` (each account's TXT and anti-spam records in
+//!   memory, refreshed after every committed update), `creds` (UUIDs, keys,
+//!   bcrypt, validation). Invariant: the store commits before the API answers.
+//! - [`store`] — the SQLite file: one owner behind a mutex, migrations by
+//!   `user_version`, rollback journal with `synchronous = FULL`; never on the DNS
+//!   path.
+//! - [`http`] — a bounded HTTP/1.1 server (connections, header and body sizes,
+//!   timeouts, a blocking worker pool), TLS through the project's one rustls.
 //! - [`daemon`] — start-up order, stderr logging, signals, reload, the watcher
 //!   thread: owns `State`, the pieces a `Service` is built from.
+//!
+//! ## Why not tiny_http
+//!
+//! The design named tiny_http for the HTTP side. Its TLS support is built on an
+//! older rustls than the one DNS over TLS uses, which would have put two TLS
+//! stacks in a binary that must fit 16 MB of flash. `http` is a few hundred lines
+//! on the tokio and rustls already here, and bounds what tiny_http did not
+//! (slow clients, header size).
 //!
 //! ## Why not hickory-server's `Server`
 //!

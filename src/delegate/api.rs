@@ -25,6 +25,8 @@ use crate::store::{Account, Store};
 /// Registrations one client address may make per `REGISTRATION_WINDOW_SECS`.
 const REGISTRATIONS_PER_WINDOW: u32 = 20;
 const REGISTRATION_WINDOW_SECS: u64 = 3600;
+/// Accounts at most: a bound on the store (and on the memory of the DNS table).
+const ACCOUNTS_MAX: usize = 100_000;
 /// Client addresses remembered for the registration limit (oldest window evicted).
 const REGISTRATION_CLIENTS_MAX: usize = 4096;
 
@@ -174,9 +176,20 @@ impl Api {
             allowfrom: allowfrom.clone(),
             created_unix: i64::try_from(now_unix()).unwrap_or(i64::MAX),
         };
-        if let Err(e) = self.store().insert_account(&account) {
-            log::error!("delegate: register: {e}");
-            return error(500, "db_error");
+        {
+            let mut store = self.store();
+            match store.account_count() {
+                Ok(count) if count >= ACCOUNTS_MAX => return error(503, "too_many_accounts"),
+                Ok(_) => {}
+                Err(e) => {
+                    log::error!("delegate: register: {e}");
+                    return error(500, "db_error");
+                }
+            }
+            if let Err(e) = store.insert_account(&account) {
+                log::error!("delegate: register: {e}");
+                return error(500, "db_error");
+            }
         }
         self.records.set(&subdomain, &[]);
         let fulldomain = format!("{subdomain}.{}", self.config.zone);
