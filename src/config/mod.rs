@@ -1,6 +1,6 @@
 //! The configuration file: what the user wrote, then what the program uses.
 //!
-//! Two stages (as ripgrep does): [`raw`] is a literal serde image of the TOML with
+//! Two stages (as ripgrep does): `raw` is a literal serde image of the TOML with
 //! source spans and `deny_unknown_fields`; [`Config`] is the resolved value, every
 //! default applied and every check done, so nothing downstream re-validates. Each
 //! error names the file, the line and what was expected. Sections of later roles plug
