@@ -23,8 +23,21 @@ apt_install() {
 }
 
 # dig (dnsutils) and kdig (knot-dnsutils) are the wire-level clients of the tests;
-# unbound is the DNS-over-TLS server of tests/dot.rs, openssl makes its certificates.
-apt_install dnsutils knot-dnsutils unbound openssl
+# unbound is the DNS-over-TLS server of tests/dot.rs, openssl makes its certificates;
+# pebble is the ACME CA and python3-venv holds certbot for tests/acme_clients.rs.
+apt_install dnsutils knot-dnsutils unbound openssl pebble python3 python3-venv
+
+# certbot and its acme-dns authenticator (third-party clients of the delegate role),
+# pinned to the versions tests/acme_clients.rs was written against. certbot-acme-dns
+# is not usable: 0.3.1 fails to load under certbot 5 and checks CNAME/CAA through the
+# system resolver (traffic off loopback).
+acme_clients=target/acme-clients
+if ! "$acme_clients/bin/python" -c 'import certbot, certbot_dns_acmedns' >/dev/null 2>&1; then
+  echo "installing: certbot certbot-dns-acmedns (venv $acme_clients)"
+  python3 -m venv --clear "$acme_clients"
+  "$acme_clients/bin/pip" install -q --disable-pip-version-check \
+    'certbot==5.8.0' 'certbot-dns-acmedns==0.1.0'
+fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 

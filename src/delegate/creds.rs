@@ -87,7 +87,7 @@ pub fn hash_key(key: &str) -> Result<String, String> {
 }
 
 /// True when `key` matches the bcrypt `hash`. With `None` (no such user) the key is
-/// checked against [`DUMMY_HASH`] and the answer is false: same work either way.
+/// checked against `DUMMY_HASH` and the answer is false: same work either way.
 /// A malformed hash is false.
 pub fn verify_key(key: &str, hash: Option<&str>) -> bool {
     match hash {

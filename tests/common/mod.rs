@@ -287,3 +287,124 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// A loopback TCP port that was free a moment ago (for programs that cannot be told
+/// to listen on port 0 and report the port, like pebble).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `openssl` with `args` in `dir`; a missing openssl fails the test with what
+/// to install.
+pub fn openssl_in(dir: &std::path::Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `openssl` ({e}): install it (tests/run.sh does: apt-get install openssl)")
+        });
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A throwaway CA (`ca.pem`) and a server key and certificate signed by it
+/// (`server.key`, `server.pem`) for `subject_alt_name` (e.g. "IP:127.0.0.1"), EC
+/// P-256, in `dir`. Strict verifiers (Python 3.13's default) accept the pair.
+pub fn tls_ca_and_server(dir: &std::path::Path, subject_alt_name: &str) {
+    let ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    openssl_in(dir, &[&["genpkey"][..], &ec, &["-out", "ca.key"]].concat());
+    openssl_in(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-sha256",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=lanseal-test-CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl_in(
+        dir,
+        &[&["genpkey"][..], &ec, &["-out", "server.key"]].concat(),
+    );
+    openssl_in(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "server.key",
+            "-subj",
+            "/CN=lanseal-test-server",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        format!(
+            "subjectAltName={subject_alt_name}\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+        ),
+    )
+    .unwrap();
+    openssl_in(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "2",
+            "-days",
+            "2",
+            "-sha256",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+/// Waits up to `timeout` for `child` to exit; kills it (and reaps it) if it does not.
+/// `None` on timeout.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
