@@ -41,6 +41,9 @@ fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
+# The SQLite compile options of the router builds (cross/build.sh), here too.
+export LIBSQLITE3_FLAGS="${LIBSQLITE3_FLAGS:-$(cat cross/sqlite.flags)}"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
