@@ -27,7 +27,8 @@ const REGISTRATIONS_PER_WINDOW: u32 = 20;
 const REGISTRATION_WINDOW_SECS: u64 = 3600;
 /// Accounts at most: a bound on the store (and on the memory of the DNS table).
 const ACCOUNTS_MAX: usize = 100_000;
-/// Client addresses remembered for the registration limit (oldest window evicted).
+/// Clients (IPv4 addresses, IPv6 /64s) remembered for the registration limit; the
+/// oldest window is evicted when full.
 const REGISTRATION_CLIENTS_MAX: usize = 4096;
 
 /// The API's state: the store (one owner, behind a lock), the DNS table it keeps
@@ -269,9 +270,14 @@ impl Api {
         format!("{scheme}://{host}{}", self.config.api_prefix)
     }
 
-    /// At most `REGISTRATIONS_PER_WINDOW` per client address per window, in a
-    /// table of bounded size.
+    /// At most `REGISTRATIONS_PER_WINDOW` per client per window; an IPv6 client is
+    /// its /64 (one host owns a whole /64, and must not fill the table alone). The
+    /// table has a fixed size: when full, the oldest window makes room.
     fn registration_allowed(&self, client: IpAddr) -> bool {
+        let client = match client {
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            v4 => v4,
+        };
         let now = now_unix();
         let mut table = self
             .registrations
@@ -279,8 +285,13 @@ impl Api {
             .unwrap_or_else(PoisonError::into_inner);
         if table.len() >= REGISTRATION_CLIENTS_MAX && !table.contains_key(&client) {
             table.retain(|_, (start, _)| now.saturating_sub(*start) < REGISTRATION_WINDOW_SECS);
-            if table.len() >= REGISTRATION_CLIENTS_MAX {
-                return false;
+            if table.len() >= REGISTRATION_CLIENTS_MAX
+                && let Some(oldest) = table
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(ip, _)| *ip)
+            {
+                table.remove(&oldest);
             }
         }
         let entry = table.entry(client).or_insert((now, 0));
@@ -325,4 +336,48 @@ fn constant_time_eq(a: Option<&str>, b: Option<&str>) -> bool {
     };
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn api() -> Api {
+        let config = Delegate {
+            zone: "auth.test".into(),
+            ns: vec!["ns1.auth.test.".into()],
+            ns_addresses: Vec::new(),
+            soa_email: "hostmaster.auth.test.".into(),
+            api_listen: "127.0.0.1:0".parse().unwrap(),
+            api_prefix: String::new(),
+            tls: None,
+            registration: Registration::Open,
+            admin_token_file: None,
+            trusted_proxies: Vec::new(),
+        };
+        let records = Arc::new(DelegateRecords::new(
+            b"\x04auth\x04test\x00".to_vec().into(),
+        ));
+        Api::new(Store::open_in_memory().unwrap(), records, config, None)
+    }
+
+    #[test]
+    fn registration_limit_per_address_and_per_64() {
+        let api = api();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for _ in 0..REGISTRATIONS_PER_WINDOW {
+            assert!(api.registration_allowed(ip("2001:db8::1")));
+        }
+        assert!(!api.registration_allowed(ip("2001:db8::1")));
+        assert!(!api.registration_allowed(ip("2001:db8::ffff")), "same /64");
+        assert!(api.registration_allowed(ip("2001:db8:0:1::1")));
+        assert!(api.registration_allowed(ip("192.0.2.1")));
+        // A full table evicts the oldest window instead of refusing everyone.
+        for n in 0..REGISTRATION_CLIENTS_MAX as u32 {
+            api.registration_allowed(IpAddr::V4((0x0a00_0000 + n).into()));
+        }
+        assert!(api.registration_allowed(ip("198.51.100.1")));
+        assert!(api.registrations.lock().unwrap().len() <= REGISTRATION_CLIENTS_MAX);
+    }
 }
