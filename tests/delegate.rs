@@ -478,3 +478,54 @@ fn kill_9_loses_no_acknowledged_update() {
     // Nothing served that was never sent; at most one unacknowledged (in flight).
     assert!(served.iter().all(|v| values.contains(v)), "{served:?}");
 }
+
+/// A store that cannot write (its rollback journal cannot be created: a directory
+/// stands where the file must go, which stops root too) answers 500 `db_error`
+/// and keeps nothing half-written; once it can write again, all is well.
+#[test]
+fn storage_failure_is_db_error_and_writes_nothing() {
+    let state = TempDir::new();
+    let d = Delegate::start(&state, "", "");
+    let (status, account) = d.register(None);
+    assert_eq!(status, 201);
+    let subdomain = account["subdomain"].as_str().unwrap().to_string();
+    let blocker = state.0.join("lanseal.db-journal");
+    std::fs::create_dir(&blocker).unwrap();
+    assert_eq!(d.register(None), (500, error("db_error")));
+    assert_eq!(
+        d.update(&account, &subdomain, &txt('a')),
+        (500, error("db_error"))
+    );
+    let fulldomain = account["fulldomain"].as_str().unwrap();
+    assert_eq!(dig(d.dns(), &["TXT", fulldomain, "+short"]).trim(), "");
+    std::fs::remove_dir(&blocker).unwrap();
+    assert_eq!(d.register(None).0, 201);
+    assert_eq!(d.update(&account, &subdomain, &txt('b')).0, 200);
+    drop(d);
+    // Two accounts, not three: the failed registration left no row behind.
+    let config = format!(
+        "log_level = \"debug\"\nstate_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
+         [delegate]\nzone = \"auth.test\"\napi_listen = \"127.0.0.1:0\"\n",
+        state.0.display()
+    );
+    let mut child = std::process::Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(state.write("again.toml", &config))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let found = loop {
+        line.clear();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break false;
+        }
+        if line.contains("delegate: zone auth.test with") {
+            break line.contains("with 2 account(s)");
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found, "{line}");
+}
