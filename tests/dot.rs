@@ -22,22 +22,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// TXT records in `big.dot.test`: about 25 KB, so the answer spans several TLS records.
 const BIG_RECORDS: usize = 120;
 
-/// Runs `openssl` with `args` (split at spaces) in `dir`; a missing openssl fails
-/// the test with what to install.
+/// Runs `openssl` with `args` (split at spaces) in `dir`.
 fn openssl(dir: &Path, args: &str) {
     let args: Vec<&str> = args.split_whitespace().collect();
-    let output = Command::new("openssl")
-        .args(&args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `openssl` ({e}): install it (tests/run.sh does: apt-get install openssl)")
-        });
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::openssl_in(dir, &args);
 }
 
 /// A throwaway CA (`ca.pem`) and a server key and certificate for `dot.test`
