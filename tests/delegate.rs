@@ -529,3 +529,70 @@ fn storage_failure_is_db_error_and_writes_nothing() {
     let _ = child.wait();
     assert!(found, "{line}");
 }
+
+/// With `tls_cert` and `tls_key` the API is HTTPS only.
+#[test]
+fn the_api_speaks_https_when_given_a_certificate() {
+    let state = TempDir::new();
+    let certs = TempDir::new();
+    tls_ca_and_server(&certs.0, "IP:127.0.0.1");
+    let extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        certs.0.join("server.pem").display(),
+        certs.0.join("server.key").display()
+    );
+    let d = Delegate::start(&state, "", &extra);
+    assert!(d.api.starts_with("https://"), "{}", d.api);
+    let ca = certs.0.join("ca.pem");
+    let health = format!("{}/health", d.api);
+    let out = run(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+            ca.to_str().unwrap(),
+            &health,
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let register = format!("{}/register", d.api);
+    let out = run(
+        "curl",
+        &[
+            "-s",
+            "-X",
+            "POST",
+            "--cacert",
+            ca.to_str().unwrap(),
+            &register,
+        ],
+    );
+    let account: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        account["server_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"),
+        "{account}"
+    );
+    // Plain HTTP to the HTTPS port gets nothing useful.
+    let plain = health.replacen("https://", "http://", 1);
+    let out = run(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "3",
+            &plain,
+        ],
+    );
+    assert_ne!(String::from_utf8_lossy(&out.stdout), "200");
+}
