@@ -140,10 +140,9 @@ impl Shared {
 
 /// Serves `config` until SIGTERM or SIGINT; SIGHUP reloads it, SIGUSR1 logs the
 /// counters (as dnsmasq does).
-pub fn run(config: Config) -> Result<(), RunError> {
+pub fn run(mut config: Config) -> Result<(), RunError> {
     init_logging(config.log_level.filter());
-    let zones = Zones::build(&config.zones, unix_seconds())
-        .map_err(|(i, e)| RunError(format!("zone #{}: {}", i + 1, e.message)))?;
+    let zones = std::mem::take(&mut config.zone_data);
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
     let delegate = match &config.delegate {
@@ -385,14 +384,11 @@ fn reload(shared: &Shared, path: Option<&std::path::Path>) {
             .reload_failures
             .fetch_add(1, Relaxed);
     };
-    let config = match Config::load(path) {
+    let mut config = match Config::load(path) {
         Ok(config) => config,
         Err(e) => return failed(e.to_string()),
     };
-    let zones = match Zones::build(&config.zones, unix_seconds()) {
-        Ok(zones) => zones,
-        Err((i, e)) => return failed(format!("zone #{}: {}", i + 1, e.message)),
-    };
+    let zones = std::mem::take(&mut config.zone_data);
     let hosts = load_hosts(&config.dns);
     log::set_max_level(config.log_level.filter());
     let mut state = shared.lock();
@@ -522,7 +518,7 @@ fn apply_changes(shared: &Shared, changes: crate::watch::Changes) {
     // Read files without holding the lock: DNS threads never wait on it, but a
     // SIGHUP would.
     let hosts = dns.map(|sources| {
-        let (table, warnings) = HostTable::load(&sources, unix_seconds().into());
+        let (table, warnings) = HostTable::load(&sources, crate::clock::unix_seconds());
         for warning in warnings {
             log::warn!("{warning}");
         }
@@ -562,7 +558,7 @@ fn load_hosts(dns: &config::Dns) -> HostTable {
         hosts: dns.hosts.clone(),
         domain: dns.lease_domain.clone(),
     };
-    let (table, warnings) = HostTable::load(&sources, unix_seconds().into());
+    let (table, warnings) = HostTable::load(&sources, crate::clock::unix_seconds());
     for warning in warnings {
         log::warn!("{warning}");
     }
@@ -639,11 +635,6 @@ fn local_networks() -> Vec<Net> {
             .filter_map(|n| Net::parse(n).ok())
             .collect()
     })
-}
-
-fn unix_seconds() -> u32 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(1, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 /// A logger of a few lines: `lanseal[LEVEL] message` on stderr.

@@ -161,6 +161,7 @@
 //!   with dnsmasq and unbound in the same run; `cross/smoke.sh` runs the static
 //!   binary of each router architecture under qemu.
 
+pub mod clock;
 pub mod config;
 pub mod counters;
 pub mod daemon;

@@ -303,8 +303,9 @@ records = [
 }
 
 /// A fake upstream (no real server here can be made slow on purpose and count
-/// what it receives): it answers every query after 300 ms. Twenty clients asking
-/// the same question at once must cause one upstream query.
+/// what it receives): it answers every query after 150 ms (inside lanseal's first
+/// upstream timeout of 250-300 ms). Twenty clients asking the same question at
+/// once must cause one upstream query.
 #[test]
 fn identical_questions_in_flight_are_merged() {
     let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -324,7 +325,7 @@ fn identical_questions_in_flight_are_merged() {
                     60,
                     hickory_proto::rr::RData::A(std::net::Ipv4Addr::new(192, 0, 2, 9).into()),
                 ));
-                std::thread::sleep(Duration::from_millis(300));
+                std::thread::sleep(Duration::from_millis(150));
                 let _ = fake.send_to(&m.to_vec().unwrap(), peer);
             }
         });

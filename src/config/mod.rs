@@ -121,6 +121,9 @@ pub struct Config {
     pub zones: Vec<ZoneSpec>,
     /// The delegate role, when `[delegate]` is present.
     pub delegate: Option<Delegate>,
+    /// `zones` built (every record checked while building): the daemon serves
+    /// these, so a zone is built once per load, not once to check and once to serve.
+    pub zone_data: Zones,
 }
 
 /// Who may register accounts with the delegate API.
@@ -216,9 +219,10 @@ impl Config {
         let lines = Lines::new(text, file);
         let raw: raw::File = toml::from_str(text)
             .map_err(|e| lines.error(e.span().map_or(0, |s| s.start), e.message()))?;
-        let config = resolve(raw, &lines)?;
-        // Build the zones once now, so every record error is reported before start.
-        Zones::build(&config.zones, 0).map_err(|(index, e)| {
+        let mut config = resolve(raw, &lines)?;
+        // Build the zones now, so every record error is reported before start.
+        let serial = u32::try_from(crate::clock::unix_seconds()).unwrap_or(u32::MAX);
+        config.zone_data = Zones::build(&config.zones, serial).map_err(|(index, e)| {
             let zone = &config.zones[index];
             let message = format!("zone `{}`: {}", zone.name, e.message);
             ConfigError {
@@ -300,6 +304,7 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
         dns,
         zones,
         delegate,
+        zone_data: Zones::default(),
     })
 }
 

@@ -54,12 +54,6 @@ fn error(status: u16, code: &str) -> Response {
     Response::json(status, format!("{{\"error\": \"{code}\"}}"))
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The value of `key` in a JSON object, matched without regard to case.
 fn field<'v>(object: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
     object
@@ -175,7 +169,7 @@ impl Api {
             key_hash,
             subdomain: subdomain.clone(),
             allowfrom: allowfrom.clone(),
-            created_unix: i64::try_from(now_unix()).unwrap_or(i64::MAX),
+            created_unix: i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX),
         };
         {
             let mut store = self.store();
@@ -241,7 +235,7 @@ impl Api {
             Some(Value::String(txt)) if creds::valid_txt(txt) => txt.clone(),
             _ => return error(400, "bad_txt"),
         };
-        let now = i64::try_from(now_unix()).unwrap_or(i64::MAX);
+        let now = i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX);
         let values = match self.store().set_txt(&account.subdomain, &txt, now) {
             Ok(values) => values,
             Err(e) => {
@@ -278,7 +272,7 @@ impl Api {
             IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
             v4 => v4,
         };
-        let now = now_unix();
+        let now = crate::clock::unix_seconds();
         let mut table = self
             .registrations
             .lock()

@@ -115,15 +115,6 @@ impl Outcome {
     }
 }
 
-/// Seconds on a monotonic clock shared by every thread (the cache's time).
-pub fn now_secs() -> u32 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_secs() as u32
-}
-
 impl Answerer {
     pub fn new(zones: Arc<Zones>, hosts: Arc<HostTable>, forwarding: Option<Forwarding>) -> Self {
         Self {
@@ -425,7 +416,7 @@ impl Answerer {
             query.qtype,
             query.qclass,
             dnssec_ok,
-            now_secs(),
+            crate::clock::monotonic_secs(),
             message.allow_stale,
             &mut replay,
         );
@@ -469,7 +460,7 @@ impl Answerer {
             query.qtype,
             query.qclass,
             dnssec_ok,
-            now_secs(),
+            crate::clock::monotonic_secs(),
             message.allow_stale,
             message.out,
         );

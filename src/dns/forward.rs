@@ -293,7 +293,7 @@ impl Forwarder {
             query.qclass,
             dnssec_ok,
             &response,
-            crate::dns::answer::now_secs(),
+            crate::clock::monotonic_secs(),
             None,
         );
         if cached && answerer.answer(packet, transport, &mut query, &mut out) == Action::Send {

@@ -171,16 +171,6 @@ pub fn spawn(
     Ok(handles)
 }
 
-/// Milliseconds on a monotonic clock shared by all threads (wraps after 49 days;
-/// the rate limiter uses wrapping differences).
-fn now_ms() -> u32 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u32
-}
-
 /// The UDP hot path: a blocking receive, the answer written into a reused buffer, a
 /// blocking send. Two system calls per query and nothing else; an event loop would
 /// add a failed receive and an `epoll_wait` for every wake-up.
@@ -227,7 +217,7 @@ fn serve_udp(
         }
         let mut transport = Transport::Udp;
         if let Some(limiter) = &service.limiter {
-            match limiter.check(peer.ip(), now_ms()) {
+            match limiter.check(peer.ip(), crate::clock::monotonic_ms()) {
                 Verdict::Allow => {}
                 Verdict::Drop => {
                     counters.rate_limited.bump();
