@@ -15,7 +15,6 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::config::{self, Config};
 use crate::counters::Counters;
-use crate::delegate::api::Api;
 use crate::delegate::zone::DelegateRecords;
 use crate::dns::acl::{self, Acl, AclEntry, Net};
 use crate::dns::answer::{Answerer, Forwarding};
@@ -26,7 +25,6 @@ use crate::dns::ratelimit::RateLimiter;
 use crate::dns::server;
 use crate::dns::service::{Current, Service};
 use crate::dns::zone::Zones;
-use crate::store::Store;
 use crate::watch::Watcher;
 
 /// Rate-limiter table size: clients tracked at once (about 40 bytes each).
@@ -146,7 +144,9 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
     let delegate = match &config.delegate {
-        Some(settings) => Some(Delegate::prepare(settings, &state_dir(&config))?),
+        Some(settings) => {
+            Some(crate::delegate::Prepared::new(settings, &state_dir(&config)).map_err(RunError)?)
+        }
         None => None,
     };
     // Block the signals before any thread exists, so every thread inherits the mask
@@ -176,7 +176,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     };
     // Watch first, then read: a change in between is then never missed.
     let first_watch = Watch::new(&state);
-    state.hosts = Arc::new(load_hosts(&state.dns));
+    state.hosts = Arc::new(read_hosts(&host_sources(&state.dns)));
     state.local = local_networks();
     let dns = state.dns.clone();
     state.update_forwarder(&dns);
@@ -208,7 +208,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
         config.source
     );
     if let Some(delegate) = delegate {
-        delegate.start()?;
+        delegate.start().map_err(RunError)?;
     }
     loop {
         match signals.wait() {
@@ -234,112 +234,6 @@ fn state_dir(config: &Config) -> PathBuf {
         Some(home) => PathBuf::from(home).join(".local/state/lanseal"),
         None => PathBuf::from("/etc/lanseal"),
     }
-}
-
-/// The delegate role between opening its store and serving its API.
-struct Delegate {
-    records: Arc<DelegateRecords>,
-    api: Arc<Api>,
-    listener: std::net::TcpListener,
-    bound: std::net::SocketAddr,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    prefix: String,
-}
-
-impl Delegate {
-    /// Opens the store, loads every account's records and binds the API: all that
-    /// can fail, before any thread starts.
-    fn prepare(settings: &config::Delegate, state_dir: &std::path::Path) -> Result<Self, RunError> {
-        let path = state_dir.join("lanseal.db");
-        let store = Store::open(&path).map_err(|e| RunError(format!("delegate store: {e}")))?;
-        let apex = crate::dns::zone::zone_origin(&settings.zone)
-            .and_then(|name| crate::dns::record::wire_name(&name))
-            .map_err(|e| RunError(format!("delegate zone: {e}")))?;
-        let records = Arc::new(DelegateRecords::new(apex.to_ascii_lowercase().into()));
-        let accounts = store
-            .all_subdomains()
-            .map_err(|e| RunError(format!("delegate store: {e}")))?;
-        for (subdomain, values) in &accounts {
-            records.set(subdomain, values);
-        }
-        let admin_token = match &settings.admin_token_file {
-            Some(file) => Some(admin_token(file)?),
-            None => None,
-        };
-        let tls = match &settings.tls {
-            Some((cert, key)) => Some(crate::http::tls_config(cert, key).map_err(RunError)?),
-            None => None,
-        };
-        let (listener, bound) = crate::http::bind(settings.api_listen).map_err(|e| {
-            RunError(format!(
-                "delegate API: cannot listen on {}: {e}",
-                settings.api_listen
-            ))
-        })?;
-        log::info!(
-            "delegate: zone {} with {} account(s), store {}",
-            settings.zone,
-            accounts.len(),
-            path.display()
-        );
-        let api = Arc::new(Api::new(
-            store,
-            records.clone(),
-            settings.clone(),
-            admin_token,
-        ));
-        Ok(Self {
-            records,
-            api,
-            listener,
-            bound,
-            tls,
-            prefix: settings.api_prefix.clone(),
-        })
-    }
-
-    fn start(self) -> Result<(), RunError> {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let api = self.api;
-        let handler: crate::http::Handler = Arc::new(move |request| api.handle(request));
-        crate::http::spawn(
-            self.listener,
-            self.tls,
-            crate::http::Limits::default(),
-            handler,
-        )
-        .map_err(|e| RunError(format!("cannot start the delegate API: {e}")))?;
-        log::info!("delegate API on {scheme}://{}{}", self.bound, self.prefix);
-        Ok(())
-    }
-}
-
-/// The admin token for `registration = "token"`: read from `file`, or created
-/// there (0600) on first start.
-fn admin_token(file: &std::path::Path) -> Result<String, RunError> {
-    match std::fs::read_to_string(file) {
-        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(RunError(format!("{}: {e}", file.display()))),
-    }
-    let token = crate::delegate::creds::random_key().map_err(RunError)?;
-    let write = || -> std::io::Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(file)?;
-        writeln!(out, "{token}")
-    };
-    write().map_err(|e| RunError(format!("cannot create {}: {e}", file.display())))?;
-    log::info!("delegate: admin token written to {}", file.display());
-    Ok(token)
 }
 
 /// SIGUSR1: every counter on two log lines (the local API will serve them too).
@@ -389,7 +283,7 @@ fn reload(shared: &Shared, path: Option<&std::path::Path>) {
         Err(e) => return failed(e.to_string()),
     };
     let zones = std::mem::take(&mut config.zone_data);
-    let hosts = load_hosts(&config.dns);
+    let hosts = read_hosts(&host_sources(&config.dns));
     log::set_max_level(config.log_level.filter());
     let mut state = shared.lock();
     let old = &state.dns;
@@ -507,23 +401,10 @@ impl Watch {
 }
 
 fn apply_changes(shared: &Shared, changes: crate::watch::Changes) {
-    let dns = {
-        let state = shared.lock();
-        (changes.files).then(|| Sources {
-            leases: state.dns.leases.clone(),
-            hosts: state.dns.hosts.clone(),
-            domain: state.dns.lease_domain.clone(),
-        })
-    };
+    let sources = changes.files.then(|| host_sources(&shared.lock().dns));
     // Read files without holding the lock: DNS threads never wait on it, but a
     // SIGHUP would.
-    let hosts = dns.map(|sources| {
-        let (table, warnings) = HostTable::load(&sources, crate::clock::unix_seconds());
-        for warning in warnings {
-            log::warn!("{warning}");
-        }
-        table
-    });
+    let hosts = sources.as_ref().map(read_hosts);
     let local = changes.interfaces.then(local_networks);
     let mut state = shared.lock();
     if changes.files {
@@ -552,13 +433,17 @@ fn apply_changes(shared: &Shared, changes: crate::watch::Changes) {
     shared.current.publish(state.service());
 }
 
-fn load_hosts(dns: &config::Dns) -> HostTable {
-    let sources = Sources {
+fn host_sources(dns: &config::Dns) -> Sources {
+    Sources {
         leases: dns.leases.clone(),
         hosts: dns.hosts.clone(),
         domain: dns.lease_domain.clone(),
-    };
-    let (table, warnings) = HostTable::load(&sources, crate::clock::unix_seconds());
+    }
+}
+
+/// Reads every lease and hosts file, logging what was wrong in them.
+fn read_hosts(sources: &Sources) -> HostTable {
+    let (table, warnings) = HostTable::load(sources, crate::clock::unix_seconds());
     for warning in warnings {
         log::warn!("{warning}");
     }

@@ -27,7 +27,7 @@
 //!  inotify + netlink ─▶ watch (a thread asleep in poll until a file or address changes)
 //!  internet ─HTTP(S)─▶ http (own thread, bounded workers) ─▶ delegate::api ─▶ store (SQLite)
 //!                                                               └─▶ delegate::zone (in memory)
-//!  internet ─DNS─▶ dns::server ─▶ answer_public: the delegate zone only, to anyone
+//!  internet ─DNS─▶ dns::server ─▶ answer_client(public): the delegate zone only, to anyone
 //! ```
 //!
 //! ## The path of a DNS query
@@ -69,7 +69,8 @@
 //! - `main.rs` — the CLI: arguments, config loading, exit codes. Nothing else.
 //! - [`config`] — two stages: `raw` (serde image of the TOML with spans, unknown keys
 //!   rejected) and [`config::Config`] (defaults applied, everything validated,
-//!   zones test-built; `[zone.mail]` turned into record lines by `config::mail`).
+//!   zones built once and kept for the daemon; `[zone.mail]` turned into record
+//!   lines by `config::mail`, `[delegate]` resolved by `config::delegate`).
 //!   Invariant: a `Config` that exists is valid; every error carries file, line and
 //!   what was expected.
 //! - [`dns::wire`] — every byte-level read and write of DNS messages. Invariant: no
@@ -105,12 +106,15 @@
 //! - [`delegate`] — the delegate role: `api` (register/update/health exactly as
 //!   acme-dns answers them), `zone` (each account's TXT and anti-spam records in
 //!   memory, refreshed after every committed update), `creds` (UUIDs, keys,
-//!   bcrypt, validation). Invariant: the store commits before the API answers.
+//!   bcrypt, validation); `delegate::Prepared` opens the store and binds the API
+//!   before any thread starts. Invariant: the store commits before the API answers.
 //! - [`store`] — the SQLite file: one owner behind a mutex, migrations by
 //!   `user_version`, rollback journal with `synchronous = FULL`; never on the DNS
 //!   path.
 //! - [`http`] — a bounded HTTP/1.1 server (connections, header and body sizes,
 //!   timeouts, a blocking worker pool), TLS through the project's one rustls.
+//! - [`clock`] — every clock reading: wall seconds, and one monotonic clock shared
+//!   by all threads.
 //! - [`daemon`] — start-up order, stderr logging, signals, reload, the watcher
 //!   thread: owns `State`, the pieces a `Service` is built from.
 //!

@@ -6,8 +6,11 @@
 //! error names the file, the line and what was expected. Sections of later roles plug
 //! in as further fields of `raw::File` and `Config`.
 
+mod delegate;
 mod mail;
 mod raw;
+
+pub use delegate::{Delegate, Registration};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,17 +47,6 @@ const HOST_SOURCES_MAX: usize = 32;
 /// Entries in `acl` at most.
 const ACL_ENTRIES_MAX: usize = 64;
 const LEASE_DOMAIN_DEFAULT: &str = "lan";
-/// The delegate zone's SOA minimum: how long a resolver may cache "no such name"
-/// (RFC 2308). Short, because a name appears the moment an account registers.
-const DELEGATE_NEGATIVE_TTL_SECS: u32 = 60;
-/// getlocalcert's records against mail from local-only names (seed 000), at the
-/// delegate zone's apex; `delegate::zone` adds them for every account's name too.
-pub const DELEGATE_ANTI_SPAM: [&str; 4] = [
-    "@ 3600 TXT \"v=spf1 -all\"",
-    "_dmarc 3600 TXT \"v=DMARC1;p=reject;sp=reject;adkim=s;aspf=s\"",
-    "*._domainkey 3600 TXT \"v=DKIM1; p=\"",
-    "@ 3600 MX 0 .",
-];
 /// Upstream servers at most.
 const UPSTREAMS_MAX: usize = 16;
 const CACHE_ENTRIES_DEFAULT: usize = 10_000;
@@ -124,35 +116,6 @@ pub struct Config {
     /// `zones` built (every record checked while building): the daemon serves
     /// these, so a zone is built once per load, not once to check and once to serve.
     pub zone_data: Zones,
-}
-
-/// Who may register accounts with the delegate API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Registration {
-    Open,
-    /// `Authorization: Bearer <admin token>` required.
-    Token,
-    Closed,
-}
-
-/// `[delegate]`: the acme-dns-compatible API and its authoritative zone.
-#[derive(Clone, Debug)]
-pub struct Delegate {
-    /// The zone, lower-case, without the final dot.
-    pub zone: String,
-    /// Name servers (absolute, lower-case, with the final dot).
-    pub ns: Vec<String>,
-    pub ns_addresses: Vec<std::net::IpAddr>,
-    /// The SOA RNAME (`hostmaster.auth.example.org.`).
-    pub soa_email: String,
-    pub api_listen: SocketAddr,
-    /// Routes answer at `/` and under this prefix (no trailing slash; empty = none).
-    pub api_prefix: String,
-    /// HTTPS when both are given; plain HTTP otherwise.
-    pub tls: Option<(PathBuf, PathBuf)>,
-    pub registration: Registration,
-    pub admin_token_file: Option<PathBuf>,
-    pub trusted_proxies: Vec<acl::Net>,
 }
 
 #[derive(Clone, Debug)]
@@ -290,8 +253,8 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
     let delegate = match raw.delegate {
         None => None,
         Some(raw_delegate) => {
-            let delegate = resolve_delegate(raw_delegate, lines)?;
-            zones.push(delegate_zone(&delegate));
+            let delegate = delegate::resolve(raw_delegate, lines)?;
+            zones.push(delegate::zone(&delegate));
             Some(delegate)
         }
     };
@@ -306,178 +269,6 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
         delegate,
         zone_data: Zones::default(),
     })
-}
-
-fn resolve_delegate(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate, ConfigError> {
-    let zone_at = raw.zone.span().start;
-    let zone = raw
-        .zone
-        .get_ref()
-        .trim()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let valid =
-        !zone.is_empty() && crate::dns::zone::zone_origin(&zone).is_ok_and(|name| !name.is_root());
-    if !valid {
-        return Err(lines.error(
-            zone_at,
-            format!("delegate.zone `{zone}`: expected a domain name such as \"auth.example.org\""),
-        ));
-    }
-    let absolute = |text: &str| {
-        let text = text.trim().to_ascii_lowercase();
-        if text.ends_with('.') {
-            text
-        } else {
-            format!("{text}.")
-        }
-    };
-    let ns: Vec<String> = match raw.ns {
-        None => vec![format!("ns1.{zone}.")],
-        Some(list) => {
-            if list.get_ref().is_empty() {
-                return Err(lines.error(list.span().start, "delegate.ns: at least one name server"));
-            }
-            let mut names = Vec::new();
-            for name in list.into_inner() {
-                let text = absolute(name.get_ref());
-                crate::dns::zone::zone_origin(&text)
-                    .map_err(|m| lines.error(name.span().start, format!("delegate.ns: {m}")))?;
-                names.push(text);
-            }
-            names
-        }
-    };
-    let mut ns_addresses = Vec::new();
-    for address in raw.ns_addresses.unwrap_or_default() {
-        let ip = std::net::IpAddr::from_str(address.get_ref()).map_err(|_| {
-            lines.error(
-                address.span().start,
-                format!(
-                    "delegate.ns_addresses: `{}` is not an IP address",
-                    address.get_ref()
-                ),
-            )
-        })?;
-        ns_addresses.push(ip);
-    }
-    let soa_email = match raw.soa_email {
-        None => format!("hostmaster.{zone}."),
-        Some(email) => {
-            // `me@example.org` is what people write; the SOA wants `me.example.org.`.
-            let text = absolute(&email.get_ref().replacen('@', ".", 1));
-            crate::dns::zone::zone_origin(&text)
-                .map_err(|m| lines.error(email.span().start, format!("delegate.soa_email: {m}")))?;
-            text
-        }
-    };
-    let api_listen = match raw.api_listen {
-        None => SocketAddr::from(([127, 0, 0, 1], 8443)),
-        Some(text) => SocketAddr::from_str(text.get_ref()).map_err(|_| {
-            lines.error(
-                text.span().start,
-                format!(
-                    "delegate.api_listen `{}`: expected IP:PORT, e.g. \"0.0.0.0:443\"",
-                    text.get_ref()
-                ),
-            )
-        })?,
-    };
-    let api_prefix = match raw.api_prefix {
-        None => String::new(),
-        Some(prefix) => {
-            let text = prefix.get_ref().trim_end_matches('/').to_string();
-            if !text.is_empty() && (!text.starts_with('/') || text.contains(char::is_whitespace)) {
-                return Err(lines.error(
-                    prefix.span().start,
-                    "delegate.api_prefix: expected a path such as \"/api/v1/acme-dns-compat\"",
-                ));
-            }
-            text
-        }
-    };
-    let tls = match (raw.tls_cert, raw.tls_key) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => Some((
-            PathBuf::from(cert.into_inner()),
-            PathBuf::from(key.into_inner()),
-        )),
-        (Some(one), None) | (None, Some(one)) => {
-            return Err(lines.error(one.span().start, "delegate: tls_cert and tls_key go together (both for HTTPS, neither for plain HTTP)"));
-        }
-    };
-    let registration = match raw.registration.as_ref().map(|r| r.get_ref().as_str()) {
-        None | Some("open") => Registration::Open,
-        Some("token") => Registration::Token,
-        Some("closed") => Registration::Closed,
-        Some(other) => {
-            let at = raw.registration.as_ref().map_or(0, |r| r.span().start);
-            return Err(lines.error(
-                at,
-                format!(
-                    "delegate.registration `{other}`: expected \"open\", \"token\" or \"closed\""
-                ),
-            ));
-        }
-    };
-    let admin_token_file = raw.admin_token_file.map(|f| PathBuf::from(f.into_inner()));
-    if registration == Registration::Token && admin_token_file.is_none() {
-        return Err(lines.error(
-            zone_at,
-            "delegate: registration = \"token\" needs admin_token_file",
-        ));
-    }
-    let mut trusted_proxies = Vec::new();
-    for proxy in raw.trusted_proxies.unwrap_or_default() {
-        let net = acl::Net::parse(proxy.get_ref()).map_err(|m| {
-            lines.error(proxy.span().start, format!("delegate.trusted_proxies: {m}"))
-        })?;
-        trusted_proxies.push(net);
-    }
-    Ok(Delegate {
-        zone,
-        ns,
-        ns_addresses,
-        soa_email,
-        api_listen,
-        api_prefix,
-        tls,
-        registration,
-        admin_token_file,
-        trusted_proxies,
-    })
-}
-
-/// The delegate's static zone data: SOA and NS at the apex, addresses of the name
-/// servers inside the zone, and the anti-spam records getlocalcert publishes (a
-/// local-only name must not send mail). Per-account TXT records are not zone data:
-/// `delegate::zone` answers them from memory.
-fn delegate_zone(delegate: &Delegate) -> ZoneSpec {
-    let apex = format!("{}.", delegate.zone);
-    let mut records = vec![format!(
-        "@ 3600 SOA {} {} 1 3600 600 86400 {DELEGATE_NEGATIVE_TTL_SECS}",
-        delegate.ns[0], delegate.soa_email
-    )];
-    for ns in &delegate.ns {
-        records.push(format!("@ 3600 NS {ns}"));
-        if ns == &apex || ns.ends_with(&format!(".{apex}")) {
-            for ip in &delegate.ns_addresses {
-                let rtype = if ip.is_ipv4() { "A" } else { "AAAA" };
-                records.push(format!("{ns} 3600 {rtype} {ip}"));
-            }
-        }
-    }
-    for line in DELEGATE_ANTI_SPAM {
-        records.push(line.to_string());
-    }
-    ZoneSpec {
-        name: delegate.zone.clone(),
-        mode: Mode::Authoritative,
-        ttl: 3600,
-        ip_names: false,
-        ip_names_private_only: true,
-        records: records.into_iter().map(|r| (r, 0)).collect(),
-    }
 }
 
 fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {

@@ -2,7 +2,123 @@
 //! the HTTP API, `zone` answers each account's records in the authoritative zone
 //! (whose static part is an ordinary local zone built from `[delegate]`), `creds`
 //! makes and checks credentials; accounts and TXT values live in `crate::store`.
+//! [`Prepared`] is its start-up: everything that can fail before threads start.
 
 pub mod api;
 pub mod creds;
 pub mod zone;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config;
+use crate::delegate::api::Api;
+use crate::delegate::zone::DelegateRecords;
+use crate::store::Store;
+
+/// The delegate role between opening its store and serving its API.
+pub struct Prepared {
+    /// The per-account records the DNS threads answer from.
+    pub records: Arc<DelegateRecords>,
+    api: Arc<Api>,
+    listener: std::net::TcpListener,
+    bound: std::net::SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    prefix: String,
+}
+
+impl Prepared {
+    /// Opens the store, loads every account's records and binds the API: all that
+    /// can fail, before any thread starts.
+    pub fn new(settings: &config::Delegate, state_dir: &Path) -> Result<Self, String> {
+        let path = state_dir.join("lanseal.db");
+        let store = Store::open(&path).map_err(|e| format!("delegate store: {e}"))?;
+        let apex = crate::dns::zone::zone_origin(&settings.zone)
+            .and_then(|name| crate::dns::record::wire_name(&name))
+            .map_err(|e| format!("delegate zone: {e}"))?;
+        let records = Arc::new(DelegateRecords::new(apex.to_ascii_lowercase().into()));
+        let accounts = store
+            .all_subdomains()
+            .map_err(|e| format!("delegate store: {e}"))?;
+        for (subdomain, values) in &accounts {
+            records.set(subdomain, values);
+        }
+        let admin_token = match &settings.admin_token_file {
+            Some(file) => Some(admin_token(file)?),
+            None => None,
+        };
+        let tls = match &settings.tls {
+            Some((cert, key)) => Some(crate::http::tls_config(cert, key)?),
+            None => None,
+        };
+        let (listener, bound) = crate::http::bind(settings.api_listen).map_err(|e| {
+            format!(
+                "delegate API: cannot listen on {}: {e}",
+                settings.api_listen
+            )
+        })?;
+        log::info!(
+            "delegate: zone {} with {} account(s), store {}",
+            settings.zone,
+            accounts.len(),
+            path.display()
+        );
+        let api = Arc::new(Api::new(
+            store,
+            records.clone(),
+            settings.clone(),
+            admin_token,
+        ));
+        Ok(Self {
+            records,
+            api,
+            listener,
+            bound,
+            tls,
+            prefix: settings.api_prefix.clone(),
+        })
+    }
+
+    pub fn start(self) -> Result<(), String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let api = self.api;
+        let handler: crate::http::Handler = Arc::new(move |request| api.handle(request));
+        crate::http::spawn(
+            self.listener,
+            self.tls,
+            crate::http::Limits::default(),
+            handler,
+        )
+        .map_err(|e| format!("cannot start the delegate API: {e}"))?;
+        log::info!("delegate API on {scheme}://{}{}", self.bound, self.prefix);
+        Ok(())
+    }
+}
+
+/// The admin token for `registration = "token"`: read from `file`, or created
+/// there (0600) on first start.
+fn admin_token(file: &Path) -> Result<String, String> {
+    match std::fs::read_to_string(file) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    }
+    let token = creds::random_key()?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(file)?;
+        writeln!(out, "{token}")
+    };
+    write().map_err(|e| format!("cannot create {}: {e}", file.display()))?;
+    log::info!("delegate: admin token written to {}", file.display());
+    Ok(token)
+}

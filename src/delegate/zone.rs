@@ -21,10 +21,12 @@ pub const TXT_VALUES_MAX: usize = 2;
 /// Longest TXT value stored (acme-dns values are exactly 43 bytes).
 const TXT_VALUE_BYTES_MAX: usize = 255;
 
-/// `_dmarc.<subdomain>`: reject everything, strict alignment.
-pub const DMARC_REJECT: &[u8] = b"v=DMARC1;p=reject;sp=reject;adkim=s;aspf=s";
-/// `*._domainkey.<subdomain>`: an empty key, i.e. no valid signature exists.
-pub const DKIM_EMPTY: &[u8] = b"v=DKIM1; p=";
+/// `_dmarc`: reject everything, strict alignment.
+pub const DMARC_REJECT: &str = "v=DMARC1;p=reject;sp=reject;adkim=s;aspf=s";
+/// `*._domainkey`: an empty key, i.e. no valid signature exists.
+pub const DKIM_EMPTY: &str = "v=DKIM1; p=";
+/// The apex's SPF: no host may send mail for these names.
+pub const SPF_NONE: &str = "v=spf1 -all";
 
 /// One subdomain's TXT values, newest first.
 type Values = Vec<Box<[u8]>>;

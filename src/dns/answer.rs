@@ -156,17 +156,18 @@ impl Answerer {
         self.answer_with(packet, transport, query, out, Options::default())
     }
 
-    /// For a client outside the ACL: only the public (delegate) zone is answered,
-    /// anything else REFUSED; nothing is forwarded.
-    pub fn answer_public(
+    /// Like [`Answerer::answer`]; with `public` (a client outside the ACL) only the
+    /// public (delegate) zone is answered, anything else REFUSED, nothing forwarded.
+    pub fn answer_client(
         &self,
+        public: bool,
         packet: &[u8],
         transport: Transport,
         query: &mut Query,
         out: &mut Vec<u8>,
     ) -> Action {
         let options = Options {
-            public_only: true,
+            public_only: public,
             ..Options::default()
         };
         self.answer_with(packet, transport, query, out, options)
@@ -571,11 +572,11 @@ fn account_name<'d>(
             _ => false,
         },
         Lookup::Dmarc if matches!(qtype, TYPE_TXT | TYPE_ANY) => {
-            txt(message, delegate_zone::DMARC_REJECT, ttl);
+            txt(message, delegate_zone::DMARC_REJECT.as_bytes(), ttl);
             true
         }
         Lookup::Dkim if matches!(qtype, TYPE_TXT | TYPE_ANY) => {
-            txt(message, delegate_zone::DKIM_EMPTY, ttl);
+            txt(message, delegate_zone::DKIM_EMPTY.as_bytes(), ttl);
             true
         }
         Lookup::Dmarc | Lookup::Dkim => false,

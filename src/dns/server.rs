@@ -230,13 +230,9 @@ fn serve_udp(
                 }
             }
         }
-        let answerer = &service.answerer;
-        let action = if public {
-            answerer.answer_public(&request[..len], transport, &mut query, &mut response)
-        } else {
-            answerer.answer(&request[..len], transport, &mut query, &mut response)
-        };
-        match action {
+        let packet = &request[..len];
+        match (service.answerer).answer_client(public, packet, transport, &mut query, &mut response)
+        {
             Action::Send => {}
             Action::Drop => {
                 counters.malformed.bump();
@@ -407,13 +403,14 @@ async fn serve_connection(
         let counters = context.counters.thread(context.index);
         counters.queries.bump();
         let service = context.current.load();
-        let answerer = &service.answerer;
-        let action = if public {
-            answerer.answer_public(&request, Transport::Tcp, &mut query, &mut response)
-        } else {
-            answerer.answer(&request, Transport::Tcp, &mut query, &mut response)
-        };
-        match action {
+        let transport = Transport::Tcp;
+        match (service.answerer).answer_client(
+            public,
+            &request,
+            transport,
+            &mut query,
+            &mut response,
+        ) {
             Action::Send => {}
             Action::Drop => {
                 counters.malformed.bump();
