@@ -153,7 +153,7 @@ impl Answerer {
         query: &mut Query,
         out: &mut Vec<u8>,
     ) -> Action {
-        self.answer_with(packet, transport, query, out, Options::default())
+        self.answer_client(false, packet, transport, query, out)
     }
 
     /// Like [`Answerer::answer`]; with `public` (a client outside the ACL) only the
@@ -268,31 +268,20 @@ impl Answerer {
             out.truncate(question_end);
             (answers, authorities) = (0, 0);
         }
-        let limit = match transport {
-            Transport::Udp => wire::udp_limit_bytes(query.edns),
-            Transport::Tcp => TCP_MESSAGE_BYTES_MAX,
-            Transport::Slip => 0,
-        };
-        let opt_bytes = if query.edns.is_some() { 11 } else { 0 };
-        let truncated = out.len() + opt_bytes > limit;
-        if truncated {
-            out.truncate(question_end);
-            (answers, authorities) = (0, 0);
-        }
-        if query.edns.is_some() {
-            wire::write_opt(out, extended_rcode);
-        }
         let flags = wire::response_flags(
             query.flags,
             outcome.authoritative,
             self.recursion_available,
             outcome.rcode,
         );
-        out[2..4].copy_from_slice(&flags.to_be_bytes());
-        wire::set_counts(out, answers, authorities, u16::from(query.edns.is_some()));
-        if truncated {
-            wire::set_truncated(out);
-        }
+        finish(
+            out,
+            query,
+            transport,
+            [answers, authorities],
+            flags,
+            extended_rcode,
+        );
         Action::Send
     }
 
@@ -535,6 +524,41 @@ impl Answerer {
             }
         }
         Outcome::local(RCODE_NOERROR)
+    }
+}
+
+/// Completes a response in `out`, which holds a header, the client's question and
+/// then `counts` answer and authority records: cut back to the question with TC=1
+/// when it exceeds what `transport` carries for this client (512 bytes without
+/// EDNS, at most our advertised 1232 over UDP), our OPT when the client sent EDNS,
+/// then `flags` and the counts. Local, cached and relayed answers all end here.
+pub fn finish(
+    out: &mut Vec<u8>,
+    query: &Query,
+    transport: Transport,
+    counts: [u16; 2],
+    flags: u16,
+    extended_rcode: u16,
+) {
+    let limit = match transport {
+        Transport::Udp => wire::udp_limit_bytes(query.edns),
+        Transport::Tcp => TCP_MESSAGE_BYTES_MAX,
+        Transport::Slip => 0,
+    };
+    let opt_bytes = if query.edns.is_some() { 11 } else { 0 };
+    let truncated = out.len() + opt_bytes > limit;
+    let [mut answers, mut authorities] = counts;
+    if truncated {
+        out.truncate(query.question_end);
+        (answers, authorities) = (0, 0);
+    }
+    if query.edns.is_some() {
+        wire::write_opt(out, extended_rcode);
+    }
+    out[2..4].copy_from_slice(&flags.to_be_bytes());
+    wire::set_counts(out, answers, authorities, u16::from(query.edns.is_some()));
+    if truncated {
+        wire::set_truncated(out);
     }
 }
 

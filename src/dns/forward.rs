@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::dns::answer::{Action, Answerer, Transport};
+use crate::dns::answer::{self, Action, Answerer, Transport};
 use crate::dns::cache::Cache;
 use crate::dns::dot::{self, DotClient};
 use crate::dns::ipname;
@@ -623,30 +623,10 @@ fn relay(
         RCODE_SERVFAIL
     };
     let flags = wire::response_flags(query.flags, false, true, rcode);
-    out.clear();
     wire::write_header(out, query.id, flags, [1, answers, authorities, 0]);
     out.extend_from_slice(&packet[HEADER_BYTES..question_end]);
     out.extend_from_slice(&response[question_end..end]);
-    let limit = match transport {
-        Transport::Tcp => usize::from(u16::MAX),
-        _ => wire::udp_limit_bytes(query.edns),
-    };
-    let opt_bytes = if query.edns.is_some() { 11 } else { 0 };
-    let truncated = out.len() + opt_bytes > limit;
-    if truncated {
-        out.truncate(question_end);
-        wire::set_counts(out, 0, 0, 0);
-        wire::set_truncated(out);
-    }
-    if query.edns.is_some() {
-        wire::write_opt(out, 0);
-        let (a, n) = if truncated {
-            (0, 0)
-        } else {
-            (answers, authorities)
-        };
-        wire::set_counts(out, a, n, 1);
-    }
+    answer::finish(out, query, transport, [answers, authorities], flags, 0);
     true
 }
 
@@ -674,22 +654,7 @@ fn records(message: &[u8], mut pos: usize) -> impl Iterator<Item = Option<Record
             return None;
         }
         let record = (|| {
-            // The owner: labels up to the root or a compression pointer.
-            loop {
-                let len = *message.get(pos)?;
-                match len {
-                    0 => {
-                        pos += 1;
-                        break;
-                    }
-                    l if l & 0xC0 == 0xC0 => {
-                        pos += 2;
-                        break;
-                    }
-                    l if l & 0xC0 == 0 => pos += 1 + usize::from(l),
-                    _ => return None,
-                }
-            }
+            pos = wire::skip_name(message, pos)?;
             let fixed = message.get(pos..pos + 10)?;
             let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
             let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));

@@ -349,8 +349,8 @@ fn skip_record(packet: &[u8], pos: usize) -> Option<(usize, u16, u16, u32)> {
     Some((end, rtype, class, ttl))
 }
 
-/// Skips a possibly compressed name (a pointer ends it).
-fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
+/// Skips a possibly compressed name (a pointer ends it, and is not followed).
+pub fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
     let mut total = 0usize;
     loop {
         let len = *packet.get(pos)?;
