@@ -77,7 +77,7 @@ impl State {
         });
         let mut answerer = Answerer::new(self.zones.clone(), self.hosts.clone(), forwarding);
         if let Some(records) = &self.delegate {
-            answerer = answerer.with_delegate(records.clone());
+            answerer = answerer.with_dynamic(records.dynamic().clone());
         }
         Service {
             answerer,

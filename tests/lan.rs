@@ -107,9 +107,12 @@ fn ip_names_reverse() {
     // Public addresses are not ours to name.
     let m = s.query("8.8.8.8.in-addr.arpa", RecordType::PTR);
     assert_eq!(rcode(&m), ResponseCode::Refused);
-    // Not a whole address: not an IP name.
+    // Not a whole address: not an IP name, but the apex of the locally served
+    // reverse zone (RFC 6303): NODATA with its SOA.
     let m = s.query("168.192.in-addr.arpa", RecordType::PTR);
-    assert_eq!(rcode(&m), ResponseCode::Refused);
+    assert_eq!(rcode(&m), ResponseCode::NoError);
+    assert!(m.answers.is_empty() && m.metadata.authoritative);
+    assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
 }
 
 fn mail_config(mode: &str, spf: &str, dmarc: &str, dkim: &str) -> String {

@@ -9,8 +9,10 @@
 //! update, so the DNS path never waits on SQLite, only on a read lock held for a
 //! copy of at most two 43-byte values.
 
-use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::Arc;
+
+use crate::dns::dynamic::{DynamicZone, Record, TemplateRecord};
+use crate::dns::wire::TYPE_MX;
 
 /// TTL of the challenge TXT records: validators must see a new token at once.
 pub const TXT_TTL_SECS: u32 = 1;
@@ -28,139 +30,103 @@ pub const DKIM_EMPTY: &str = "v=DKIM1; p=";
 /// The apex's SPF: no host may send mail for these names.
 pub const SPF_NONE: &str = "v=spf1 -all";
 
-/// One subdomain's TXT values, newest first.
-type Values = Vec<Box<[u8]>>;
-
-/// The delegate zone's apex and every account's records.
+/// The delegate zone's per-account records: a [`DynamicZone`] whose owners are the
+/// registered subdomains, with the anti-spam records as its template.
 #[derive(Debug)]
 pub struct DelegateRecords {
-    /// The zone apex, lower-case wire format.
-    apex: Box<[u8]>,
-    /// Subdomain label (lower-case) → its TXT values.
-    subdomains: RwLock<HashMap<Box<[u8]>, Values>>,
-}
-
-/// What a name one or two labels below the apex is, for the answer path.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Lookup {
-    /// A registered subdomain: its TXT values (newest first) and null MX.
-    Subdomain(Vec<Box<[u8]>>),
-    /// `_dmarc.<subdomain>`.
-    Dmarc,
-    /// `<selector>._domainkey.<subdomain>`.
-    Dkim,
-    /// Not a name of any account.
-    Unknown,
+    dynamic: Arc<DynamicZone>,
 }
 
 impl DelegateRecords {
     /// `apex`: the zone name as lower-case wire format.
     pub fn new(apex: Box<[u8]>) -> Self {
         Self {
-            apex,
-            subdomains: RwLock::new(HashMap::new()),
+            dynamic: Arc::new(DynamicZone::new(apex, template())),
         }
     }
 
-    pub fn apex(&self) -> &[u8] {
-        &self.apex
+    /// The table the DNS threads answer from.
+    pub fn dynamic(&self) -> &Arc<DynamicZone> {
+        &self.dynamic
     }
 
     /// Sets a subdomain's values (registering it when new); newest first, at most
-    /// `TXT_VALUES_MAX` kept.
+    /// `TXT_VALUES_MAX` kept, each at most `TXT_VALUE_BYTES_MAX` bytes.
     pub fn set(&self, subdomain: &str, values: &[String]) {
-        let key: Box<[u8]> = subdomain.to_ascii_lowercase().into_bytes().into();
-        let values = values
+        let records = values
             .iter()
             .take(TXT_VALUES_MAX)
             .filter(|v| v.len() <= TXT_VALUE_BYTES_MAX)
-            .map(|v| Box::<[u8]>::from(v.as_bytes()))
+            .map(|v| Record::txt(TXT_TTL_SECS, v.as_bytes()))
             .collect();
-        self.subdomains
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, values);
+        self.dynamic.set(subdomain, records);
     }
 
     pub fn len(&self) -> usize {
-        self.subdomains
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.dynamic.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// What `name` (lower-case wire, inside the zone) is.
-    pub fn lookup(&self, name: &[u8]) -> Lookup {
-        let Some(relative) = name.strip_suffix(&*self.apex) else {
-            return Lookup::Unknown;
-        };
-        let labels = labels(relative);
-        let (kind, subdomain) = match labels.as_slice() {
-            [subdomain] => (None, *subdomain),
-            [b"_dmarc", subdomain] => (Some(Lookup::Dmarc), *subdomain),
-            [_, b"_domainkey", subdomain] => (Some(Lookup::Dkim), *subdomain),
-            _ => return Lookup::Unknown,
-        };
-        let table = self
-            .subdomains
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        match (table.get(subdomain), kind) {
-            (None, _) => Lookup::Unknown,
-            (Some(values), None) => Lookup::Subdomain(values.clone()),
-            (Some(_), Some(kind)) => kind,
-        }
-    }
 }
 
-/// The labels of a relative wire name (no root), left to right.
-fn labels(mut relative: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::with_capacity(3);
-    while let Some((&len, rest)) = relative.split_first() {
-        let len = usize::from(len);
-        let Some(label) = rest.get(..len) else {
-            return Vec::new();
-        };
-        out.push(label);
-        relative = &rest[len..];
-        if out.len() > 3 {
-            return Vec::new();
-        }
-    }
-    out
+/// What every account name gets besides its TXT values (seed 000): a null MX at
+/// `<subdomain>`, `_dmarc.<subdomain>` reject and an empty `*._domainkey` key.
+fn template() -> Vec<TemplateRecord> {
+    vec![
+        TemplateRecord {
+            relative: Box::default(),
+            record: Record {
+                rtype: TYPE_MX,
+                ttl: ANTI_SPAM_TTL_SECS,
+                rdata: Box::new([0, 0, 0]),
+            },
+        },
+        TemplateRecord {
+            relative: b"\x06_dmarc".to_vec().into(),
+            record: Record::txt(ANTI_SPAM_TTL_SECS, DMARC_REJECT.as_bytes()),
+        },
+        TemplateRecord {
+            relative: b"\x01*\x0a_domainkey".to_vec().into(),
+            record: Record::txt(ANTI_SPAM_TTL_SECS, DKIM_EMPTY.as_bytes()),
+        },
+    ]
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::panic)]
     use super::*;
+    use crate::dns::dynamic::Found;
+    use crate::dns::wire::TYPE_TXT;
 
     #[test]
     fn names_of_accounts() {
-        let records = DelegateRecords::new(b"\x04auth\x07example\x00".to_vec().into());
-        records.set("5EB4-x", &["a".repeat(43), "b".repeat(43), "c".repeat(43)]);
         let apex = b"\x04auth\x07example\x00";
+        let records = DelegateRecords::new(apex.to_vec().into());
+        records.set("5EB4-x", &["a".repeat(43), "b".repeat(43), "c".repeat(43)]);
         let name = |prefix: &[u8]| [prefix, &apex[..]].concat();
-        match records.lookup(&name(b"\x065eb4-x")) {
-            Lookup::Subdomain(values) => assert_eq!(values.len(), 2),
-            other => panic!("{other:?}"),
-        }
+        let count = |name: &[u8], qtype: u16| {
+            let mut values = Vec::new();
+            let found = records.dynamic().lookup(name, qtype, |_, ttl, rdata| {
+                values.push((ttl, rdata.to_vec()))
+            });
+            (found, values)
+        };
+        let (found, values) = count(&name(b"\x065eb4-x"), TYPE_TXT);
+        assert_eq!(found, Found::Name { wrote: 2 }, "the two newest values");
+        assert_eq!(values[0].0, TXT_TTL_SECS);
+        assert_eq!(values[0].1[1..], *"a".repeat(43).as_bytes());
         assert_eq!(
-            records.lookup(&name(b"\x06_dmarc\x065eb4-x")),
-            Lookup::Dmarc
+            count(&name(b"\x065eb4-x"), TYPE_MX).0,
+            Found::Name { wrote: 1 }
         );
-        assert_eq!(
-            records.lookup(&name(b"\x02s1\x0a_domainkey\x065eb4-x")),
-            Lookup::Dkim
-        );
-        assert_eq!(records.lookup(&name(b"\x05other")), Lookup::Unknown);
-        assert_eq!(records.lookup(&name(b"\x01x\x065eb4-x")), Lookup::Unknown);
-        assert_eq!(records.lookup(apex), Lookup::Unknown);
-        assert_eq!(records.lookup(b"\x03foo\x00"), Lookup::Unknown);
+        let dmarc = count(&name(b"\x06_dmarc\x065eb4-x"), TYPE_TXT);
+        assert_eq!(dmarc.1[0].1[1..], *DMARC_REJECT.as_bytes());
+        let dkim = count(&name(b"\x02s1\x0a_domainkey\x065eb4-x"), TYPE_TXT);
+        assert_eq!(dkim.1[0].1[1..], *DKIM_EMPTY.as_bytes());
+        assert_eq!(count(&name(b"\x05other"), TYPE_TXT).0, Found::Nothing);
+        assert_eq!(count(apex, TYPE_TXT).0, Found::Nothing);
         assert_eq!(records.len(), 1);
     }
 }

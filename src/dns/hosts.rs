@@ -111,6 +111,11 @@ impl HostTable {
         self.names.get(name)
     }
 
+    /// The reverse names of every PTR set.
+    pub fn reverse_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.reverse.keys().map(|name| &name[..])
+    }
+
     /// PTR set of a reverse name (lower-case wire).
     pub fn reverse(&self, name: &[u8]) -> Option<&RecordSet> {
         self.reverse.get(name)

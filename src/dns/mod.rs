@@ -6,12 +6,15 @@
 pub mod acl;
 pub mod answer;
 pub mod cache;
+pub mod client;
 pub mod dot;
+pub mod dynamic;
 pub mod forward;
 pub mod hosts;
 pub mod ipname;
 pub mod ratelimit;
 pub mod record;
+pub mod reverse;
 pub mod server;
 pub mod service;
 pub mod wire;

@@ -21,7 +21,7 @@ use tokio::task::AbortHandle;
 
 use crate::config;
 use crate::counters::Counters;
-use crate::dns::answer::{Action, Transport};
+use crate::dns::answer::{Step, Transport};
 use crate::dns::forward::{Job, QUEUE_MAX};
 use crate::dns::ratelimit::Verdict;
 use crate::dns::service::Current;
@@ -231,16 +231,18 @@ fn serve_udp(
             }
         }
         let packet = &request[..len];
-        match (service.answerer).answer_client(public, packet, transport, &mut query, &mut response)
-        {
-            Action::Send => {}
-            Action::Drop => {
+        let step = service
+            .answerer
+            .answer(public, packet, transport, &mut query, &mut response);
+        match step {
+            Step::Send => {}
+            Step::Drop => {
                 counters.malformed.bump();
                 continue;
             }
-            Action::Forward => {
+            Step::Forward(pending) => {
                 let job = Job {
-                    packet: request[..len].to_vec(),
+                    pending,
                     peer,
                     socket: socket.clone(),
                 };
@@ -308,12 +310,8 @@ async fn forward_jobs(mut queue: tokio::sync::mpsc::Receiver<Job>, current: Arc<
             let Some(forwarder) = &service.forwarder else {
                 return;
             };
-            let response = forwarder
-                .resolve(&service.answerer, &job.packet, Transport::Udp)
-                .await;
-            if let Some(response) = response
-                && let Err(e) = job.socket.send_to(&response, job.peer)
-            {
+            let response = forwarder.resolve(&service.answerer, job.pending).await;
+            if let Err(e) = job.socket.send_to(&response, job.peer) {
                 log::debug!("UDP send to {}: {e}", job.peer);
             }
         });
@@ -403,31 +401,20 @@ async fn serve_connection(
         let counters = context.counters.thread(context.index);
         counters.queries.bump();
         let service = context.current.load();
-        let transport = Transport::Tcp;
-        match (service.answerer).answer_client(
-            public,
-            &request,
-            transport,
-            &mut query,
-            &mut response,
-        ) {
-            Action::Send => {}
-            Action::Drop => {
+        let step =
+            (service.answerer).answer(public, &request, Transport::Tcp, &mut query, &mut response);
+        match step {
+            Step::Send => {}
+            Step::Drop => {
                 counters.malformed.bump();
                 continue;
             }
-            Action::Forward => {
+            Step::Forward(pending) => {
                 counters.forwarded.bump();
                 let Some(forwarder) = &service.forwarder else {
                     continue;
                 };
-                match forwarder
-                    .resolve(&service.answerer, &request, Transport::Tcp)
-                    .await
-                {
-                    Some(answer) => response = answer,
-                    None => continue,
-                }
+                response = forwarder.resolve(&service.answerer, pending).await;
             }
         }
         counters.answered.bump();

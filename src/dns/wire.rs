@@ -60,6 +60,12 @@ pub struct NameBuf {
     label_count: u8,
 }
 
+impl std::fmt::Debug for NameBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&name_to_string(self.as_bytes()))
+    }
+}
+
 impl NameBuf {
     pub const fn empty() -> Self {
         Self {
@@ -226,6 +232,7 @@ pub struct Edns {
 }
 
 /// A parsed standard query with exactly one question.
+#[derive(Clone, Debug)]
 pub struct Query {
     pub id: u16,
     /// The request's flag word (for RD and CD).
@@ -242,11 +249,13 @@ pub struct Query {
 pub enum Parsed {
     /// Not worth an answer (too short, a response, garbage without a header).
     Drop,
-    /// Answer with this RCODE and the header only (plus the question when it parsed).
+    /// Answer with this RCODE and the header only, plus our OPT when the request
+    /// carried a readable one (RFC 6891 §6.1.1).
     Error {
         id: u16,
         flags: u16,
         rcode: u8,
+        edns: Option<Edns>,
     },
     Query,
 }
@@ -274,7 +283,12 @@ impl Query {
         if flags & FLAG_QR != 0 {
             return Parsed::Drop;
         }
-        let error = |rcode| Parsed::Error { id, flags, rcode };
+        let error = |rcode| Parsed::Error {
+            id,
+            flags,
+            rcode,
+            edns: best_effort_edns(packet),
+        };
         if flags & OPCODE_MASK != 0 {
             return error(RCODE_NOTIMP);
         }
@@ -302,6 +316,18 @@ impl Query {
             Err(()) => error(RCODE_FORMERR),
         }
     }
+}
+
+/// The OPT of a request that is not a query we answer (another opcode, several
+/// questions, a broken question): every question skipped as name + type + class,
+/// then the records. `None` when any of it does not parse or OPT is not unique.
+fn best_effort_edns(packet: &[u8]) -> Option<Edns> {
+    let count = |i: usize| usize::from(u16::from_be_bytes([packet[4 + 2 * i], packet[5 + 2 * i]]));
+    let mut pos = HEADER_BYTES;
+    for _ in 0..count(0) {
+        pos = skip_name(packet, pos)? + 4;
+    }
+    find_edns(packet, pos, count(1) + count(2), count(3)).ok()?
 }
 
 /// Skips `skipped` records, then reads `additional` records looking for one OPT.
@@ -372,6 +398,47 @@ pub fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
     }
 }
 
+/// The offset after `count` resource records starting at `pos`.
+pub fn skip_records(message: &[u8], pos: usize, count: usize) -> Option<usize> {
+    let mut end = pos;
+    for record in records(message, pos).take(count) {
+        end = record?.end;
+    }
+    Some(end)
+}
+
+/// One resource record's type, data and end offset.
+pub struct Record<'m> {
+    pub rtype: u16,
+    pub data: &'m [u8],
+    pub end: usize,
+}
+
+/// The records from `pos` on, each `None` (and then nothing more) when malformed.
+pub fn records(message: &[u8], mut pos: usize) -> impl Iterator<Item = Option<Record<'_>>> {
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || pos >= message.len() {
+            return None;
+        }
+        let record = (|| {
+            pos = skip_name(message, pos)?;
+            let fixed = message.get(pos..pos + 10)?;
+            let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+            let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+            let data = message.get(pos + 10..pos + 10 + rdlength)?;
+            pos += 10 + rdlength;
+            Some(Record {
+                rtype,
+                data,
+                end: pos,
+            })
+        })();
+        failed = record.is_none();
+        Some(record)
+    })
+}
+
 /// Flags for a response to a request with flag word `request_flags`.
 pub fn response_flags(request_flags: u16, authoritative: bool, recursion: bool, rcode: u8) -> u16 {
     let mut flags = FLAG_QR | (request_flags & (FLAG_RD | FLAG_CD | OPCODE_MASK));
@@ -406,14 +473,19 @@ pub fn set_truncated(out: &mut [u8]) {
     out[2] |= (FLAG_TC >> 8) as u8;
 }
 
-/// Appends our OPT record: payload size, extended RCODE bits, version 0, no options.
-pub fn write_opt(out: &mut Vec<u8>, extended_rcode: u16) {
+/// Appends our OPT record: payload size, extended RCODE bits, version 0, the
+/// request's DO bit (RFC 3225 §3: copied into the response), no options.
+pub fn write_opt(out: &mut Vec<u8>, extended_rcode: u16, dnssec_ok: bool) {
     out.push(0);
     out.extend_from_slice(&TYPE_OPT.to_be_bytes());
     out.extend_from_slice(&EDNS_PAYLOAD_BYTES.to_be_bytes());
     out.push((extended_rcode >> 4) as u8);
-    out.extend_from_slice(&[0, 0, 0, 0, 0]);
+    let flags: u8 = if dnssec_ok { 0x80 } else { 0 };
+    out.extend_from_slice(&[0, flags, 0, 0, 0]);
 }
+
+/// Bytes of the OPT record [`write_opt`] appends.
+pub const OPT_BYTES: usize = 11;
 
 /// The largest UDP response this client can take.
 pub fn udp_limit_bytes(edns: Option<Edns>) -> usize {

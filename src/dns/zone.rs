@@ -162,6 +162,11 @@ impl Zones {
         self.reverse.get(name)
     }
 
+    /// The reverse names of every synthesized PTR.
+    pub fn reverse_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.reverse.keys().map(|name| &name[..])
+    }
+
     /// The zone whose names reverse queries for private addresses answer.
     pub fn ip_names_zone(&self) -> Option<&Zone> {
         self.ip_names_zone.and_then(|i| self.zones.get(i))

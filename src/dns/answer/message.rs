@@ -1,0 +1,218 @@
+//! The message writer: records into a response buffer with name compression,
+//! and [`finish`], where every response (local, cached, relayed) gets its
+//! truncation, OPT, flags and counts. Never allocates; never panics on the data it
+//! is given (record sets were encoded at load time, upstream bytes were checked).
+
+use crate::dns::answer::{Outcome, Transport};
+use crate::dns::wire::{self, HEADER_BYTES, Query, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL};
+use crate::dns::wire::{TYPE_CNAME, TYPE_MX, TYPE_NS, TYPE_PTR, TYPE_SOA};
+use crate::dns::zone::{self, RecordSet, Zone};
+
+/// A TCP response carries at most 65 535 bytes (two-byte length prefix).
+const TCP_MESSAGE_BYTES_MAX: usize = 65_535;
+/// Names remembered for compression in one response; more just stay uncompressed.
+const COMPRESSION_NAMES_MAX: usize = 48;
+/// Compression pointers address the first 16 KiB of a message (14-bit offsets).
+const POINTER_OFFSET_MAX: usize = 0x3FFF;
+
+/// Completes a response in `out`, which holds a header, the client's question and
+/// then `counts` answer and authority records: cut back to the question with TC=1
+/// when it exceeds what `transport` carries for this client (512 bytes without
+/// EDNS, at most our advertised 1232 over UDP), our OPT when the client sent EDNS,
+/// then `flags` and the counts. Local, cached and relayed answers all end here.
+pub fn finish(
+    out: &mut Vec<u8>,
+    query: &Query,
+    transport: Transport,
+    counts: [u16; 2],
+    flags: u16,
+    extended_rcode: u16,
+) {
+    let limit = match transport {
+        Transport::Udp => wire::udp_limit_bytes(query.edns),
+        Transport::Tcp => TCP_MESSAGE_BYTES_MAX,
+        Transport::Slip => 0,
+    };
+    let opt_bytes = if query.edns.is_some() {
+        wire::OPT_BYTES
+    } else {
+        0
+    };
+    let truncated = out.len() + opt_bytes > limit;
+    let [mut answers, mut authorities] = counts;
+    if truncated {
+        out.truncate(query.question_end);
+        (answers, authorities) = (0, 0);
+    }
+    if let Some(edns) = query.edns {
+        wire::write_opt(out, extended_rcode, edns.dnssec_ok);
+    }
+    out[2..4].copy_from_slice(&flags.to_be_bytes());
+    wire::set_counts(out, answers, authorities, u16::from(query.edns.is_some()));
+    if truncated {
+        wire::set_truncated(out);
+    }
+}
+
+/// Passes on an upstream answer the cache did not keep (SERVFAIL, NODATA without
+/// SOA...): `out` holds our header and the client's question; the upstream's
+/// answer and authority sections follow it (the upstream's question has the
+/// same layout, so its compression pointers stay valid), then [`finish`]. False
+/// when the upstream message does not walk.
+pub(super) fn relay(
+    response: &[u8],
+    query: &Query,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> bool {
+    let question_end = query.question_end;
+    if response.len() < question_end || out.len() != question_end {
+        return false;
+    }
+    let count = |i: usize| u16::from_be_bytes([response[4 + 2 * i], response[5 + 2 * i]]);
+    let (answers, authorities) = (count(1), count(2));
+    let records = usize::from(answers) + usize::from(authorities);
+    let Some(end) = wire::skip_records(response, question_end, records) else {
+        return false;
+    };
+    let rcode = response[3] & 0x0f;
+    let rcode = if matches!(rcode, RCODE_NOERROR | RCODE_NXDOMAIN) {
+        rcode
+    } else {
+        RCODE_SERVFAIL
+    };
+    let flags = wire::response_flags(query.flags, false, true, rcode);
+    out.extend_from_slice(&response[question_end..end]);
+    finish(out, query, transport, [answers, authorities], flags, 0);
+    true
+}
+
+/// A response being written, with the names already in it for compression.
+pub(super) struct Message<'o, 'd> {
+    pub out: &'o mut Vec<u8>,
+    names: [(&'d [u8], u16); COMPRESSION_NAMES_MAX],
+    name_count: usize,
+    /// Answer and authority records written.
+    pub counts: [u16; 2],
+    /// With [`Outcome::FORWARD`]: the name to ask upstream (the question's, or the
+    /// target where a local CNAME chain leaves local data).
+    pub forward: Option<&'d [u8]>,
+}
+
+impl<'o, 'd> Message<'o, 'd> {
+    pub(super) fn new(out: &'o mut Vec<u8>, query: &'d Query) -> Self {
+        let mut message = Self {
+            out,
+            names: [(&[], 0); COMPRESSION_NAMES_MAX],
+            name_count: 0,
+            counts: [0; 2],
+            forward: None,
+        };
+        // The question's name is at offset 12, in the client's own case: pointing at it
+        // echoes that case in every owner name.
+        for i in 0..query.name.label_count() {
+            message.remember(
+                query.name.suffix(i),
+                HEADER_BYTES + query.name.label_offset(i),
+            );
+        }
+        message
+    }
+
+    fn remember(&mut self, name: &'d [u8], offset: usize) {
+        if self.name_count < COMPRESSION_NAMES_MAX && offset <= POINTER_OFFSET_MAX {
+            self.names[self.name_count] = (name, offset as u16);
+            self.name_count += 1;
+        }
+    }
+
+    /// Writes `name` (lower-case wire), pointing at the longest suffix already written.
+    fn write_name(&mut self, name: &'d [u8]) {
+        for suffix in zone::suffixes(name) {
+            if suffix == b"\x00" {
+                self.out.push(0);
+                return;
+            }
+            if let Some(&(_, offset)) = self.names[..self.name_count]
+                .iter()
+                .find(|(n, _)| *n == suffix)
+            {
+                self.out.extend_from_slice(&(0xC000 | offset).to_be_bytes());
+                return;
+            }
+            let offset = self.out.len();
+            self.remember(suffix, offset);
+            let label_len = usize::from(suffix[0]);
+            self.out.extend_from_slice(&suffix[..=label_len]);
+        }
+    }
+
+    /// Writes every record of `set` owned by `owner` into the answer section.
+    pub(super) fn write_set(&mut self, owner: &'d [u8], set: &'d RecordSet) {
+        self.write_records(owner, set, 0);
+    }
+
+    /// Writes one synthesized answer record; `rdata` is copied as it is.
+    pub(super) fn write_raw(&mut self, owner: &'d [u8], rtype: u16, ttl: u32, rdata: &[u8]) {
+        self.write_name(owner);
+        zone::push_tail(self.out, rtype, ttl, rdata);
+        self.counts[0] = self.counts[0].saturating_add(1);
+    }
+
+    /// NXDOMAIN or NODATA: the zone's SOA in the authority section (RFC 2308).
+    pub(super) fn negative(&mut self, zone: &'d Zone, rcode: u8) -> Outcome {
+        self.write_records(&zone.apex, &zone.negative_soa, 1);
+        Outcome::local(rcode)
+    }
+
+    fn write_records(&mut self, owner: &'d [u8], set: &'d RecordSet, section: usize) {
+        let mut tails: &'d [u8] = &set.tails;
+        while tails.len() >= 10 {
+            let end = 10 + usize::from(u16::from_be_bytes([tails[8], tails[9]]));
+            let Some(record) = tails.get(..end) else {
+                return;
+            };
+            self.write_name(owner);
+            self.write_data(set.rtype, record);
+            self.counts[section] = self.counts[section].saturating_add(1);
+            tails = &tails[end..];
+        }
+    }
+
+    /// Writes type, class, TTL, length and data of one record. Names inside the
+    /// data of the RFC 1035 types are compressed too (RFC 3597 §4 forbids it for
+    /// later types such as SRV, which are copied as they are).
+    fn write_data(&mut self, rtype: u16, record: &'d [u8]) {
+        let rdata = &record[10..];
+        let (prefix_bytes, name_count) = match rtype {
+            TYPE_CNAME | TYPE_NS | TYPE_PTR => (0, 1),
+            TYPE_MX => (2, 1),
+            TYPE_SOA => (0, 2),
+            _ => {
+                self.out.extend_from_slice(record);
+                return;
+            }
+        };
+        self.out.extend_from_slice(&record[..8]);
+        let length_at = self.out.len();
+        self.out.extend_from_slice(&[0, 0]);
+        let Some(prefix) = rdata.get(..prefix_bytes) else {
+            return;
+        };
+        self.out.extend_from_slice(prefix);
+        let mut rest = &rdata[prefix_bytes..];
+        for _ in 0..name_count {
+            let name_len = zone::suffixes(rest)
+                .last()
+                .map_or(rest.len(), |root| rest.len() - root.len() + 1);
+            let Some((name, tail)) = rest.split_at_checked(name_len) else {
+                break;
+            };
+            self.write_name(name);
+            rest = tail;
+        }
+        self.out.extend_from_slice(rest);
+        let rdlen = (self.out.len() - length_at - 2) as u16;
+        self.out[length_at..length_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    }
+}

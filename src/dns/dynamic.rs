@@ -1,0 +1,310 @@
+//! Records that change while lanseal runs, fed by a role and answered from memory.
+//!
+//! A [`DynamicZone`] holds, under one zone apex, a set of *owners*: names one label
+//! below the apex, each with records of its own (the delegate's accounts and their
+//! challenge TXT values). Every owner also gets the zone's *template*: records at
+//! fixed names relative to the owner (the delegate's null MX, `_dmarc` and
+//! `*._domainkey` anti-spam records), stored once for all owners. The static part
+//! of the zone (SOA, NS, apex records) is an ordinary local zone; the answer path
+//! asks this table for names that zone does not define.
+//!
+//! The roles write (one `set` per committed change); the DNS threads read under a
+//! read lock held only to copy the records of one name into the response, with no
+//! allocation. Nothing here knows which role feeds it: `dns` does not depend on
+//! the roles.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+/// Longest record data kept for an owner (a TXT string of 255 bytes plus its length).
+const RDATA_BYTES_MAX: usize = 256;
+
+/// One record: type, TTL and wire data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub rtype: u16,
+    pub ttl: u32,
+    pub rdata: Box<[u8]>,
+}
+
+impl Record {
+    /// A TXT record holding one character-string (cut at 255 bytes).
+    pub fn txt(ttl: u32, text: &[u8]) -> Self {
+        let len = text.len().min(255);
+        let mut rdata = Vec::with_capacity(len + 1);
+        rdata.push(len as u8);
+        rdata.extend_from_slice(&text[..len]);
+        Self {
+            rtype: crate::dns::wire::TYPE_TXT,
+            ttl,
+            rdata: rdata.into(),
+        }
+    }
+}
+
+/// A template record: at `relative` (lower-case wire labels without the root,
+/// empty for the owner itself; a leading `*` label matches one or more labels,
+/// RFC 4592) below every owner.
+#[derive(Debug, Clone)]
+pub struct TemplateRecord {
+    pub relative: Box<[u8]>,
+    pub record: Record,
+}
+
+/// What the table knows of a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Not a name of any owner: the static zone decides (NXDOMAIN).
+    Nothing,
+    /// The name exists; `wrote` records of the asked type were emitted (0: NODATA).
+    Name { wrote: usize },
+}
+
+/// Owner label (lower-case, no length byte) → its own records.
+type Owners = HashMap<Box<[u8]>, Box<[Record]>>;
+
+/// Owners and their records under one apex; see the module doc.
+#[derive(Debug)]
+pub struct DynamicZone {
+    /// The zone apex, lower-case wire.
+    apex: Box<[u8]>,
+    template: Box<[TemplateRecord]>,
+    owners: RwLock<Owners>,
+}
+
+impl DynamicZone {
+    /// `apex`: lower-case wire name; `template`: the records every owner gets.
+    pub fn new(apex: Box<[u8]>, template: Vec<TemplateRecord>) -> Self {
+        Self {
+            apex,
+            template: template.into(),
+            owners: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn apex(&self) -> &[u8] {
+        &self.apex
+    }
+
+    /// Makes `label` an owner with exactly `records` (replacing what it had).
+    /// Records with data over `RDATA_BYTES_MAX` are left out.
+    pub fn set(&self, label: &str, records: Vec<Record>) {
+        let key: Box<[u8]> = label.to_ascii_lowercase().into_bytes().into();
+        let records: Box<[Record]> = records
+            .into_iter()
+            .filter(|r| r.rdata.len() <= RDATA_BYTES_MAX)
+            .collect();
+        self.write().insert(key, records);
+    }
+
+    /// Owners at present.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Emits every record of type `qtype` (all types for ANY) at `name`
+    /// (lower-case wire) through `emit(rtype, ttl, rdata)`.
+    pub fn lookup(&self, name: &[u8], qtype: u16, mut emit: impl FnMut(u16, u32, &[u8])) -> Found {
+        let Some(below) = name.strip_suffix(&*self.apex) else {
+            return Found::Nothing;
+        };
+        // The owner is the last label before the apex; `relative` what is left.
+        let Some((relative, label)) = last_label(below) else {
+            return Found::Nothing;
+        };
+        let owners = self.read();
+        let Some(own) = owners.get(label) else {
+            return Found::Nothing;
+        };
+        let wanted = |rtype: u16| qtype == rtype || qtype == crate::dns::wire::TYPE_ANY;
+        let mut wrote = 0;
+        let mut exists = relative.is_empty();
+        if relative.is_empty() {
+            for record in own.iter().filter(|r| wanted(r.rtype)) {
+                emit(record.rtype, record.ttl, &record.rdata);
+                wrote += 1;
+            }
+        }
+        for entry in self.template.iter() {
+            match matches(&entry.relative, relative) {
+                Match::No => {}
+                Match::Below => exists = true,
+                Match::Yes => {
+                    exists = true;
+                    if wanted(entry.record.rtype) {
+                        let record = &entry.record;
+                        emit(record.rtype, record.ttl, &record.rdata);
+                        wrote += 1;
+                    }
+                }
+            }
+        }
+        if exists {
+            Found::Name { wrote }
+        } else {
+            Found::Nothing
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Owners> {
+        self.owners.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Owners> {
+        self.owners.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Splits a relative wire name (no root) into everything before its last label,
+/// and that label's bytes.
+fn last_label(relative: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut pos = 0;
+    loop {
+        let len = usize::from(*relative.get(pos)?);
+        let end = pos + 1 + len;
+        if len == 0 || end > relative.len() {
+            return None;
+        }
+        if end == relative.len() {
+            return Some((&relative[..pos], &relative[pos + 1..]));
+        }
+        pos = end;
+    }
+}
+
+enum Match {
+    No,
+    /// `name` is an empty non-terminal above the pattern.
+    Below,
+    Yes,
+}
+
+/// Does relative `name` match template `pattern`?
+fn matches(pattern: &[u8], name: &[u8]) -> Match {
+    if pattern == name {
+        return Match::Yes;
+    }
+    if let Some(rest) = pattern.strip_prefix(b"\x01*") {
+        // One or more labels, then exactly `rest`.
+        if name.len() > rest.len() && name.ends_with(rest) && label_aligned(name, rest.len()) {
+            return Match::Yes;
+        }
+        if name == rest {
+            // The wildcard's parent (`_domainkey.<owner>`) exists, empty.
+            return Match::Below;
+        }
+    }
+    if pattern.len() > name.len() && pattern.ends_with(name) && label_aligned(pattern, name.len()) {
+        return Match::Below;
+    }
+    Match::No
+}
+
+/// True when the last `tail` bytes of `name` start at a label boundary.
+fn label_aligned(name: &[u8], tail: usize) -> bool {
+    let boundary = name.len() - tail;
+    let mut pos = 0;
+    while pos < boundary {
+        pos += 1 + usize::from(name[pos]);
+    }
+    pos == boundary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::wire::{TYPE_ANY, TYPE_MX, TYPE_TXT};
+
+    const APEX: &[u8] = b"\x04auth\x07example\x00";
+
+    fn zone() -> DynamicZone {
+        let template = vec![
+            TemplateRecord {
+                relative: Box::default(),
+                record: Record {
+                    rtype: TYPE_MX,
+                    ttl: 3600,
+                    rdata: Box::new([0, 0, 0]),
+                },
+            },
+            TemplateRecord {
+                relative: b"\x06_dmarc".to_vec().into(),
+                record: Record::txt(3600, b"v=DMARC1;p=reject"),
+            },
+            TemplateRecord {
+                relative: b"\x01*\x0a_domainkey".to_vec().into(),
+                record: Record::txt(3600, b"v=DKIM1; p="),
+            },
+        ];
+        DynamicZone::new(APEX.into(), template)
+    }
+
+    fn name(prefix: &[u8]) -> Vec<u8> {
+        [prefix, APEX].concat()
+    }
+
+    fn ask(zone: &DynamicZone, name: &[u8], qtype: u16) -> (Found, Vec<(u16, Vec<u8>)>) {
+        let mut seen = Vec::new();
+        let found = zone.lookup(name, qtype, |rtype, _, rdata| {
+            seen.push((rtype, rdata.to_vec()))
+        });
+        (found, seen)
+    }
+
+    #[test]
+    fn owners_and_templates() {
+        let z = zone();
+        z.set(
+            "5EB4-x",
+            vec![Record::txt(1, b"first"), Record::txt(1, b"second")],
+        );
+        let (found, seen) = ask(&z, &name(b"\x065eb4-x"), TYPE_TXT);
+        assert_eq!(found, Found::Name { wrote: 2 });
+        assert_eq!(seen[0], (TYPE_TXT, b"\x05first".to_vec()));
+        let (found, _) = ask(&z, &name(b"\x065eb4-x"), TYPE_MX);
+        assert_eq!(found, Found::Name { wrote: 1 });
+        assert_eq!(
+            ask(&z, &name(b"\x065eb4-x"), TYPE_ANY).0,
+            Found::Name { wrote: 3 }
+        );
+        assert_eq!(ask(&z, &name(b"\x065eb4-x"), 1).0, Found::Name { wrote: 0 });
+        let dmarc = name(b"\x06_dmarc\x065eb4-x");
+        assert_eq!(ask(&z, &dmarc, TYPE_TXT).0, Found::Name { wrote: 1 });
+        let dkim = name(b"\x02s1\x0a_domainkey\x065eb4-x");
+        assert_eq!(ask(&z, &dkim, TYPE_TXT).0, Found::Name { wrote: 1 });
+        let deep = name(b"\x01a\x02s1\x0a_domainkey\x065eb4-x");
+        assert_eq!(ask(&z, &deep, TYPE_TXT).0, Found::Name { wrote: 1 });
+        // `_domainkey.<owner>` exists (the wildcard's parent), empty.
+        let parent = name(b"\x0a_domainkey\x065eb4-x");
+        assert_eq!(ask(&z, &parent, TYPE_TXT).0, Found::Name { wrote: 0 });
+        assert_eq!(ask(&z, &name(b"\x05other"), TYPE_TXT).0, Found::Nothing);
+        assert_eq!(
+            ask(&z, &name(b"\x01x\x065eb4-x"), TYPE_TXT).0,
+            Found::Nothing
+        );
+        assert_eq!(ask(&z, APEX, TYPE_TXT).0, Found::Nothing);
+        assert_eq!(ask(&z, b"\x03foo\x00", TYPE_TXT).0, Found::Nothing);
+        assert_eq!(z.len(), 1);
+        // Replacing keeps one owner.
+        z.set("5eb4-x", vec![Record::txt(1, b"third")]);
+        assert_eq!(
+            ask(&z, &name(b"\x065eb4-x"), TYPE_TXT).0,
+            Found::Name { wrote: 1 }
+        );
+        assert_eq!(z.len(), 1);
+    }
+
+    #[test]
+    fn broken_names_are_nothing() {
+        let z = zone();
+        z.set("a", vec![]);
+        for bad in [&b"\x05a"[..], b"\x00", b"\x3fa", b"\x01"] {
+            let bad = [bad, APEX].concat();
+            assert_eq!(ask(&z, &bad, TYPE_TXT).0, Found::Nothing);
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The forwarder: turns a question that is not local and not cached into a
+//! checked upstream answer in the cache.
+//!
+//! Owns the policy of asking upstream: which servers ([`upstream`]: routes, then
+//! fastest first by smoothed round-trip time, failing over to the next), at most
+//! [`INFLIGHT_MAX`] questions upstream at once, identical questions asked once
+//! ([`merge`]), rebinding protection ([`rebind`]), and the cache insert. Each
+//! exchange goes through the one DNS client ([`crate::dns::client`]), which checks
+//! that the answer is for our question. Writing the client's response is not
+//! done here: [`Answerer::complete`] writes it from the cache, so local, cached and
+//! forwarded answers share one writer.
+//!
+//! Runs on the DNS I/O thread's tokio runtime: UDP threads hand over a [`Job`]
+//! through a bounded channel and go back to their socket at once.
+
+pub mod merge;
+pub mod rebind;
+pub mod resolv;
+pub mod upstream;
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Instant;
+
+use crate::dns::answer::{Answerer, Pending, Upstream as Outcome};
+use crate::dns::cache::Cache;
+use crate::dns::client::{FLAG_CD, Question, Request};
+use crate::dns::dot;
+use crate::dns::wire;
+
+pub use resolv::parse_resolv_conf;
+pub use upstream::{Health, Upstream};
+
+/// Queries upstream at once; beyond this new ones are answered SERVFAIL.
+pub const INFLIGHT_MAX: usize = 512;
+/// Jobs waiting for the forwarder thread; beyond this UDP threads drop (counted).
+pub const QUEUE_MAX: usize = 1024;
+
+/// A client query the UDP thread could not answer locally or from the cache.
+#[derive(Debug)]
+pub struct Job {
+    pub pending: Box<Pending>,
+    pub peer: SocketAddr,
+    /// The socket the query came in on; the answer leaves from it.
+    pub socket: Arc<UdpSocket>,
+}
+
+/// What the config says about forwarding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Servers for every name without a route.
+    pub upstreams: Vec<Upstream>,
+    /// (domain as lower-case wire, its servers): names under it go there only.
+    pub routes: Vec<(Vec<u8>, Vec<Upstream>)>,
+    /// Extra trust anchors for DNS over TLS.
+    pub ca_file: Option<std::path::PathBuf>,
+    pub serve_stale: bool,
+    pub rebind_protection: bool,
+    /// Domains (lower-case wire) whose answers may carry private addresses.
+    pub rebind_allow: Vec<Vec<u8>>,
+}
+
+/// The upstreams, their health, and the cache answers go into.
+#[derive(Debug)]
+pub struct Forwarder {
+    upstreams: upstream::Upstreams,
+    cache: Arc<Cache>,
+    serve_stale: bool,
+    rebind_protection: bool,
+    rebind_allow: HashSet<Box<[u8]>>,
+    inflight: AtomicUsize,
+    in_flight: merge::InFlight,
+    /// Queries that waited for an identical one already upstream.
+    pub merged: AtomicUsize,
+    /// Answers served stale because every upstream failed.
+    pub stale_served: AtomicUsize,
+    /// Upstream answers dropped by rebinding protection.
+    pub rebind_dropped: AtomicUsize,
+    /// Queries answered SERVFAIL because `INFLIGHT_MAX` were upstream.
+    pub inflight_full: AtomicUsize,
+}
+
+impl Forwarder {
+    pub fn new(settings: &Settings, cache: Arc<Cache>) -> Self {
+        let tls = settings
+            .upstreams
+            .iter()
+            .chain(settings.routes.iter().flat_map(|(_, r)| r));
+        let roots = if tls.clone().any(|u| u.tls_name.is_some()) {
+            dot::roots(settings.ca_file.as_deref())
+                .map_err(|e| log::error!("DNS over TLS: {e}"))
+                .ok()
+        } else {
+            None
+        };
+        Self {
+            upstreams: upstream::Upstreams::new(
+                &settings.upstreams,
+                &settings.routes,
+                roots.as_ref(),
+            ),
+            cache,
+            serve_stale: settings.serve_stale,
+            rebind_protection: settings.rebind_protection,
+            rebind_allow: settings
+                .rebind_allow
+                .iter()
+                .map(|d| d.as_slice().into())
+                .collect(),
+            inflight: AtomicUsize::new(0),
+            in_flight: merge::InFlight::default(),
+            merged: AtomicUsize::new(0),
+            stale_served: AtomicUsize::new(0),
+            rebind_dropped: AtomicUsize::new(0),
+            inflight_full: AtomicUsize::new(0),
+        }
+    }
+
+    /// Queries upstream right now.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Relaxed)
+    }
+
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
+    /// Per upstream: address, answers, failures, smoothed RTT in ms.
+    pub fn health(&self) -> Vec<Health> {
+        self.upstreams.health()
+    }
+
+    /// The response to `pending`: its target asked upstream, the answer checked
+    /// and cached, the rest written by `answerer`.
+    pub async fn resolve(&self, answerer: &Answerer, pending: Box<Pending>) -> Vec<u8> {
+        let query = pending.query();
+        let question = Question {
+            name: pending.target(),
+            qtype: query.qtype,
+            qclass: query.qclass,
+        };
+        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+        let exempt = pending.in_local_zone() || self.rebind_allowed(pending.target());
+        let response = self.fetch(&question, query.flags, dnssec_ok).await;
+        let outcome = match &response {
+            Fetched::Answer(answer) => self.check_and_cache(&question, dnssec_ok, answer, exempt),
+            Fetched::Busy => Outcome::Busy,
+            Fetched::Unanswered => Outcome::Unanswered {
+                stale: self.serve_stale,
+            },
+        };
+        let (response, stale) = answerer.complete(pending, outcome);
+        if stale {
+            self.stale_served.fetch_add(1, Relaxed);
+        }
+        response
+    }
+
+    /// Rebinding protection, then the cache.
+    fn check_and_cache<'r>(
+        &self,
+        question: &Question<'_>,
+        dnssec_ok: bool,
+        answer: &'r [u8],
+        exempt: bool,
+    ) -> Outcome<'r> {
+        if self.rebind_protection && !exempt && rebind::rebinds(answer, question.end()) {
+            self.rebind_dropped.fetch_add(1, Relaxed);
+            log::info!(
+                "possible DNS rebinding: an upstream answer for {} carries a private address; answered NXDOMAIN",
+                wire::name_to_string(question.name)
+            );
+            return Outcome::Rebinding;
+        }
+        let cached = self.cache.insert(
+            question.name,
+            question.qtype,
+            question.qclass,
+            dnssec_ok,
+            answer,
+            crate::clock::monotonic_secs(),
+            None,
+        );
+        Outcome::Answer {
+            response: answer,
+            cached,
+        }
+    }
+
+    /// `rebind_allow` domains may resolve to private addresses.
+    fn rebind_allowed(&self, name: &[u8]) -> bool {
+        crate::dns::zone::suffixes(name).any(|s| self.rebind_allow.contains(s))
+    }
+
+    /// One checked upstream answer for `question`, asked once however many
+    /// identical queries are waiting, within `INFLIGHT_MAX`.
+    async fn fetch(&self, question: &Question<'_>, flags: u16, dnssec_ok: bool) -> Fetched {
+        if self.inflight.fetch_add(1, Relaxed) >= INFLIGHT_MAX {
+            self.inflight.fetch_sub(1, Relaxed);
+            self.inflight_full.fetch_add(1, Relaxed);
+            return Fetched::Busy;
+        }
+        let key: merge::Key = (
+            question.name.into(),
+            question.qtype,
+            question.qclass,
+            dnssec_ok,
+            flags & FLAG_CD != 0,
+        );
+        let shared = match self.in_flight.join(key) {
+            merge::Joined::Waiter(receiver) => {
+                self.merged.fetch_add(1, Relaxed);
+                receiver.await.ok().flatten()
+            }
+            // Whatever happens to this task (even cancellation), the waiters hear.
+            merge::Joined::Leader(leader) => {
+                leader.finish(self.exchange(question, flags, dnssec_ok).await)
+            }
+        };
+        self.inflight.fetch_sub(1, Relaxed);
+        match shared {
+            Some(answer) => Fetched::Answer(answer),
+            None => Fetched::Unanswered,
+        }
+    }
+
+    /// One validated upstream response, trying each upstream at most once.
+    async fn exchange(
+        &self,
+        question: &Question<'_>,
+        flags: u16,
+        dnssec_ok: bool,
+    ) -> Option<Vec<u8>> {
+        let mut request = Request::new(*question, flags, dnssec_ok);
+        for upstream in self.upstreams.order(question.name) {
+            let started = Instant::now();
+            let result = match &upstream.dot {
+                Some(dot) => request.tls(dot).await,
+                None => request.udp(upstream.address, upstream.timeout()).await,
+            };
+            let elapsed = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+            match result {
+                Ok(response) => {
+                    upstream.record(elapsed, true);
+                    return Some(response);
+                }
+                Err(e) => {
+                    log::debug!("upstream {}: {e}", upstream.address);
+                    upstream.record(elapsed, false);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// What the upstreams gave for a question.
+enum Fetched {
+    Answer(Arc<Vec<u8>>),
+    Busy,
+    Unanswered,
+}
