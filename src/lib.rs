@@ -85,8 +85,10 @@
 //! - [`dns::answer`] — DNS semantics (RCODEs, flags, NXDOMAIN vs NODATA, wildcards,
 //!   CNAME chains, ANY per RFC 8482, EDNS, truncation), writing into a reused buffer.
 //! - [`dns::cache`] — upstream answers as wire bytes with TTL offsets, 16 shards,
-//!   bounded by entries and bytes (sampled-LRU eviction). Invariant: every stored
-//!   compression pointer was checked to aim backwards inside the stored part.
+//!   bounded by entries and bytes: `cache::scan` checks a response and says what
+//!   may be kept and for how long, `cache::table` keeps it (sampled-LRU eviction,
+//!   replay with TTLs patched). Invariant: every stored compression pointer was
+//!   checked to aim backwards inside the stored part.
 //! - [`dns::forward`] — upstream exchange: random ID and port, answer/question
 //!   matching, TCP on TC=1, SRTT-ordered failover, routes, rebinding protection,
 //!   serve-stale, in-flight merging, `INFLIGHT_MAX`.
