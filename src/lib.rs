@@ -169,6 +169,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod counters;
 pub mod daemon;
 pub mod delegate;

@@ -6,13 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::{ConfigError, Lines, raw};
-use crate::delegate::zone::{DKIM_EMPTY, DMARC_REJECT, SPF_NONE};
 use crate::dns::acl;
-use crate::dns::zone::{Mode, ZoneSpec};
 
 /// The delegate zone's SOA minimum: how long a resolver may cache "no such name"
 /// (RFC 2308). Short, because a name appears the moment an account registers.
-const DELEGATE_NEGATIVE_TTL_SECS: u32 = 60;
 /// Who may register accounts with the delegate API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Registration {
@@ -23,7 +20,7 @@ pub enum Registration {
 }
 
 /// `[delegate]`: the acme-dns-compatible API and its authoritative zone.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delegate {
     /// The zone, lower-case, without the final dot.
     pub zone: String,
@@ -180,40 +177,4 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
         admin_token_file,
         trusted_proxies,
     })
-}
-
-/// The delegate's static zone data: SOA and NS at the apex, addresses of the name
-/// servers inside the zone, and the anti-spam records getlocalcert publishes (a
-/// local-only name must not send mail). Per-account TXT records are not zone data:
-/// `delegate::zone` answers them from memory.
-pub(super) fn zone(delegate: &Delegate) -> ZoneSpec {
-    let apex = format!("{}.", delegate.zone);
-    let mut records = vec![format!(
-        "@ 3600 SOA {} {} 1 3600 600 86400 {DELEGATE_NEGATIVE_TTL_SECS}",
-        delegate.ns[0], delegate.soa_email
-    )];
-    for ns in &delegate.ns {
-        records.push(format!("@ 3600 NS {ns}"));
-        if ns == &apex || ns.ends_with(&format!(".{apex}")) {
-            for ip in &delegate.ns_addresses {
-                let rtype = if ip.is_ipv4() { "A" } else { "AAAA" };
-                records.push(format!("{ns} 3600 {rtype} {ip}"));
-            }
-        }
-    }
-    // getlocalcert's records against mail from local-only names (seed 000), at
-    // the apex; `delegate::zone` answers the same for every account's name.
-    let ttl = crate::delegate::zone::ANTI_SPAM_TTL_SECS;
-    records.push(format!("@ {ttl} TXT \"{SPF_NONE}\""));
-    records.push(format!("_dmarc {ttl} TXT \"{DMARC_REJECT}\""));
-    records.push(format!("*._domainkey {ttl} TXT \"{DKIM_EMPTY}\""));
-    records.push(format!("@ {ttl} MX 0 ."));
-    ZoneSpec {
-        name: delegate.zone.clone(),
-        mode: Mode::Authoritative,
-        ttl: 3600,
-        ip_names: false,
-        ip_names_private_only: true,
-        records: records.into_iter().map(|r| (r, 0)).collect(),
-    }
 }

@@ -253,9 +253,8 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
     let delegate = match raw.delegate {
         None => None,
         Some(raw_delegate) => {
-            let delegate = delegate::resolve(raw_delegate, lines)?;
-            zones.push(delegate::zone(&delegate));
-            Some(delegate)
+            // Its zone is the delegate's to build (`delegate::zone::spec`).
+            Some(delegate::resolve(raw_delegate, lines)?)
         }
     };
     Ok(Config {

@@ -4,15 +4,22 @@
 //! TXT values (the two newest, TTL 1 so validators never see a stale token) and
 //! the anti-spam records each name gets (null MX, `_dmarc` reject, empty
 //! `*._domainkey`). The static zone data (SOA, NS, name-server addresses, apex
-//! anti-spam) is an ordinary local zone built from the config. The store is the
+//! anti-spam) is an ordinary local zone, whose records [`spec`] writes from the
+//! `[delegate]` settings. The store is the
 //! truth; this table is refreshed from it at start and after every committed
 //! update, so the DNS path never waits on SQLite, only on a read lock held for a
 //! copy of at most two 43-byte values.
 
 use std::sync::Arc;
 
+use crate::config;
 use crate::dns::dynamic::{DynamicZone, Record, TemplateRecord};
 use crate::dns::wire::TYPE_MX;
+use crate::dns::zone::{Mode, ZoneSpec};
+
+/// SOA minimum of the delegate zone: how long resolvers cache a negative answer
+/// (a name registered a moment ago must appear soon).
+const DELEGATE_NEGATIVE_TTL_SECS: u32 = 60;
 
 /// TTL of the challenge TXT records: validators must see a new token at once.
 pub const TXT_TTL_SECS: u32 = 1;
@@ -71,6 +78,41 @@ impl DelegateRecords {
     }
 }
 
+/// The delegate's static zone data: SOA and NS at the apex, addresses of the name
+/// servers inside the zone, and the anti-spam records getlocalcert publishes (a
+/// local-only name must not send mail). Per-account TXT records are not zone data:
+/// [`DelegateRecords`] answers them from memory.
+pub fn spec(delegate: &config::Delegate) -> ZoneSpec {
+    let apex = format!("{}.", delegate.zone);
+    let mut records = vec![format!(
+        "@ 3600 SOA {} {} 1 3600 600 86400 {DELEGATE_NEGATIVE_TTL_SECS}",
+        delegate.ns[0], delegate.soa_email
+    )];
+    for ns in &delegate.ns {
+        records.push(format!("@ 3600 NS {ns}"));
+        if ns == &apex || ns.ends_with(&format!(".{apex}")) {
+            for ip in &delegate.ns_addresses {
+                let rtype = if ip.is_ipv4() { "A" } else { "AAAA" };
+                records.push(format!("{ns} 3600 {rtype} {ip}"));
+            }
+        }
+    }
+    // getlocalcert's records against mail from local-only names (seed 000), at
+    // the apex; [`template`] gives the same for every account's name.
+    let ttl = ANTI_SPAM_TTL_SECS;
+    records.push(format!("@ {ttl} TXT \"{SPF_NONE}\""));
+    records.push(format!("_dmarc {ttl} TXT \"{DMARC_REJECT}\""));
+    records.push(format!("*._domainkey {ttl} TXT \"{DKIM_EMPTY}\""));
+    records.push(format!("@ {ttl} MX 0 ."));
+    ZoneSpec {
+        name: delegate.zone.clone(),
+        mode: Mode::Authoritative,
+        ttl: 3600,
+        ip_names: false,
+        ip_names_private_only: true,
+        records: records.into_iter().map(|r| (r, 0)).collect(),
+    }
+}
 /// What every account name gets besides its TXT values (seed 000): a null MX at
 /// `<subdomain>`, `_dmarc.<subdomain>` reject and an empty `*._domainkey` key.
 fn template() -> Vec<TemplateRecord> {

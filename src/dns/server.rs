@@ -19,7 +19,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::AbortHandle;
 
-use crate::config;
 use crate::counters::Counters;
 use crate::dns::answer::{Step, Transport};
 use crate::dns::forward::{Job, QUEUE_MAX};
@@ -51,15 +50,6 @@ pub struct Sockets {
 pub struct TcpLimits {
     pub connections_max: usize,
     pub idle_timeout: Duration,
-}
-
-impl TcpLimits {
-    pub fn from_config(dns: &config::Dns) -> Self {
-        Self {
-            connections_max: dns.tcp_connections_max,
-            idle_timeout: dns.tcp_idle_timeout,
-        }
-    }
 }
 
 /// Binds UDP (once per thread, `SO_REUSEPORT`) and TCP on every listen address.

@@ -223,6 +223,12 @@ impl Cache {
         }
     }
 
+    /// Drops every entry for `name` (lower-case wire; all types, classes and DO
+    /// bits); how many. Scans every shard: for an operator's flush, not queries.
+    pub fn remove_name(&self, name: &[u8]) -> usize {
+        self.locked().map(|mut shard| shard.remove_name(name)).sum()
+    }
+
     fn key<'n>(&self, name: &'n [u8], qtype: u16, qclass: u16, dnssec_ok: bool) -> Key<'n> {
         Key {
             name,
@@ -386,5 +392,36 @@ mod tests {
         broken.response.truncate(20);
         assert!(!broken.insert(&cache, NOW));
         assert_eq!(signed.ttls(&cache, NOW).unwrap()[0], 300);
+    }
+
+    #[test]
+    fn flushes_one_name_of_any_type_and_keeps_the_rest() {
+        let cache = Cache::new(1000, 1 << 20, 0, 86400);
+        let www = Case::of(&a_response("www.example.com.", 300));
+        let signed = Case {
+            dnssec_ok: true,
+            ..www.clone()
+        };
+        let other = Case::of(&a_response("mail.example.com.", 300));
+        let missing = Case::of(&testing::nxdomain("gone.example.com.", 300, 300));
+        for case in [&www, &signed, &other, &missing] {
+            assert!(case.insert(&cache, NOW));
+        }
+        for i in 0..200 {
+            let filler = Case::of(&a_response(&format!("h{i}.example.com."), 300));
+            assert!(filler.insert(&cache, NOW));
+        }
+        assert_eq!(cache.remove_name(&www.qname), 2, "both DO variants");
+        assert!(www.ttls(&cache, NOW).is_none() && signed.ttls(&cache, NOW).is_none());
+        assert!(other.ttls(&cache, NOW).is_some());
+        assert_eq!(cache.len(), 202);
+        assert_eq!(cache.remove_name(&www.qname), 0);
+        // Every remaining entry is still found (the index was kept consistent).
+        for i in 0..200 {
+            let filler = Case::of(&a_response(&format!("h{i}.example.com."), 300));
+            assert!(filler.ttls(&cache, NOW).is_some(), "h{i}");
+        }
+        cache.clear();
+        assert!(cache.is_empty());
     }
 }

@@ -225,6 +225,26 @@ impl Shard {
         self.heap_bytes = 0;
     }
 
+    /// Removes every entry for `name` (any type, class or DO bit); how many. A
+    /// scan of the shard: an operator's flush, never on the query path.
+    pub(super) fn remove_name(&mut self, name: &[u8]) -> usize {
+        let mut removed = 0;
+        let mut position = 0;
+        while position < self.entries.len() {
+            if self.entries[position].name() != name {
+                position += 1;
+                continue;
+            }
+            // `remove` moves the last entry here: look at this position again.
+            let Some(slot) = self.slot_of(position) else {
+                return removed;
+            };
+            self.remove(slot, position);
+            removed += 1;
+        }
+        removed
+    }
+
     fn mask(&self) -> usize {
         self.slots.len().wrapping_sub(1)
     }
