@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::io::Read;
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
@@ -373,41 +372,65 @@ fn garbage_never_stops_the_server() {
     );
 }
 
+/// A TCP connection to `s` that has had one query answered.
+fn tcp_client(s: &Server, packet: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    assert!(!tcp_exchange(&mut stream, packet).is_empty());
+    stream
+}
+
+/// At `tcp_connections_max`, a new client makes the server close the oldest
+/// connection. The idle timeout is a minute, longer than the test waits, so only
+/// the eviction can close it; the younger connections keep being served.
 #[test]
-fn tcp_connections_are_bounded_and_idle_ones_closed() {
+fn tcp_connections_over_the_bound_close_the_oldest() {
     let s = Server::start(
-        "tcp_connections_max = 2\ntcp_idle_timeout_ms = 700",
+        "tcp_connections_max = 2\ntcp_idle_timeout_ms = 60000",
         &zones(),
     );
     let packet = query_message("router.home.test.", RecordType::A, true)
         .to_vec()
         .unwrap();
-    let connect = || {
-        let mut stream = TcpStream::connect(s.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        assert!(!tcp_exchange(&mut stream, &packet).is_empty());
-        stream
-    };
-    let mut first = connect();
-    let _second = connect();
-    let mut third = connect();
-    // The third client pushed the oldest out: the first sees its connection closed.
-    let mut buf = [0u8; 1];
-    assert_eq!(
-        first.read(&mut buf).unwrap_or(0),
-        0,
-        "oldest connection should be closed"
-    );
+    let mut first = tcp_client(&s, &packet);
+    let mut second = tcp_client(&s, &packet);
+    // Its query answered, the third was accepted, and the oldest closed before that.
+    let mut third = tcp_client(&s, &packet);
+    if let Err(e) = wait_closed_by_server(&mut first, DEADLINE) {
+        panic!("the oldest connection should have been closed by the server: {e}");
+    }
+    assert!(!tcp_exchange(&mut second, &packet).is_empty());
     // Several queries on one connection are answered in order.
     assert!(!tcp_exchange(&mut third, &packet).is_empty());
-    // An idle client is disconnected after the timeout.
-    std::thread::sleep(Duration::from_millis(1200));
-    assert_eq!(
-        third.read(&mut buf).unwrap_or(0),
-        0,
-        "idle connection should be closed"
+    assert!(!tcp_exchange(&mut third, &packet).is_empty());
+}
+
+/// An idle client is disconnected by the server, `tcp_idle_timeout_ms` after its
+/// last answer and not before.
+#[test]
+fn idle_tcp_connections_are_closed() {
+    let idle_timeout = Duration::from_millis(700);
+    let s = Server::start(
+        &format!("tcp_idle_timeout_ms = {}", idle_timeout.as_millis()),
+        &zones(),
+    );
+    let packet = query_message("router.home.test.", RecordType::A, true)
+        .to_vec()
+        .unwrap();
+    let mut stream = tcp_client(&s, &packet);
+    // The server starts the idle timer only after it has read and answered this
+    // query, so it cannot close the connection earlier than `idle_timeout` after
+    // the query was sent (a millisecond is left for timer rounding).
+    let sent = Instant::now();
+    assert!(!tcp_exchange(&mut stream, &packet).is_empty());
+    let closed = match wait_closed_by_server(&mut stream, DEADLINE) {
+        Ok(closed) => closed,
+        Err(e) => panic!("the idle connection should have been closed by the server: {e}"),
+    };
+    let idle = closed - sent;
+    assert!(
+        idle + Duration::from_millis(1) >= idle_timeout,
+        "closed after {idle:?}, before the idle timeout"
     );
 }
 

@@ -408,3 +408,90 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// How long a test waits for something that must happen (an answer, a closed
+/// connection, a counter): generous, since the machine may be loaded; a test that
+/// passes never waits this long.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// One UDP query, sent once and waited for up to `timeout`: unlike [`udp_query`],
+/// a slow answer can never turn into a second query (for tests that count what
+/// lanseal forwards or merges).
+pub fn udp_query_once(addr: SocketAddr, message: &Message, timeout: Duration) -> Message {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(timeout)).unwrap();
+    socket.send_to(&message.to_vec().unwrap(), addr).unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let (n, _) = socket
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("no UDP answer within {timeout:?}: {e}"));
+    let response = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(response.metadata.id, message.metadata.id);
+    response
+}
+
+/// Waits up to `timeout` for the server to close `stream`: a read that returns 0
+/// (FIN) or fails with ECONNRESET or ECONNABORTED. A read that only times out is
+/// not a close. Returns when the close was seen, or what happened instead.
+pub fn wait_closed_by_server(
+    stream: &mut TcpStream,
+    timeout: Duration,
+) -> Result<std::time::Instant, String> {
+    use std::io::ErrorKind;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!("still open after {timeout:?}"));
+        }
+        stream
+            .set_read_timeout(Some(left.min(Duration::from_secs(1))))
+            .unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(std::time::Instant::now()),
+            Ok(n) => return Err(format!("the server sent {n} bytes instead of closing")),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                ) =>
+            {
+                return Ok(std::time::Instant::now());
+            }
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+}
+
+impl Server {
+    /// Polls the counters (SIGUSR1) until `done` holds for them or `timeout`
+    /// passes; returns the last snapshot either way, for the caller to assert on.
+    pub fn counters_until(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&std::collections::HashMap<String, u64>) -> bool,
+    ) -> std::collections::HashMap<String, u64> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let counters = self.counters();
+            if done(&counters) || std::time::Instant::now() >= deadline {
+                return counters;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The value of `field` in the `cache:` line lanseal logs on SIGUSR1.
+    pub fn cache_field(&self, field: &str) -> u64 {
+        self.signal("USR1");
+        let line = self.wait_log("cache:");
+        let value = line
+            .split(&format!(" {field}="))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {field}= in {line}"));
+        value.split_whitespace().next().unwrap().parse().unwrap()
+    }
+}
