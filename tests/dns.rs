@@ -457,9 +457,12 @@ fn large_zone_loads_and_answers() {
             i & 255
         ));
     }
-    let s = Server::start(
+    // About 3 s to load in a debug build on an idle machine, over 20 s on a loaded
+    // one: a deadline of its own.
+    let s = Server::start_within(
         "",
         &format!("[[zone]]\nname = \"big.test\"\nrecords = [\n{records}]\n"),
+        Duration::from_secs(180),
     );
     assert_eq!(
         answers(&s.query("h99999.big.test.", RecordType::A)),

@@ -57,13 +57,24 @@ impl Server {
     /// `dns_extra` names upstreams (the system's resolvers are never used: tests
     /// send traffic to loopback only).
     pub fn start(dns_extra: &str, body: &str) -> Self {
+        Self::start_within(dns_extra, body, START_TIMEOUT)
+    }
+
+    /// Like [`Server::start`], waiting up to `timeout` for lanseal to listen (for
+    /// configs that take long to load on a loaded machine).
+    pub fn start_within(dns_extra: &str, body: &str, timeout: Duration) -> Self {
         let config = format!(
             "log_level = \"debug\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n{dns_extra}\n{body}"
         );
-        Self::start_config(&config)
+        Self::start_config_within(&config, timeout)
     }
 
     pub fn start_config(config: &str) -> Self {
+        Self::start_config_within(config, START_TIMEOUT)
+    }
+
+    /// Like [`Server::start_config`], waiting up to `timeout` for lanseal to listen.
+    pub fn start_config_within(config: &str, timeout: Duration) -> Self {
         let dir = TempDir::new();
         let path = dir.write("lanseal.toml", config);
         let mut child = Command::new(BIN)
@@ -83,7 +94,7 @@ impl Server {
                 }
             }
         });
-        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        let deadline = std::time::Instant::now() + timeout;
         let addr = loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = rx
