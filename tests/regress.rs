@@ -161,3 +161,31 @@ fn issue9_error_answers_keep_the_opt() {
     assert_eq!(response[3] & 0x0f, 1, "FORMERR");
     assert_eq!(opt_ttl(&response), Some(0x8000));
 }
+
+/// Issue 9: a SIGHUP that changes `[delegate]` (read only at start) says a
+/// restart is needed instead of claiming to have reloaded it.
+#[test]
+fn issue9_reload_names_delegate_changes_that_need_a_restart() {
+    let config = |prefix: &str, state: &std::path::Path| {
+        format!(
+            "log_level = \"debug\"\nstate_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\n\
+             resolv_file = \"\"\n[delegate]\nzone = \"auth.test\"\napi_listen = \"127.0.0.1:0\"\n\
+             api_prefix = \"{prefix}\"\n",
+            state.display()
+        )
+    };
+    let state = TempDir::new();
+    let s = Server::start_config(&config("/one", &state.0));
+    let listen = format!("listen = [\"{}\"]", s.addr);
+    // Unchanged: an ordinary reload.
+    let same = config("/one", &state.0).replace("listen = [\"127.0.0.1:0\"]", &listen);
+    s.dir.write("lanseal.toml", &same);
+    s.signal("HUP");
+    s.wait_log("reloaded");
+    let changed = config("/two", &state.0).replace("listen = [\"127.0.0.1:0\"]", &listen);
+    s.dir.write("lanseal.toml", &changed);
+    s.signal("HUP");
+    let line = s.wait_log("[delegate]");
+    assert!(line.contains("next restart"), "{line}");
+    s.wait_log("reloaded");
+}
