@@ -39,7 +39,22 @@ fn config_errors_name_file_line_and_expectation() {
         (
             "[dns]\nlisten = [\"127.0.0.1:53\"]\nlisen = 1\n",
             3,
-            "unknown field `lisen`",
+            "unknown key `lisen` in [dns]; did you mean `listen`?",
+        ),
+        (
+            "[dns]\ncache_entry_max = 100\n",
+            2,
+            "unknown key `cache_entry_max` in [dns]; did you mean `cache_entries_max`?",
+        ),
+        (
+            "[[zone]]\nname = \"a.test\"\n\n[[zone]]\nname = \"a.test.\"\n",
+            5,
+            "zone `a.test.` is defined twice: the first definition is at line 2",
+        ),
+        (
+            "[dns]\nlisten = [\"127.0.0.1:70000\"]\n",
+            2,
+            "listen address `127.0.0.1:70000`: port 70000 is out of range (0–65535)",
         ),
         (
             "[dns]\nlisten = [\"127.0.0.1\", \"banana\"]\n",
@@ -71,9 +86,43 @@ fn config_errors_name_file_line_and_expectation() {
             );
         }
     }
+    // Invalid UTF-8 (a Latin-1 "é" in a comment) is found at its line and column.
+    let path = dir.0.join("latin1.toml");
+    std::fs::write(&path, b"[dns]\nthreads = 1\n# caf\xe9\n").unwrap();
+    let path = path.to_str().unwrap();
+    for command in ["check-config", "run"] {
+        let out = run(BIN, &[command, "-c", path]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{path}:3: invalid UTF-8 at column 6 (byte 0xe9")),
+            "{err}"
+        );
+    }
     let out = run(BIN, &["check-config", "-c", "/nonexistent/lanseal.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot read the config file"));
+}
+
+/// An unknown key names itself and at most one suggestion, never the list of
+/// every key of its section.
+#[test]
+fn unknown_key_message_is_one_short_line() {
+    let dir = TempDir::new();
+    let path = dir.write("bad.toml", "[dns]\nfrobnicate = 1\n");
+    let out = run(BIN, &["check-config", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(":2: unknown key `frobnicate` in [dns]"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("cache_bytes_max"),
+        "no list of every key: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.len() < 200, "{} bytes: {err}", err.len());
 }
 
 #[test]
