@@ -1,11 +1,10 @@
-//! Process life: logging to stderr, start-up order, and signals.
+//! Process life: start-up order, and signals.
 //!
 //! Owns what happens between "the config is valid" and "the process exits": bind
 //! every socket first, then start the DNS threads, then wait for signals on the main
-//! thread with `sigwait` (no signal handlers, no async signal machinery). Logs go to
-//! stderr, where procd and journald collect them with their own timestamps.
+//! thread with `sigwait` (no signal handlers, no async signal machinery). Logging
+//! is `crate::log`'s.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -139,7 +138,7 @@ impl Shared {
 /// Serves `config` until SIGTERM or SIGINT; SIGHUP reloads it, SIGUSR1 logs the
 /// counters (as dnsmasq does).
 pub fn run(mut config: Config) -> Result<(), RunError> {
-    init_logging(config.log_level.filter());
+    crate::log::init(config.log_level.filter());
     let zones = std::mem::take(&mut config.zone_data);
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
@@ -520,31 +519,4 @@ fn local_networks() -> Vec<Net> {
             .filter_map(|n| Net::parse(n).ok())
             .collect()
     })
-}
-
-/// A logger of a few lines: `lanseal[LEVEL] message` on stderr.
-struct StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        // `log::max_level`, not a copy, so a reload can change the level.
-        metadata.level() <= log::max_level() && metadata.target().starts_with("lanseal")
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "lanseal[{}] {}", record.level(), record.args());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// Installs the stderr logger; later calls only change nothing.
-pub fn init_logging(level: log::LevelFilter) {
-    static LOGGER: StderrLogger = StderrLogger;
-    if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
-    }
 }

@@ -115,8 +115,10 @@
 //!   timeouts, a blocking worker pool), TLS through the project's one rustls.
 //! - [`clock`] — every clock reading: wall seconds, and one monotonic clock shared
 //!   by all threads.
-//! - [`daemon`] — start-up order, stderr logging, signals, reload, the watcher
-//!   thread: owns `State`, the pieces a `Service` is built from.
+//! - [`daemon`] — start-up order, signals, reload, the watcher thread: owns
+//!   `State`, the pieces a `Service` is built from.
+//! - [`log`] — the stderr logger (`lanseal[LEVEL] message`); the level is `log`'s
+//!   global maximum, changed by a reload.
 //!
 //! ## Why not tiny_http
 //!
@@ -172,5 +174,6 @@ pub mod daemon;
 pub mod delegate;
 pub mod dns;
 pub mod http;
+pub mod log;
 pub mod store;
 pub mod watch;

@@ -5,7 +5,11 @@
 mod common;
 
 use common::*;
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+
+/// How long a log line may take to come (a loaded 2-core machine).
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -135,6 +139,48 @@ fn busy_port_is_a_runtime_failure() {
     let out = run(BIN, &["run", "-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("cannot listen on {}", s.addr)));
+}
+
+/// Log lines are `lanseal[LEVEL] message`, and a reload changes the level: debug
+/// lines (an upstream that refuses) appear only after `log_level = "debug"`.
+#[test]
+fn log_format_and_level_changed_by_reload() {
+    // A UDP port nobody listens on: the upstream exchange fails at once.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let upstream = closed.local_addr().unwrap();
+    drop(closed);
+    let config = |level: &str, listen: &str| {
+        format!(
+            "log_level = \"{level}\"\n[dns]\nlisten = [\"{listen}\"]\nresolv_file = \"\"\n\
+             upstreams = [\"{upstream}\"]\nserve_stale = false\n"
+        )
+    };
+    let s = Server::start_config(&config("info", "127.0.0.1:0"));
+    let failing = common::query_message("name.example.", RecordType::A, true);
+    let servfail = |s: &Server| {
+        let answer = udp_query(s.addr, &failing);
+        assert_eq!(answer.metadata.response_code, ResponseCode::ServFail);
+    };
+    servfail(&s);
+    s.dir
+        .write("lanseal.toml", &config("debug", &s.addr.to_string()));
+    s.signal("HUP");
+    let before: Vec<String> = std::iter::from_fn(|| s.log.recv_timeout(START_WAIT).ok())
+        .take_while(|line| !line.contains("reloaded"))
+        .collect();
+    assert!(
+        before.iter().all(|line| line.starts_with("lanseal[")),
+        "{before:?}"
+    );
+    assert!(
+        !before
+            .iter()
+            .any(|line| line.starts_with("lanseal[DEBUG] ")),
+        "no debug line at info level: {before:?}"
+    );
+    servfail(&s);
+    let debug = s.wait_log("lanseal[DEBUG] ");
+    assert!(debug.contains(&upstream.to_string()), "{debug}");
 }
 
 #[test]
