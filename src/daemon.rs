@@ -24,6 +24,7 @@ use crate::dns::ratelimit::RateLimiter;
 use crate::dns::server;
 use crate::dns::service::{Current, Service};
 use crate::dns::zone::Zones;
+use crate::store::{self, Store};
 use crate::watch::Watcher;
 
 /// Rate-limiter table size: clients tracked at once (about 40 bytes each).
@@ -142,11 +143,18 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let zones = std::mem::take(&mut config.zone_data);
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
-    let delegate = match &config.delegate {
-        Some(settings) => {
-            Some(crate::delegate::Prepared::new(settings, &state_dir(&config)).map_err(RunError)?)
+    let state_dir = state_dir(&config);
+    // One store for every role that keeps state (today the delegate; the certs
+    // and local API roles will take clones of the same handle).
+    let store = match config.delegate.is_some() {
+        true => Some(open_store(&state_dir)?),
+        false => None,
+    };
+    let delegate = match (&config.delegate, &store) {
+        (Some(settings), Some(store)) => {
+            Some(crate::delegate::Prepared::new(settings, store.clone()).map_err(RunError)?)
         }
-        None => None,
+        _ => None,
     };
     // Block the signals before any thread exists, so every thread inherits the mask
     // and only `sigwait` below ever sees them.
@@ -233,6 +241,18 @@ fn state_dir(config: &Config) -> PathBuf {
         Some(home) => PathBuf::from(home).join(".local/state/lanseal"),
         None => PathBuf::from("/etc/lanseal"),
     }
+}
+
+/// Opens `<state_dir>/lanseal.db`, the one store, as the handle roles share.
+fn open_store(state_dir: &std::path::Path) -> Result<store::Shared, RunError> {
+    let path = state_dir.join(store::FILE_NAME);
+    let opened = Store::open(&path).map_err(|e| RunError(e.to_string()))?;
+    log::info!(
+        "store {} (schema version {})",
+        path.display(),
+        store::SCHEMA_VERSION
+    );
+    Ok(store::Shared::new(opened))
 }
 
 /// SIGUSR1: every counter on two log lines (the local API will serve them too).

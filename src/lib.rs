@@ -106,11 +106,15 @@
 //! - [`delegate`] — the delegate role: `api` (register/update/health exactly as
 //!   acme-dns answers them), `zone` (each account's TXT and anti-spam records in
 //!   memory, refreshed after every committed update), `creds` (UUIDs, keys,
-//!   bcrypt, validation); `delegate::Prepared` opens the store and binds the API
-//!   before any thread starts. Invariant: the store commits before the API answers.
-//! - [`store`] — the SQLite file: one owner behind a mutex, migrations by
-//!   `user_version`, rollback journal with `synchronous = FULL`; never on the DNS
-//!   path.
+//!   bcrypt, validation); `delegate::Prepared` loads the accounts from the store
+//!   and binds the API before any thread starts. Invariant: the store commits
+//!   before the API answers.
+//! - [`store`] — the one SQLite file of every role: the daemon opens it once
+//!   (when a role needs it) and hands each role a clone of `store::Shared` (the
+//!   `Store` behind one mutex). `schema` migrates by `user_version` (version 2
+//!   holds the certs and local-API tables to come); one file per table group
+//!   (`accounts`, `runtime`). Rollback journal with `synchronous = FULL`, one
+//!   transaction per write, 0600 in a 0700 directory; never on the DNS path.
 //! - [`http`] — a bounded HTTP/1.1 server (connections, header and body sizes,
 //!   timeouts, a blocking worker pool), TLS through the project's one rustls.
 //! - [`clock`] — every clock reading: wall seconds, and one monotonic clock shared
