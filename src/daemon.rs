@@ -156,6 +156,16 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
         }
         _ => None,
     };
+    // Root is needed no more: every socket is bound, the store and the TLS keys are
+    // open, and no thread exists yet (server::spawn and the delegate start them).
+    if let Some(user) = &config.user {
+        let owned = match store {
+            Some(_) => store::owned_paths(&state_dir),
+            None => Vec::new(),
+        };
+        crate::privileges::apply(user, &owned, config.path.as_deref())
+            .map_err(|e| RunError(e.to_string()))?;
+    }
     // Block the signals before any thread exists, so every thread inherits the mask
     // and only `sigwait` below ever sees them.
     let mut signals = SigSet::empty();

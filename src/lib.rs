@@ -121,6 +121,9 @@
 //!   by all threads.
 //! - [`daemon`] — start-up order, signals, reload, the watcher thread: owns
 //!   `State`, the pieces a `Service` is built from.
+//! - [`privileges`] — becoming `user` after binding: ownership of the state
+//!   directory, then setgroups/setgid/setuid with the result checked. Invariant:
+//!   runs while the process has one thread, and never falls back to root.
 //! - [`log`] — the stderr logger (`lanseal[LEVEL] message`); the level is `log`'s
 //!   global maximum, changed by a reload.
 //!
@@ -149,9 +152,14 @@
 //! ## Cross-cutting concerns
 //!
 //! - **Start-up order**: parse and validate config (exit 2 on error, nothing
-//!   started) → build zones → bind every socket (exit 1 if one fails) → block
-//!   signals → read lease/hosts files and interfaces → start DNS threads and the
-//!   watcher → log `listening on ADDR` → wait for signals.
+//!   started) → build zones → bind every DNS socket (exit 1 if one fails) → open
+//!   the store (when a role needs it) → prepare the delegate (load its accounts,
+//!   read the TLS key, bind the API) → drop privileges to `user` (chown the state
+//!   directory and store, setgroups, setgid, setuid, verified; exit 1 if any step
+//!   fails; refused once a thread exists) → block signals → read lease/hosts
+//!   files and interfaces (as `user`, as every reload will) → start DNS threads
+//!   and the watcher → log `listening on ADDR` → start the delegate API → wait
+//!   for signals.
 //! - **Change at run time**: nothing a query reads is ever mutated. SIGHUP, a lease
 //!   file or an interface change builds a new `Service` from `daemon::State` and
 //!   publishes it; threads switch at their next query and the old one is freed
@@ -162,7 +170,7 @@
 //!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`,
 //!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`.
 //! - **Errors**: config errors are [`config::ConfigError`] (exit 2); run-time
-//!   failures are [`daemon::RunError`] (exit 1); a bad packet becomes an RCODE or a
+//!   failures are [`daemon::RunError`] (exit 1, a failed privilege drop among them); a bad packet becomes an RCODE or a
 //!   drop in `dns::answer`, never an error value that escapes.
 //! - **Testing**: pure logic has table tests beside it; `tests/` starts the real
 //!   binary on ephemeral loopback ports and queries it with hickory-proto's message
@@ -179,5 +187,6 @@ pub mod delegate;
 pub mod dns;
 pub mod http;
 pub mod log;
+pub mod privileges;
 pub mod store;
 pub mod watch;

@@ -30,13 +30,26 @@ pub use schema::SCHEMA_VERSION;
 use std::fmt;
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OpenFlags};
 
 /// The store's file name inside the state directory.
 pub const FILE_NAME: &str = "lanseal.db";
+
+/// What must belong to the user the daemon runs as when the store lives in
+/// `state_dir`: the directory (SQLite creates its journal there at every write),
+/// the file, and a journal a crash left behind.
+pub fn owned_paths(state_dir: &Path) -> Vec<PathBuf> {
+    let file = state_dir.join(FILE_NAME);
+    let journal = state_dir.join(format!("{FILE_NAME}-journal"));
+    let mut paths = vec![state_dir.to_path_buf(), file];
+    if journal.exists() {
+        paths.push(journal);
+    }
+    paths
+}
 
 /// How long a write waits for a lock held by someone else (only an outside
 /// `sqlite3` shell can hold one: inside lanseal the store has one owner).
