@@ -1,11 +1,10 @@
-//! Process life: logging to stderr, start-up order, and signals.
+//! Process life: start-up order, and signals.
 //!
 //! Owns what happens between "the config is valid" and "the process exits": bind
 //! every socket first, then start the DNS threads, then wait for signals on the main
-//! thread with `sigwait` (no signal handlers, no async signal machinery). Logs go to
-//! stderr, where procd and journald collect them with their own timestamps.
+//! thread with `sigwait` (no signal handlers, no async signal machinery). Logging
+//! is `crate::log`'s.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,6 +16,7 @@ use crate::config::Config;
 use crate::control::{Control, State};
 use crate::counters::Counters;
 use crate::dns::server;
+use crate::store::{self, Store};
 use crate::watch::Watcher;
 
 /// The watcher wakes at least this often to re-create watches whose directory did
@@ -41,15 +41,32 @@ impl std::error::Error for RunError {}
 /// Serves `config` until SIGTERM or SIGINT; SIGHUP reloads it, SIGUSR1 logs the
 /// counters (as dnsmasq does).
 pub fn run(mut config: Config) -> Result<(), RunError> {
-    init_logging(config.log_level.filter());
+    crate::log::init(config.log_level.filter());
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
-    let delegate = match &config.delegate {
-        Some(settings) => {
-            Some(crate::delegate::Prepared::new(settings, &state_dir(&config)).map_err(RunError)?)
-        }
-        None => None,
+    let state_dir = state_dir(&config);
+    // One store for every role that keeps state (today the delegate; the certs
+    // and local API roles will take clones of the same handle).
+    let store = match config.delegate.is_some() {
+        true => Some(open_store(&state_dir)?),
+        false => None,
     };
+    let delegate = match (&config.delegate, &store) {
+        (Some(settings), Some(store)) => {
+            Some(crate::delegate::Prepared::new(settings, store.clone()).map_err(RunError)?)
+        }
+        _ => None,
+    };
+    // Root is needed no more: every socket is bound, the store and the TLS keys are
+    // open, and no thread exists yet (server::spawn and the delegate start them).
+    if let Some(user) = &config.user {
+        let owned = match store {
+            Some(_) => store::owned_paths(&state_dir),
+            None => Vec::new(),
+        };
+        crate::privileges::apply(user, &owned, config.path.as_deref())
+            .map_err(|e| RunError(e.to_string()))?;
+    }
     // Block the signals before any thread exists, so every thread inherits the mask
     // and only `sigwait` below ever sees them.
     let mut signals = SigSet::empty();
@@ -125,6 +142,18 @@ fn state_dir(config: &Config) -> PathBuf {
         Some(home) => PathBuf::from(home).join(".local/state/lanseal"),
         None => PathBuf::from("/etc/lanseal"),
     }
+}
+
+/// Opens `<state_dir>/lanseal.db`, the one store, as the handle roles share.
+fn open_store(state_dir: &std::path::Path) -> Result<store::Shared, RunError> {
+    let path = state_dir.join(store::FILE_NAME);
+    let opened = Store::open(&path).map_err(|e| RunError(e.to_string()))?;
+    log::info!(
+        "store {} (schema version {})",
+        path.display(),
+        store::SCHEMA_VERSION
+    );
+    Ok(store::Shared::new(opened))
 }
 
 /// SIGUSR1: every counter on two log lines (the local API will serve them too).
@@ -258,32 +287,5 @@ impl Watch {
             interfaces,
             generation: state.watch_generation,
         }
-    }
-}
-
-/// A logger of a few lines: `lanseal[LEVEL] message` on stderr.
-struct StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        // `log::max_level`, not a copy, so a reload can change the level.
-        metadata.level() <= log::max_level() && metadata.target().starts_with("lanseal")
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "lanseal[{}] {}", record.level(), record.args());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// Installs the stderr logger; later calls only change nothing.
-pub fn init_logging(level: log::LevelFilter) {
-    static LOGGER: StderrLogger = StderrLogger;
-    if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
     }
 }

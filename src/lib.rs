@@ -108,17 +108,26 @@
 //! - [`delegate`] — the delegate role: `api` (register/update/health exactly as
 //!   acme-dns answers them), `zone` (each account's TXT and anti-spam records in
 //!   memory, refreshed after every committed update), `creds` (UUIDs, keys,
-//!   bcrypt, validation); `delegate::Prepared` opens the store and binds the API
-//!   before any thread starts. Invariant: the store commits before the API answers.
-//! - [`store`] — the SQLite file: one owner behind a mutex, migrations by
-//!   `user_version`, rollback journal with `synchronous = FULL`; never on the DNS
-//!   path.
+//!   bcrypt, validation); `delegate::Prepared` loads the accounts from the store
+//!   and binds the API before any thread starts. Invariant: the store commits
+//!   before the API answers.
+//! - [`store`] — the one SQLite file of every role: the daemon opens it once
+//!   (when a role needs it) and hands each role a clone of `store::Shared` (the
+//!   `Store` behind one mutex). `schema` migrates by `user_version` (version 2
+//!   holds the certs and local-API tables to come); one file per table group
+//!   (`accounts`, `runtime`). Rollback journal with `synchronous = FULL`, one
+//!   transaction per write, 0600 in a 0700 directory; never on the DNS path.
 //! - [`http`] — a bounded HTTP/1.1 server (connections, header and body sizes,
 //!   timeouts, a blocking worker pool), TLS through the project's one rustls.
 //! - [`clock`] — every clock reading: wall seconds, and one monotonic clock shared
 //!   by all threads.
-//! - [`daemon`] — start-up order, stderr logging, signals, reload, the watcher
-//!   thread: owns `State`, the pieces a `Service` is built from.
+//! - [`daemon`] — start-up order, signals, reload, the watcher thread: owns
+//!   `State`, the pieces a `Service` is built from.
+//! - [`privileges`] — becoming `user` after binding: ownership of the state
+//!   directory, then setgroups/setgid/setuid with the result checked. Invariant:
+//!   runs while the process has one thread, and never falls back to root.
+//! - [`log`] — the stderr logger (`lanseal[LEVEL] message`); the level is `log`'s
+//!   global maximum, changed by a reload.
 //!
 //! ## Why not tiny_http
 //!
@@ -145,9 +154,14 @@
 //! ## Cross-cutting concerns
 //!
 //! - **Start-up order**: parse and validate config (exit 2 on error, nothing
-//!   started) → build zones → bind every socket (exit 1 if one fails) → block
-//!   signals → read lease/hosts files and interfaces → start DNS threads and the
-//!   watcher → log `listening on ADDR` → wait for signals.
+//!   started) → build zones → bind every DNS socket (exit 1 if one fails) → open
+//!   the store (when a role needs it) → prepare the delegate (load its accounts,
+//!   read the TLS key, bind the API) → drop privileges to `user` (chown the state
+//!   directory and store, setgroups, setgid, setuid, verified; exit 1 if any step
+//!   fails; refused once a thread exists) → block signals → read lease/hosts
+//!   files and interfaces (as `user`, as every reload will) → start DNS threads
+//!   and the watcher → log `listening on ADDR` → start the delegate API → wait
+//!   for signals.
 //! - **Change at run time**: nothing a query reads is ever mutated. SIGHUP, a lease
 //!   file or an interface change builds a new `Service` from `daemon::State` and
 //!   publishes it; threads switch at their next query and the old one is freed
@@ -158,7 +172,7 @@
 //!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`,
 //!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`.
 //! - **Errors**: config errors are [`config::ConfigError`] (exit 2); run-time
-//!   failures are [`daemon::RunError`] (exit 1); a bad packet becomes an RCODE or a
+//!   failures are [`daemon::RunError`] (exit 1, a failed privilege drop among them); a bad packet becomes an RCODE or a
 //!   drop in `dns::answer`, never an error value that escapes.
 //! - **Testing**: pure logic has table tests beside it; `tests/` starts the real
 //!   binary on ephemeral loopback ports and queries it with hickory-proto's message
@@ -175,5 +189,7 @@ pub mod daemon;
 pub mod delegate;
 pub mod dns;
 pub mod http;
+pub mod log;
+pub mod privileges;
 pub mod store;
 pub mod watch;

@@ -104,15 +104,8 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
     };
     let api_listen = match raw.api_listen {
         None => SocketAddr::from(([127, 0, 0, 1], 8443)),
-        Some(text) => SocketAddr::from_str(text.get_ref()).map_err(|_| {
-            lines.error(
-                text.span().start,
-                format!(
-                    "delegate.api_listen `{}`: expected IP:PORT, e.g. \"0.0.0.0:443\"",
-                    text.get_ref()
-                ),
-            )
-        })?,
+        Some(text) => super::parse_api_listen(text.get_ref())
+            .map_err(|m| lines.error(text.span().start, m))?,
     };
     let api_prefix = match raw.api_prefix {
         None => String::new(),

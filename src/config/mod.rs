@@ -165,11 +165,12 @@ impl Config {
             None => Self::parse(EMBEDDED_DEFAULT, EMBEDDED_NAME),
             Some(path) => {
                 let name = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                let bytes = std::fs::read(path).map_err(|e| ConfigError {
                     file: name.clone(),
                     line: 0,
                     message: format!("cannot read the config file: {e}"),
                 })?;
+                let text = utf8(bytes, &name)?;
                 let mut config = Self::parse(&text, &name)?;
                 config.path = Some(path.to_path_buf());
                 Ok(config)
@@ -180,17 +181,25 @@ impl Config {
     /// Parses and resolves `text`; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
         let lines = Lines::new(text, file);
-        let raw: raw::File = toml::from_str(text)
-            .map_err(|e| lines.error(e.span().map_or(0, |s| s.start), e.message()))?;
-        let mut config = resolve(raw, &lines)?;
+        let raw: raw::File = toml::from_str(text).map_err(|e| {
+            let message = raw::unknown_key_message(e.message());
+            let message = message.unwrap_or_else(|| e.message().to_string());
+            lines.error(e.span().map_or(0, |s| s.start), message)
+        })?;
+        let (mut config, zone_lines) = resolve(raw, &lines)?;
         // Build the zones now, so every record error is reported before start.
         let serial = u32::try_from(crate::clock::unix_seconds()).unwrap_or(u32::MAX);
         config.zone_data = Zones::build(&config.zones, serial).map_err(|(index, e)| {
             let zone = &config.zones[index];
             let message = format!("zone `{}`: {}", zone.name, e.message);
+            // An error about the zone as a whole points at the zone's name.
+            let line = match e.line {
+                0 => zone_lines.get(index).copied().unwrap_or(0),
+                line => line,
+            };
             ConfigError {
                 file: file.to_string(),
-                line: e.line,
+                line,
                 message,
             }
         })?;
@@ -228,7 +237,34 @@ impl<'a> Lines<'a> {
     }
 }
 
-fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
+/// The file's bytes as text; invalid UTF-8 is reported at its line and column
+/// (both 1-based, the column counted in bytes) with the offending byte.
+fn utf8(bytes: Vec<u8>, file: &str) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = &bytes[..offset];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = offset - line_start + 1;
+        let byte = bytes.get(offset).copied().unwrap_or(0);
+        ConfigError {
+            file: file.to_string(),
+            line,
+            message: format!(
+                "invalid UTF-8 at column {column} (byte 0x{byte:02x} at offset {offset}): \
+                 the config file must be UTF-8 text"
+            ),
+        }
+    })
+}
+
+/// Resolves `raw`; also returns the config line of each zone in `Config::zones`
+/// (its `name`, `delegate.zone`, or `lease_domain`; 0 when not written).
+fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), ConfigError> {
     let log_level = match &raw.log_level {
         None => LogLevel::Info,
         Some(level) => match level.get_ref().as_str() {
@@ -244,20 +280,42 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
             }
         },
     };
-    let dns = resolve_dns(raw.dns.unwrap_or_default(), lines)?;
+    let raw_dns = raw.dns.unwrap_or_default();
+    let lease_domain_line = raw_dns
+        .lease_domain
+        .as_ref()
+        .map_or(0, |d| lines.line(d.span().start));
+    let dns = resolve_dns(raw_dns, lines)?;
     let mut zones = Vec::with_capacity(raw.zone.len() + 1);
+    let mut zone_lines = Vec::with_capacity(raw.zone.len() + 1);
     for zone in raw.zone {
-        zones.push(resolve_zone(zone, lines)?);
+        let at = zone.name.span().start;
+        let spec = resolve_zone(zone, lines)?;
+        check_zone_unique(&spec.name, &zones, &zone_lines, lines, at, "zone")?;
+        zones.push(spec);
+        zone_lines.push(lines.line(at));
     }
-    add_lease_zone(&dns, &mut zones);
+    if add_lease_zone(&dns, &mut zones) {
+        zone_lines.push(lease_domain_line);
+    }
     let delegate = match raw.delegate {
         None => None,
         Some(raw_delegate) => {
+            let at = raw_delegate.zone.span().start;
+            let delegate = delegate::resolve(raw_delegate, lines)?;
+            check_zone_unique(
+                &delegate.zone,
+                &zones,
+                &zone_lines,
+                lines,
+                at,
+                "delegate.zone",
+            )?;
             // Its zone is the delegate's to build (`delegate::zone::spec`).
-            Some(delegate::resolve(raw_delegate, lines)?)
+            Some(delegate)
         }
     };
-    Ok(Config {
+    let config = Config {
         source: lines.file.to_string(),
         path: None,
         state_dir: raw.state_dir.map(PathBuf::from),
@@ -267,7 +325,36 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<Config, ConfigError> {
         zones,
         delegate,
         zone_data: Zones::default(),
-    })
+    };
+    Ok((config, zone_lines))
+}
+
+/// A zone name may be defined once: the error for the second definition (at
+/// `at`) names the line of the first. Names compare as DNS names (case and a
+/// final dot do not matter); a name that does not parse is left to the zone
+/// builder, which reports it.
+fn check_zone_unique(
+    name: &str,
+    zones: &[ZoneSpec],
+    zone_lines: &[usize],
+    lines: &Lines<'_>,
+    at: usize,
+    key: &str,
+) -> Result<(), ConfigError> {
+    let Ok(wire) = domain_wire(name) else {
+        return Ok(());
+    };
+    let first = zones
+        .iter()
+        .position(|zone| domain_wire(&zone.name).is_ok_and(|w| w == wire));
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let first_line = zone_lines.get(first).copied().unwrap_or(0);
+    Err(lines.error(
+        at,
+        format!("{key} `{name}` is defined twice: the first definition is at line {first_line}"),
+    ))
 }
 
 fn resolve_dns(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigError> {
@@ -518,10 +605,11 @@ fn paths(
 
 /// Lease and hosts names need a zone to be authoritative in (NXDOMAIN for unknown
 /// hosts, like dnsmasq's `local=/lan/`): an empty one is added unless the config
-/// already has a zone of that name.
-fn add_lease_zone(dns: &Dns, zones: &mut Vec<ZoneSpec>) {
+/// already has a zone of that name. Without lease and hosts files there is no
+/// such zone. True when it was added.
+fn add_lease_zone(dns: &Dns, zones: &mut Vec<ZoneSpec>) -> bool {
     if dns.leases.is_empty() && dns.hosts.is_empty() {
-        return;
+        return false;
     }
     let same = |z: &ZoneSpec| {
         z.name
@@ -537,7 +625,9 @@ fn add_lease_zone(dns: &Dns, zones: &mut Vec<ZoneSpec>) {
             ip_names_private_only: true,
             records: Vec::new(),
         });
+        return true;
     }
+    false
 }
 
 /// A domain name as lower-case wire format, for suffix matching.
@@ -547,11 +637,15 @@ fn domain_wire(text: &str) -> Result<Vec<u8>, String> {
     Ok(wire.to_ascii_lowercase())
 }
 
-/// `1.1.1.1`, `9.9.9.9:53`, `[2606:4700::1111]:53`; DNS over TLS is not there yet.
+/// `1.1.1.1`, `9.9.9.9:53`, `[2606:4700::1111]:53`, or DNS over TLS as
+/// `tls://IP[:PORT]#NAME`.
 fn parse_upstream(text: &str) -> Result<Upstream, String> {
     let Some(rest) = text.strip_prefix("tls://") else {
-        let address = parse_listen(text).map_err(|_| {
-            format!("upstream `{text}`: expected IP or IP:PORT, e.g. \"1.1.1.1\" or \"[2606:4700::1111]:53\"")
+        let address = socket_address(text, Some(53)).map_err(|e| match e {
+            AddressError::Port(port) => format!("upstream `{text}`: {}", port_message(&port)),
+            AddressError::Form => format!(
+                "upstream `{text}`: expected IP or IP:PORT, e.g. \"1.1.1.1\" or \"[2606:4700::1111]:53\""
+            ),
         })?;
         return Ok(Upstream {
             address,
@@ -564,14 +658,12 @@ fn parse_upstream(text: &str) -> Result<Upstream, String> {
             "upstream `{text}`: DNS over TLS needs the name on the server's certificate after `#`, {example}"
         ));
     };
-    let address = SocketAddr::from_str(address)
-        .or_else(|_| {
-            std::net::IpAddr::from_str(address.trim_start_matches('[').trim_end_matches(']'))
-                .map(|ip| SocketAddr::new(ip, DOT_PORT))
-        })
-        .map_err(|_| {
+    let address = socket_address(address, Some(DOT_PORT)).map_err(|e| match e {
+        AddressError::Port(port) => format!("upstream `{text}`: {}", port_message(&port)),
+        AddressError::Form => {
             format!("upstream `{text}`: expected an IP address after tls://, {example}")
-        })?;
+        }
+    })?;
     if rustls::pki_types::ServerName::try_from(name.to_string()).is_err() || name.is_empty() {
         return Err(format!(
             "upstream `{text}`: `{name}` is not a valid server name, {example}"
@@ -585,15 +677,63 @@ fn parse_upstream(text: &str) -> Result<Upstream, String> {
 
 /// `127.0.0.1:5353`, `[::1]:53`, or an address alone (port 53).
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    socket_address(text, Some(53)).map_err(|e| match e {
+        AddressError::Port(port) => format!("listen address `{text}`: {}", port_message(&port)),
+        AddressError::Form => format!(
+            "listen address `{text}`: expected IP:PORT, e.g. \"192.168.1.1:53\" or \"[::]:53\""
+        ),
+    })
+}
+
+/// Why a socket address did not parse.
+#[derive(Debug, PartialEq, Eq)]
+enum AddressError {
+    /// The address is fine but the port (these digits) does not fit 16 bits.
+    Port(String),
+    /// Not `IP:PORT` (nor an IP alone where a default port applies).
+    Form,
+}
+
+/// What to say about a port that does not fit 16 bits.
+fn port_message(port: &str) -> String {
+    format!("port {port} is out of range (0–65535)")
+}
+
+/// `IP:PORT` (`[IPv6]:PORT`), or with a `default_port` an IP alone (bracketed or
+/// not). A port of digits beyond 65535 is told apart from a malformed address.
+fn socket_address(text: &str, default_port: Option<u16>) -> Result<SocketAddr, AddressError> {
     if let Ok(address) = SocketAddr::from_str(text) {
         return Ok(address);
     }
-    if let Ok(ip) = std::net::IpAddr::from_str(text.trim_start_matches('[').trim_end_matches(']')) {
-        return Ok(SocketAddr::new(ip, 53));
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    if let (Some(port), Ok(ip)) = (default_port, std::net::IpAddr::from_str(bare)) {
+        return Ok(SocketAddr::new(ip, port));
     }
-    Err(format!(
-        "listen address `{text}`: expected IP:PORT, e.g. \"192.168.1.1:53\" or \"[::]:53\""
-    ))
+    let split = match text.strip_prefix('[') {
+        Some(rest) => rest.split_once("]:"),
+        None => text.rsplit_once(':').filter(|(ip, _)| !ip.contains(':')),
+    };
+    let port_too_large = split.is_some_and(|(ip, port)| {
+        std::net::IpAddr::from_str(ip).is_ok()
+            && !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+    });
+    match split {
+        Some((_, port)) if port_too_large => Err(AddressError::Port(port.to_string())),
+        _ => Err(AddressError::Form),
+    }
+}
+
+/// `delegate.api_listen`: `IP:PORT`, the port required (there is no usual one).
+fn parse_api_listen(text: &str) -> Result<SocketAddr, String> {
+    socket_address(text, None).map_err(|e| match e {
+        AddressError::Port(port) => {
+            format!("delegate.api_listen `{text}`: {}", port_message(&port))
+        }
+        AddressError::Form => {
+            format!("delegate.api_listen `{text}`: expected IP:PORT, e.g. \"0.0.0.0:443\"")
+        }
+    })
 }
 
 fn resolve_zone(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigError> {
@@ -677,7 +817,7 @@ mod tests {
             (
                 "[dns]\nlisten = [\"127.0.0.1:53\"]\nbogus = 1\n",
                 3,
-                "unknown field `bogus`",
+                "unknown key `bogus` in [dns]",
             ),
             ("log_level = \"loud\"\n", 1, "expected one of error"),
             ("[dns]\n\nlisten = [\"nope\"]\n", 3, "listen address `nope`"),
@@ -700,11 +840,69 @@ mod tests {
             ),
             (
                 "[[zone]]\nname = \"a.test\"\n[[zone]]\nname = \"A.test.\"\n",
-                0,
-                "defined twice",
+                4,
+                "zone `A.test.` is defined twice: the first definition is at line 2",
             ),
+            (
+                "[dns]\nleases = [\"/nonexistent/leases\"]\nlease_domain = \"lan\"\n\
+                 [delegate]\nzone = \"LAN.\"\n",
+                5,
+                "delegate.zone `lan` is defined twice: the first definition is at line 3",
+            ),
+            ("[[zone]]\nname = \".\"\n", 2, "root zone"),
             ("[[zone]]\nmode = \"overlay\"\n", 1, "missing field `name`"),
-            ("[acme]\n", 1, "unknown field `acme`"),
+            ("[acme]\n", 1, "unknown key `acme` at the top level"),
+            (
+                "[dns]\ncache_entry_max = 5\n",
+                2,
+                "unknown key `cache_entry_max` in [dns]; did you mean `cache_entries_max`?",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\nip_name = true\n",
+                3,
+                "unknown key `ip_name` in [[zone]]; did you mean `ip_names`?",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\n[zone.mail]\nspff = \"v=spf1 -all\"\n",
+                4,
+                "unknown key `spff` in [zone.mail]; did you mean `spf`?",
+            ),
+            (
+                "[delegate]\nzone = \"auth.test\"\nlog_level = \"debug\"\n",
+                3,
+                "`log_level` is a key at the top level",
+            ),
+            ("usr = \"nobody\"\n", 1, "did you mean `user`?"),
+            (
+                "[dns]\nlisten = [\"127.0.0.1:70000\"]\n",
+                2,
+                "listen address `127.0.0.1:70000`: port 70000 is out of range (0–65535)",
+            ),
+            (
+                "[dns]\nlisten = [\"[::1]:65536\"]\n",
+                2,
+                "port 65536 is out of range (0–65535)",
+            ),
+            (
+                "[dns]\nupstreams = [\"192.0.2.1:99999\"]\n",
+                2,
+                "upstream `192.0.2.1:99999`: port 99999 is out of range (0–65535)",
+            ),
+            (
+                "[dns]\nupstreams = [\"tls://192.0.2.1:853853#dns.example\"]\n",
+                2,
+                "port 853853 is out of range (0–65535)",
+            ),
+            (
+                "[delegate]\nzone = \"auth.test\"\napi_listen = \"0.0.0.0:44300\"\napi_listen_x = 1\n",
+                4,
+                "did you mean `api_listen`?",
+            ),
+            (
+                "[delegate]\nzone = \"auth.test\"\napi_listen = \"0.0.0.0:443000\"\n",
+                3,
+                "delegate.api_listen `0.0.0.0:443000`: port 443000 is out of range (0–65535)",
+            ),
             (
                 "[dns]\nupstreams = [\"1.1.1.1\", \"tls://1.1.1.1\"]\n",
                 2,
@@ -752,6 +950,71 @@ mod tests {
                 "tls://192.0.2.2:853#dns.example"
             ]
         );
+    }
+
+    #[test]
+    fn invalid_utf8_names_line_and_column() {
+        let e = utf8(b"[dns]\nthreads = 1 # caf\xe9\n".to_vec(), "t.toml").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(
+            e.message
+                .contains("invalid UTF-8 at column 18 (byte 0xe9 at offset 23)"),
+            "{e}"
+        );
+        let e = utf8(b"\xff".to_vec(), "t.toml").unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
+        assert!(
+            e.message.contains("column 1 (byte 0xff at offset 0)"),
+            "{e}"
+        );
+        assert_eq!(utf8("é\n".into(), "t.toml").unwrap(), "é\n");
+    }
+
+    #[test]
+    fn unknown_key_message_is_short() {
+        let e = err("[dns]\nlisen = 1\n");
+        assert_eq!(
+            e.message,
+            "unknown key `lisen` in [dns]; did you mean `listen`?"
+        );
+    }
+
+    #[test]
+    fn lease_zone_exists_only_with_leases_or_hosts() {
+        let has_lan = |text: &str| {
+            let config = Config::parse(text, "t.toml").unwrap();
+            config.zones.iter().any(|z| z.name == "lan")
+        };
+        assert!(!has_lan("[dns]\nlease_domain = \"lan\"\n"));
+        assert!(has_lan("[dns]\nleases = [\"/nonexistent/leases\"]\n"));
+        assert!(has_lan("[dns]\nhosts = [\"/nonexistent/hosts\"]\n"));
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let ok = |text: &str, default: Option<u16>| socket_address(text, default).unwrap();
+        assert_eq!(
+            ok("127.0.0.1:5353", None),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(ok("[::1]:0", None), "[::1]:0".parse().unwrap());
+        assert_eq!(ok("::1", Some(53)), "[::1]:53".parse().unwrap());
+        assert_eq!(ok("[::1]", Some(853)), "[::1]:853".parse().unwrap());
+        for (text, default, error) in [
+            ("127.0.0.1:65536", None, AddressError::Port("65536".into())),
+            (
+                "[2001:db8::1]:100000",
+                Some(53),
+                AddressError::Port("100000".into()),
+            ),
+            ("127.0.0.1", None, AddressError::Form),
+            ("127.0.0.1:", Some(53), AddressError::Form),
+            ("127.0.0.1:-1", Some(53), AddressError::Form),
+            ("host:70000", Some(53), AddressError::Form),
+            ("::1:70000", Some(53), AddressError::Form),
+        ] {
+            assert_eq!(socket_address(text, default), Err(error), "{text}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::config::{Delegate, Registration};
 use crate::delegate::creds;
 use crate::delegate::zone::DelegateRecords;
 use crate::http::{Request, Response};
-use crate::store::{Account, Store};
+use crate::store::{self, Account, Store};
 
 /// Registrations one client address may make per `REGISTRATION_WINDOW_SECS`.
 const REGISTRATIONS_PER_WINDOW: u32 = 20;
@@ -31,10 +31,10 @@ const ACCOUNTS_MAX: usize = 100_000;
 /// oldest window is evicted when full.
 const REGISTRATION_CLIENTS_MAX: usize = 4096;
 
-/// The API's state: the store (one owner, behind a lock), the DNS table it keeps
-/// in step, and the config.
+/// The API's state: the store (shared with the other roles), the DNS table it
+/// keeps in step, and the config.
 pub struct Api {
-    store: Mutex<Store>,
+    store: store::Shared,
     records: Arc<DelegateRecords>,
     config: Delegate,
     admin_token: Option<String>,
@@ -64,13 +64,13 @@ fn field<'v>(object: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
 
 impl Api {
     pub fn new(
-        store: Store,
+        store: store::Shared,
         records: Arc<DelegateRecords>,
         config: Delegate,
         admin_token: Option<String>,
     ) -> Self {
         Self {
-            store: Mutex::new(store),
+            store,
             records,
             config,
             admin_token,
@@ -248,7 +248,7 @@ impl Api {
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+        self.store.lock()
     }
 
     /// The API's base URL as this client reached it.
@@ -353,7 +353,8 @@ mod tests {
         let records = Arc::new(DelegateRecords::new(
             b"\x04auth\x04test\x00".to_vec().into(),
         ));
-        Api::new(Store::open_in_memory().unwrap(), records, config, None)
+        let store = store::Shared::new(Store::open_in_memory().unwrap());
+        Api::new(store, records, config, None)
     }
 
     #[test]

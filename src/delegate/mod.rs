@@ -1,8 +1,9 @@
 //! The delegate role: an acme-dns-compatible ACME-challenge delegate. `api` serves
 //! the HTTP API, `zone` answers each account's records in the authoritative zone
 //! (whose static part is an ordinary local zone built from `[delegate]`), `creds`
-//! makes and checks credentials; accounts and TXT values live in `crate::store`.
-//! [`Prepared`] is its start-up: everything that can fail before threads start.
+//! makes and checks credentials; accounts and TXT values live in `crate::store`,
+//! which the daemon opens and hands over. [`Prepared`] is its start-up:
+//! everything that can fail before threads start.
 
 pub mod api;
 pub mod creds;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use crate::config;
 use crate::delegate::api::Api;
 use crate::delegate::zone::DelegateRecords;
-use crate::store::Store;
+use crate::store;
 
 /// The delegate role between opening its store and serving its API.
 pub struct Prepared {
@@ -28,16 +29,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Opens the store, loads every account's records and binds the API: all that
+    /// Loads every account's records from `store` and binds the API: all that
     /// can fail, before any thread starts.
-    pub fn new(settings: &config::Delegate, state_dir: &Path) -> Result<Self, String> {
-        let path = state_dir.join("lanseal.db");
-        let store = Store::open(&path).map_err(|e| format!("delegate store: {e}"))?;
+    pub fn new(settings: &config::Delegate, store: store::Shared) -> Result<Self, String> {
         let apex = crate::dns::zone::zone_origin(&settings.zone)
             .and_then(|name| crate::dns::record::wire_name(&name))
             .map_err(|e| format!("delegate zone: {e}"))?;
         let records = Arc::new(DelegateRecords::new(apex.to_ascii_lowercase().into()));
         let accounts = store
+            .lock()
             .all_subdomains()
             .map_err(|e| format!("delegate store: {e}"))?;
         for (subdomain, values) in &accounts {
@@ -58,10 +58,9 @@ impl Prepared {
             )
         })?;
         log::info!(
-            "delegate: zone {} with {} account(s), store {}",
+            "delegate: zone {} with {} account(s)",
             settings.zone,
-            accounts.len(),
-            path.display()
+            accounts.len()
         );
         let api = Arc::new(Api::new(
             store,
