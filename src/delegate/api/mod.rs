@@ -1,0 +1,222 @@
+//! The acme-dns-compatible HTTP API: `POST /register`, `POST /update`,
+//! `GET /health`, at `/` and under `api_prefix`.
+//!
+//! Owns the API's rules (DESIGN.md §4, ../shared/ACME-DNS-COMPAT.md): status codes
+//! and error bodies exactly as acme-dns writes them, JSON keys matched without
+//! regard to case (older lego sends `SubDomain`, `Txt`, `AllowFrom`), a body read
+//! whatever its content type. By concern: `register` and `update` (one file per
+//! endpoint), `client` (who the client is, through trusted proxies) and `limits`
+//! (registrations per client, per /48 and altogether; updates per client), every
+//! limit checked before the bcrypt it protects and every hit counted. Over a
+//! limit the answer is 429 in acme-dns's shape (`too_many_registrations`,
+//! `too_many_requests`: codes acme-dns itself does not have).
+//!
+//! Invariants: every authentication failure is the same 401 `forbidden`, after
+//! the same bcrypt work whether or not the user exists. The store commits before
+//! the DNS table changes, and the DNS table changes in commit order, so an
+//! acknowledged update is on disk and served, and a slower older update never
+//! overwrites a newer one; a failed write answers 500 `db_error` and changes
+//! nothing. Runs on the HTTP server's bounded worker pool (bcrypt and SQLite block).
+
+mod client;
+mod limits;
+mod register;
+mod update;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Map, Value};
+
+pub use limits::LimitCounters;
+
+use crate::config::Delegate;
+use crate::delegate::zone::DelegateRecords;
+use crate::http::{Request, Response};
+use crate::store::Store;
+
+/// The API's state: the store (one owner, behind a lock), the DNS table it keeps
+/// in step, the config and the limits.
+pub struct Api {
+    store: Mutex<Store>,
+    records: Arc<DelegateRecords>,
+    config: Delegate,
+    admin_token: Option<String>,
+    registrations: Mutex<limits::RegistrationLimits>,
+    updates: Mutex<limits::UpdateLimits>,
+    limit_counters: LimitCounters,
+    /// Tests only: runs once, between a TXT commit and its publication.
+    #[cfg(test)]
+    pause_after_commit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("zone", &self.config.zone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The value of `key` in a JSON object, matched without regard to case.
+fn field<'v>(object: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    object
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// A lock that a panicked holder left behind is still good: every critical
+/// section leaves its data whole.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Api {
+    pub fn new(
+        store: Store,
+        records: Arc<DelegateRecords>,
+        config: Delegate,
+        admin_token: Option<String>,
+    ) -> Self {
+        Self {
+            store: Mutex::new(store),
+            records,
+            config,
+            admin_token,
+            registrations: Mutex::new(limits::RegistrationLimits::new()),
+            updates: Mutex::new(limits::UpdateLimits::new()),
+            limit_counters: LimitCounters::default(),
+            #[cfg(test)]
+            pause_after_commit: Mutex::new(None),
+        }
+    }
+
+    pub fn handle(&self, request: &Request) -> Response {
+        // `//register` happens (a base URL with a trailing slash): tolerate it.
+        let mut path = request.path.as_str();
+        while path.starts_with("//") {
+            path = &path[1..];
+        }
+        let prefix = self.config.api_prefix.as_str();
+        if !prefix.is_empty()
+            && let Some(rest) = path.strip_prefix(prefix)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            path = rest;
+            while path.starts_with("//") {
+                path = &path[1..];
+            }
+        }
+        match (request.method.as_str(), path) {
+            ("POST", "/register") => self.register(request),
+            ("POST", "/update") => self.update(request),
+            ("GET" | "HEAD", "/health") => Response::json(200, ""),
+            (_, "/register" | "/update" | "/health") => Response::error(405, "method_not_allowed"),
+            _ => Response::error(404, "not_found"),
+        }
+    }
+
+    /// Every limit hit so far (for the metrics of a later role).
+    pub fn limit_counters(&self) -> &LimitCounters {
+        &self.limit_counters
+    }
+
+    /// The client's address: see `client`.
+    fn client_ip(&self, request: &Request) -> IpAddr {
+        let trusted = |ip: IpAddr| self.config.trusted_proxies.iter().any(|n| n.contains(ip));
+        let forwarded = request.header_lines("x-forwarded-for");
+        client::client_ip(request.peer.ip(), forwarded, trusted)
+    }
+
+    /// The one way to the store. Whoever holds the guard may also publish to
+    /// `records`: publishing under it is what keeps publications in commit order.
+    fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Registration;
+    use crate::delegate::zone::Lookup;
+
+    pub(super) fn api() -> Api {
+        let config = Delegate {
+            zone: "auth.test".into(),
+            ns: vec!["ns1.auth.test.".into()],
+            ns_addresses: Vec::new(),
+            soa_email: "hostmaster.auth.test.".into(),
+            api_listen: "127.0.0.1:0".parse().unwrap(),
+            api_prefix: String::new(),
+            tls: None,
+            registration: Registration::Open,
+            admin_token_file: None,
+            trusted_proxies: Vec::new(),
+        };
+        let records = Arc::new(DelegateRecords::new(
+            b"\x04auth\x04test\x00".to_vec().into(),
+        ));
+        Api::new(Store::open_in_memory().unwrap(), records, config, None)
+    }
+
+    fn served(api: &Api, subdomain: &str) -> Vec<String> {
+        let name = [
+            &[subdomain.len() as u8],
+            subdomain.as_bytes(),
+            b"\x04auth\x04test\x00",
+        ];
+        let Lookup::Subdomain(values) = api.records.lookup(&name.concat()) else {
+            return Vec::new();
+        };
+        values
+            .iter()
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+            .collect()
+    }
+
+    /// Two updates of one subdomain: the first commits, and is slow to publish
+    /// (paused until the second has answered, or for a while when it cannot);
+    /// DNS must end up serving what the store holds — the second's pair —
+    /// not the first's older pair published last.
+    #[test]
+    fn updates_publish_in_commit_order() {
+        let api = Arc::new(api());
+        let account = crate::store::Account {
+            username: creds_uuid(),
+            key_hash: "unused".into(),
+            subdomain: "sub".into(),
+            allowfrom: Vec::new(),
+            created_unix: 0,
+        };
+        api.store().insert_account(&account).unwrap();
+        let (second_done, wait_for_second) = mpsc::channel::<()>();
+        *lock(&api.pause_after_commit) = Some(Box::new(move || {
+            // With the fix the second waits for our lock: this times out.
+            let _ = wait_for_second.recv_timeout(Duration::from_secs(2));
+        }));
+        let first = {
+            let api = api.clone();
+            std::thread::spawn(move || api.commit_txt("sub", &"a".repeat(43)).unwrap())
+        };
+        // The first is paused once the hook is gone (taken by its commit).
+        while lock(&api.pause_after_commit).is_some() {
+            std::thread::yield_now();
+        }
+        api.commit_txt("sub", &"b".repeat(43)).unwrap();
+        let _ = second_done.send(());
+        first.join().unwrap();
+        let stored = api.store().all_subdomains().unwrap();
+        assert_eq!(stored[0].1, served(&api, "sub"));
+        assert_eq!(served(&api, "sub")[0], "b".repeat(43));
+    }
+
+    fn creds_uuid() -> String {
+        crate::delegate::creds::random_uuid().unwrap()
+    }
+}
