@@ -48,6 +48,9 @@ pub struct Api {
     /// Tests only: runs once, between a TXT commit and its publication.
     #[cfg(test)]
     pause_after_commit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Tests only: the limits' clock, when set.
+    #[cfg(test)]
+    clock_secs: Mutex<Option<u32>>,
 }
 
 impl std::fmt::Debug for Api {
@@ -89,6 +92,8 @@ impl Api {
             limit_counters: LimitCounters::default(),
             #[cfg(test)]
             pause_after_commit: Mutex::new(None),
+            #[cfg(test)]
+            clock_secs: Mutex::new(None),
         }
     }
 
@@ -127,6 +132,15 @@ impl Api {
         let trusted = |ip: IpAddr| self.config.trusted_proxies.iter().any(|n| n.contains(ip));
         let forwarded = request.header_lines("x-forwarded-for");
         client::client_ip(request.peer.ip(), forwarded, trusted)
+    }
+
+    /// The limits' clock: monotonic seconds.
+    fn now_secs(&self) -> u32 {
+        #[cfg(test)]
+        if let Some(fixed) = *lock(&self.clock_secs) {
+            return fixed;
+        }
+        crate::clock::monotonic_secs()
     }
 
     /// The one way to the store. Whoever holds the guard may also publish to
@@ -214,6 +228,55 @@ mod tests {
         let stored = api.store().all_subdomains().unwrap();
         assert_eq!(stored[0].1, served(&api, "sub"));
         assert_eq!(served(&api, "sub")[0], "b".repeat(43));
+    }
+
+    fn post(api: &Api, peer: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        let headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_string()));
+        let request = Request {
+            method: "POST".into(),
+            path: "/update".into(),
+            query: String::new(),
+            headers: headers.collect(),
+            body: body.as_bytes().to_vec(),
+            peer: format!("{peer}:4711").parse().unwrap(),
+        };
+        api.handle(&request)
+    }
+
+    /// Over its budget a client gets 429 before any key is checked, the right
+    /// key included; another client still has its own.
+    #[test]
+    fn the_update_limit_comes_before_the_key() {
+        let api = api();
+        *lock(&api.clock_secs) = Some(1000);
+        let key = crate::delegate::creds::random_key().unwrap();
+        let account = crate::store::Account {
+            username: creds_uuid(),
+            key_hash: crate::delegate::creds::hash_key(&key).unwrap(),
+            subdomain: "sub".into(),
+            allowfrom: Vec::new(),
+            created_unix: 0,
+        };
+        api.store().insert_account(&account).unwrap();
+        let headers = [
+            ("X-Api-User", account.username.as_str()),
+            ("X-Api-Key", &key),
+        ];
+        let body = format!(
+            "{{\"subdomain\": \"sub\", \"txt\": \"{}\"}}",
+            "t".repeat(43)
+        );
+        let malformed = [("X-Api-User", "nobody"), ("X-Api-Key", "short")];
+        for _ in 0..limits::UPDATE_BURST {
+            assert_eq!(post(&api, "192.0.2.1", &malformed, &body).status, 401);
+        }
+        let refused = post(&api, "192.0.2.1", &headers, &body);
+        assert_eq!(refused, Response::error(429, "too_many_requests"));
+        assert_eq!(api.limit_counters().updates_per_client.hits(), 1);
+        assert_eq!(post(&api, "192.0.2.2", &headers, &body).status, 200);
+        // Time refills the budget.
+        *lock(&api.clock_secs) = Some(1000 + 60 / limits::UPDATES_PER_MINUTE);
+        assert_eq!(post(&api, "192.0.2.1", &headers, &body).status, 200);
     }
 
     fn creds_uuid() -> String {

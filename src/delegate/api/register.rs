@@ -20,8 +20,7 @@ impl Api {
             Err(response) => return response,
         };
         let client = self.client_ip(request);
-        let now = crate::clock::monotonic_secs();
-        if let Err(limit) = lock(&self.registrations).admit(client, now) {
+        if let Err(limit) = lock(&self.registrations).admit(client, self.now_secs()) {
             self.limit_counters.registration(limit).hit();
             return Response::error(429, "too_many_registrations");
         }

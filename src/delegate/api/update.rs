@@ -1,7 +1,7 @@
 //! `POST /update`: a new TXT value for the caller's subdomain, after the
 //! per-client limit (before the bcrypt: an unauthenticated request must not be
-//! able to buy one), the key, the subdomain and `allowfrom` checks. Stored, then
-//! published to DNS in commit order.
+//! able to buy more than its share), the key, the subdomain and `allowfrom`
+//! checks. Stored, then published to DNS in commit order.
 
 use serde_json::Value;
 
@@ -13,28 +13,28 @@ use crate::store::StoreError;
 impl Api {
     pub(super) fn update(&self, request: &Request) -> Response {
         let client = self.client_ip(request);
-        let now = crate::clock::monotonic_secs();
-        if !lock(&self.updates).take(client, now) {
+        if !lock(&self.updates).take(client, self.now_secs()) {
             self.limit_counters.updates_per_client.hit();
             return Response::error(429, "too_many_requests");
         }
         let user = request.header("x-api-user").unwrap_or_default();
         let key = request.header("x-api-key").unwrap_or_default();
-        let valid = creds::valid_username(user) && creds::valid_key(key);
-        let account = if valid {
-            match self.store().account(&user.to_ascii_lowercase()) {
-                Ok(account) => account,
-                Err(e) => {
-                    log::error!("delegate: update: {e}");
-                    return Response::error(500, "db_error");
-                }
+        // A username or key of the wrong shape is refused without hashing, as
+        // acme-dns does: the shape is public, so no time difference tells an
+        // attacker anything, and garbage costs no bcrypt.
+        if !creds::valid_username(user) || !creds::valid_key(key) {
+            return Response::error(401, "forbidden");
+        }
+        let account = match self.store().account(&user.to_ascii_lowercase()) {
+            Ok(account) => account,
+            Err(e) => {
+                log::error!("delegate: update: {e}");
+                return Response::error(500, "db_error");
             }
-        } else {
-            None
         };
         // The same bcrypt work for an unknown user as for a wrong key.
         let key_ok = creds::verify_key(key, account.as_ref().map(|a| a.key_hash.as_str()));
-        let Some(account) = account.filter(|_| valid && key_ok) else {
+        let Some(account) = account.filter(|_| key_ok) else {
             return Response::error(401, "forbidden");
         };
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&request.body) else {
