@@ -106,19 +106,28 @@
 //! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write
 //!   on the hot path; `usize`, since 32-bit MIPS has no 64-bit atomics).
 //! - [`delegate`] — the delegate role: `api` (register/update/health exactly as
-//!   acme-dns answers them), `zone` (each account's TXT and anti-spam records in
-//!   memory, refreshed after every committed update), `creds` (UUIDs, keys,
-//!   bcrypt, validation); `delegate::Prepared` loads the accounts from the store
-//!   and binds the API before any thread starts. Invariant: the store commits
-//!   before the API answers.
+//!   acme-dns answers them, one file per endpoint; `client` finds the client
+//!   behind trusted proxies in every `X-Forwarded-For` line; `limits` bounds
+//!   registrations per client, per IPv6 /48 and altogether, and updates per
+//!   client, before any bcrypt), `zone` (each account's TXT and anti-spam
+//!   records in memory, published under the store's lock after every committed
+//!   update), `creds` (UUIDs, keys, bcrypt, validation); `delegate::Prepared`
+//!   loads the accounts from the store and binds the API before any thread starts. Invariants:
+//!   the store commits before the API answers, and DNS publishes in commit order.
 //! - [`store`] — the one SQLite file of every role: the daemon opens it once
 //!   (when a role needs it) and hands each role a clone of `store::Shared` (the
 //!   `Store` behind one mutex). `schema` migrates by `user_version` (version 2
 //!   holds the certs and local-API tables to come); one file per table group
 //!   (`accounts`, `runtime`). Rollback journal with `synchronous = FULL`, one
 //!   transaction per write, 0600 in a 0700 directory; never on the DNS path.
-//! - [`http`] — a bounded HTTP/1.1 server (connections, header and body sizes,
-//!   timeouts, a blocking worker pool), TLS through the project's one rustls.
+//! - [`http`] — a bounded HTTP/1.1 server: `server` (one tokio thread, a
+//!   blocking worker pool of one per core but one, every HTTP thread at nice 10
+//!   so DNS threads preempt bcrypt), `slots` (at most 64 connections, 8 per
+//!   client, the oldest idle one evicted to make room), `connection` and
+//!   `parse` (header and body sizes, timeouts, repeated headers kept), `tls`
+//!   (rustls through a `CertificateSlot` whose certificate is replaced without
+//!   a restart), `limits` (every limit hit counted in `Counters`, logged at
+//!   most once a minute).
 //! - [`clock`] — every clock reading: wall seconds, and one monotonic clock shared
 //!   by all threads.
 //! - [`daemon`] — start-up order, signals, reload, the watcher thread: owns

@@ -25,6 +25,10 @@ pub struct Prepared {
     listener: std::net::TcpListener,
     bound: std::net::SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// The API's certificate, replaceable while it serves (the `certs` role).
+    certificate: Option<Arc<crate::http::CertificateSlot>>,
+    /// Trusted reverse proxies: exempt from the per-client connection cap.
+    trusted_proxies: Vec<crate::dns::acl::Net>,
     prefix: String,
 }
 
@@ -47,9 +51,12 @@ impl Prepared {
             Some(file) => Some(admin_token(file)?),
             None => None,
         };
-        let tls = match &settings.tls {
-            Some((cert, key)) => Some(crate::http::tls_config(cert, key)?),
-            None => None,
+        let (tls, certificate) = match &settings.tls {
+            Some((cert, key)) => {
+                let (config, slot) = crate::http::load_tls(cert, key)?;
+                (Some(config), Some(slot))
+            }
+            None => (None, None),
         };
         let (listener, bound) = crate::http::bind(settings.api_listen).map_err(|e| {
             format!(
@@ -74,23 +81,30 @@ impl Prepared {
             listener,
             bound,
             tls,
+            certificate,
+            trusted_proxies: settings.trusted_proxies.clone(),
             prefix: settings.api_prefix.clone(),
         })
     }
 
-    pub fn start(self) -> Result<(), String> {
+    /// The API's certificate slot (HTTPS only): what a renewal replaces.
+    pub fn certificate(&self) -> Option<Arc<crate::http::CertificateSlot>> {
+        self.certificate.clone()
+    }
+
+    /// Starts serving the API; the handle reads the HTTP server's counters.
+    pub fn start(self) -> Result<crate::http::Server, String> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let api = self.api;
         let handler: crate::http::Handler = Arc::new(move |request| api.handle(request));
-        crate::http::spawn(
-            self.listener,
-            self.tls,
-            crate::http::Limits::default(),
-            handler,
-        )
-        .map_err(|e| format!("cannot start the delegate API: {e}"))?;
+        let limits = crate::http::Limits {
+            per_client_exempt: self.trusted_proxies,
+            ..crate::http::Limits::default()
+        };
+        let server = crate::http::spawn(self.listener, self.tls, limits, handler)
+            .map_err(|e| format!("cannot start the delegate API: {e}"))?;
         log::info!("delegate API on {scheme}://{}{}", self.bound, self.prefix);
-        Ok(())
+        Ok(server)
     }
 }
 

@@ -22,7 +22,10 @@
 #            BENCH_QPS for the whole phase (started before the first update,
 #            stopped with SIGINT after the last). Each account belongs to one
 #            client thread, so its updates are sequential and "the last two
-#            values sent" is well defined.
+#            values sent" is well defined. Each update carries its account's
+#            registration address as X-Forwarded-For: the API allows each client
+#            a burst of 50 updates and 30 a minute, and the bench is many
+#            clients, not one.
 #   check    for BENCH_SAMPLE accounts (default 50), `dig TXT <fulldomain>`
 #            must give exactly the last two values acknowledged for it.
 # Clients are python3 with the standard library only (http.client with one
@@ -30,7 +33,9 @@
 #
 # Report: registrations/s and updates/s (wall time of each phase, client-side
 # latency percentiles), every non-2xx response or transport error (must be 0),
-# dnsperf's answers/s, lost queries and rcodes during phase 2, lanseal's VmRSS
+# dnsperf's answers/s, lost queries and rcodes during phase 2, the DNS latency
+# p50/p99/p99.9/max of the baseline and of phase 2 (dnsperf -v reports every
+# answer's latency; percentiles over all of them), lanseal's VmRSS
 # idle / after phase 1 / after phase 2 (and VmHWM), and lanseal's CPU time
 # (utime + stime from /proc) per registration and per update: the whole
 # process, the same minus the DNS baseline's share, and the HTTP threads alone
@@ -40,7 +45,8 @@
 #   LANSEAL_BIN          lanseal binary; if unset, `cargo build --release` is run
 #                        and target/release/lanseal is used
 #   BENCH_OUT            where the report goes too (default target/bench-delegate.txt)
-#   BENCH_ACCOUNTS       registrations in phase 1 (default 1000)
+#   BENCH_ACCOUNTS       registrations in phase 1 (default 1000, at most 1000:
+#                        the API registers at most 1000 accounts an hour)
 #   BENCH_UPDATES        updates in phase 2 (default 10000)
 #   BENCH_PARALLEL       requests in flight at once, both phases (default 8)
 #   BENCH_PORT           DNS port; the API listens on BENCH_PORT+1 (default 15360)
@@ -51,8 +57,9 @@
 #   BENCH_KEEP=1         keep the temp dir (config, state, logs, credentials)
 #
 # dnsperf is pinned to the last CPU when there are 2 or more. lanseal is not
-# pinned unless BENCH_LANSEAL_CPUS says so: its 4 HTTP workers run bcrypt
-# (cost 10, tens of ms per verify) on whatever cores are free, as on a router.
+# pinned unless BENCH_LANSEAL_CPUS says so: its HTTP workers (one per core but
+# one, at most 4, at nice 10) run bcrypt (cost 10, tens of ms per verify) on
+# whatever cores are free, as on a router.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -75,7 +82,7 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 for v in ACCOUNTS UPDATES PARALLEL DNS_PORT QPS BASELINE_SECS SAMPLE; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, not '${!v}'"
 done
-((ACCOUNTS >= 1 && ACCOUNTS <= 81920)) || die "BENCH_ACCOUNTS must be 1 to 81920 (4096 addresses x 20)"
+((ACCOUNTS >= 1 && ACCOUNTS <= 1000)) || die "BENCH_ACCOUNTS must be 1 to 1000 (the API's registrations per hour)"
 ((PARALLEL >= 1)) || die "BENCH_PARALLEL must be at least 1"
 ((QPS >= 1)) || die "BENCH_QPS must be at least 1"
 
@@ -294,8 +301,9 @@ elif MODE == "update":
     def update(client, job):
         j, a, value = job
         acc = accounts[a]
+        k = a % 4096  # the address this account registered from
         headers = {"Content-Type": "application/json", "X-Api-User": acc["username"],
-                   "X-Api-Key": acc["password"]}
+                   "X-Api-Key": acc["password"], "X-Forwarded-For": f"198.18.{k >> 8}.{k & 255}"}
         body = json.dumps({"subdomain": acc["subdomain"], "txt": value}).encode()
         status, data = client.post("/update", headers, body)
         ok = False
@@ -388,11 +396,29 @@ python3 -c 'import json,sys; [print(a["fulldomain"], "TXT") for a in json.load(o
     "$TMP/accounts.json" >"$TMP/q-txt.txt"
 
 # ---------------------------------------------------------------- dnsperf helpers
-# dnsperf_start NAME SECS: in the background, at BENCH_QPS over all fulldomains.
+# dnsperf_start NAME SECS: in the background, at BENCH_QPS over all fulldomains;
+# -v writes one line per answer with its latency ("> NOERROR name TXT 0.000087").
 dnsperf_start() {
-    "${DNSPERF_PIN[@]}" dnsperf -s "$ADDR" -p "$DNS_PORT" -d "$TMP/q-txt.txt" -l "$2" \
+    "${DNSPERF_PIN[@]}" dnsperf -v -s "$ADDR" -p "$DNS_PORT" -d "$TMP/q-txt.txt" -l "$2" \
         -c 2 -T 1 -q 200 -t 2 -Q "$QPS" >"$TMP/dnsperf-$1.log" 2>&1 &
     DNSPERF_PID=$!
+}
+# dnsperf_latency NAME -> "p50 p99 p99.9 max" in ms over every answer's latency.
+dnsperf_latency() {
+    python3 - "$TMP/dnsperf-$1.log" <<'PY'
+import sys
+lat = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) == 5 and f[0] == ">" and f[1] != "T":
+        try:
+            lat.append(float(f[4]))
+        except ValueError:
+            pass
+lat.sort()
+pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3
+print(" ".join(f"{pick(q):.3f}" for q in (0.50, 0.99, 0.999)) + f" {lat[-1] * 1e3:.3f}" if lat else "- - - -")
+PY
 }
 dnsperf_field() { # dnsperf_field NAME FIELD
     awk -v want="$2" '
@@ -439,6 +465,12 @@ DNSPERF_PID=
 T2_1=$(cpu_ticks "$LANSEAL_PID")
 alive
 UPD_HTTP_TICKS=$(http_ticks "$TMP/threads-p2-0" "$TMP/threads-p2-1")
+# The worker threads tokio started (on demand, up to the pool's size) and their nice.
+HTTP_WORKERS=$(grep -lx http-worker /proc/"$LANSEAL_PID"/task/*/comm 2>/dev/null | wc -l)
+HTTP_NICE=$(for c in /proc/"$LANSEAL_PID"/task/*/comm; do
+    [[ $(<"$c") == http-worker ]] || continue
+    s=$(<"${c%comm}stat"); s=${s##*) }; read -r -a f <<<"$s"; echo "${f[16]}"; break
+done)
 sleep 0.5
 RSS_P2=$(status_kb "$LANSEAL_PID" VmRSS)
 HWM=$(status_kb "$LANSEAL_PID" VmHWM)
@@ -458,7 +490,7 @@ P2_SECS=$(awk -v a="$D0" -v b="$D1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 {
     echo "Delegate load test $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -srm)  $NCPU CPUs: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "lanseal $LANSEAL_BIN ($(stat -c %s "$LANSEAL_BIN") bytes, built $(date -u -r "$LANSEAL_BIN" +%FT%TZ)), $([[ -n ${BENCH_LANSEAL_CPUS:-} ]] && echo "pinned to CPUs $BENCH_LANSEAL_CPUS" || echo "not pinned")"
-    echo "zone $ZONE; DNS $ADDR:$DNS_PORT, API http://$ADDR:$API_PORT (4 HTTP workers, bcrypt cost 10, SQLite synchronous=FULL on $(df -T "$TMP" | awk 'NR == 2 { print $2 }'))"
+    echo "zone $ZONE; DNS $ADDR:$DNS_PORT, API http://$ADDR:$API_PORT ($HTTP_WORKERS HTTP workers seen, nice $HTTP_NICE; bcrypt cost 10, SQLite synchronous=FULL on $(df -T "$TMP" | awk 'NR == 2 { print $2 }'))"
     echo "clients: python3 http.client, $PARALLEL threads with one keep-alive connection each"
     echo "dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }') -Q $QPS -c 2 -q 200 over the $N_ACC fulldomains (TXT)$(((${#DNSPERF_PIN[@]})) && echo ", pinned to CPU $((NCPU - 1))")"
     echo "loadavg before $LOAD_BEFORE, after $LOAD_AFTER"
@@ -486,6 +518,8 @@ P2_SECS=$(awk -v a="$D0" -v b="$D1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
         "$(dnsperf_field phase2 lost)" "$(dnsperf_field phase2 intr)"
     printf '  %-28s %s answers/s, latency average %s s, max %s s; rcodes: %s\n' "" "$(dnsperf_field phase2 qps)" \
         "$(dnsperf_field phase2 lat)" "$(dnsperf_field phase2 lmax)" "$(dnsperf_field phase2 rc)"
+    read -r L50 L99 L999 LMAX <<<"$(dnsperf_latency phase2)"
+    printf '  %-28s p50 %s, p99 %s, p99.9 %s, max %s ms\n' "DNS latency (dnsperf -v):" "$L50" "$L99" "$L999" "$LMAX"
     awk -v t=$((T2_U - T2_0)) -v http="$UPD_HTTP_TICKS" -v hz="$HZ" -v n="$UPDATES" -v secs="$P2_SECS" \
         -v dq="$DNS_US_PER_Q" -v qps="$(dnsperf_field phase2 qps)" 'BEGIN {
         total = t * 1e3 / hz
@@ -502,6 +536,8 @@ P2_SECS=$(awk -v a="$D0" -v b="$D1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
         printf '%-30s %s s at -Q %s: %s answers/s, %s lost, latency average %s s, max %s s; lanseal %s us CPU/query\n' \
             "DNS baseline (no updates):" "$BASELINE_SECS" "$QPS" "$(dnsperf_field baseline qps)" "$(dnsperf_field baseline lost)" \
             "$(dnsperf_field baseline lat)" "$(dnsperf_field baseline lmax)" "$DNS_US_PER_Q"
+        read -r L50 L99 L999 LMAX <<<"$(dnsperf_latency baseline)"
+        printf '%-30s p50 %s, p99 %s, p99.9 %s, max %s ms\n' "DNS baseline latency:" "$L50" "$L99" "$L999" "$LMAX"
     fi
     printf '%-30s idle %s, after phase 1 %s, after phase 2 %s; VmHWM %s\n' "lanseal VmRSS (KiB):" "$RSS_IDLE" "$RSS_P1" "$RSS_P2" "$HWM"
     printf '%-30s %s bytes\n' "state_dir size:" "$DB_BYTES"

@@ -1,0 +1,141 @@
+//! `POST /register`: a new account (username, key, subdomain), within the
+//! registration mode and limits, before any bcrypt is spent on it.
+
+use serde_json::Value;
+
+use super::limits::ACCOUNTS_MAX;
+use super::{Api, field, lock};
+use crate::config::Registration;
+use crate::delegate::creds;
+use crate::http::{Request, Response};
+use crate::store::Account;
+
+impl Api {
+    pub(super) fn register(&self, request: &Request) -> Response {
+        if let Some(refusal) = self.registration_refusal(request) {
+            return refusal;
+        }
+        let allowfrom = match parse_allowfrom(&request.body) {
+            Ok(list) => list,
+            Err(response) => return response,
+        };
+        let client = self.client_ip(request);
+        if let Err(limit) = lock(&self.registrations).admit(client, self.now_secs()) {
+            self.limit_counters.registration(limit).hit();
+            return Response::error(429, "too_many_registrations");
+        }
+        let (Ok(username), Ok(subdomain), Ok(password)) = (
+            creds::random_uuid(),
+            creds::random_uuid(),
+            creds::random_key(),
+        ) else {
+            return Response::error(500, "db_error");
+        };
+        let Ok(key_hash) = creds::hash_key(&password) else {
+            return Response::error(500, "db_error");
+        };
+        let account = Account {
+            username: username.clone(),
+            key_hash,
+            subdomain: subdomain.clone(),
+            allowfrom: allowfrom.clone(),
+            created_unix: i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX),
+        };
+        if let Err(response) = self.insert_account(&account) {
+            return response;
+        }
+        let fulldomain = format!("{subdomain}.{}", self.config.zone);
+        let body = serde_json::json!({
+            "username": username,
+            "password": password,
+            "fulldomain": fulldomain,
+            "subdomain": subdomain,
+            "allowfrom": allowfrom,
+            "server_url": self.server_url(request),
+        });
+        log::info!("delegate: registered {fulldomain} for {client}");
+        Response::json(201, body.to_string())
+    }
+
+    /// What the registration mode says to this request, if it refuses it.
+    fn registration_refusal(&self, request: &Request) -> Option<Response> {
+        match self.config.registration {
+            Registration::Open => None,
+            Registration::Closed => Some(Response::error(403, "registration_closed")),
+            Registration::Token => {
+                let given = request
+                    .header("authorization")
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                    .map(str::trim);
+                let expected = self.admin_token.as_deref();
+                let admitted = constant_time_eq(given, expected);
+                (!admitted).then(|| Response::error(401, "forbidden"))
+            }
+        }
+    }
+
+    /// Stores the account (within `ACCOUNTS_MAX`) and publishes its empty TXT set,
+    /// under the store's lock like every publication.
+    fn insert_account(&self, account: &Account) -> Result<(), Response> {
+        let mut store = self.store();
+        let db_error = |e: crate::store::StoreError| {
+            log::error!("delegate: register: {e}");
+            Response::error(500, "db_error")
+        };
+        if store.account_count().map_err(db_error)? >= ACCOUNTS_MAX {
+            return Err(Response::error(503, "too_many_accounts"));
+        }
+        store.insert_account(account).map_err(db_error)?;
+        self.records.set(&account.subdomain, &[]);
+        Ok(())
+    }
+
+    /// The API's base URL as this client reached it.
+    fn server_url(&self, request: &Request) -> String {
+        let scheme = if self.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let host = request
+            .header("host")
+            .map_or_else(|| self.config.api_listen.to_string(), str::to_string);
+        format!("{scheme}://{host}{}", self.config.api_prefix)
+    }
+}
+
+/// `allowfrom` from a register body: empty or absent body → none; anything else
+/// must be a JSON object whose `allowfrom` (any case), if present, is a list of
+/// CIDR strings.
+fn parse_allowfrom(body: &[u8]) -> Result<Vec<String>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let malformed = || Response::error(400, "malformed_json_payload");
+    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
+        return Err(malformed());
+    };
+    let list = match field(&object, "allowfrom") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(malformed()),
+    };
+    let mut cidrs = Vec::with_capacity(list.len());
+    for item in list {
+        let Value::String(cidr) = item else {
+            return Err(malformed());
+        };
+        cidrs.push(cidr.clone());
+    }
+    creds::normalise_allowfrom(&cidrs).map_err(|()| Response::error(400, "invalid_allowfrom_cidr"))
+}
+
+/// Compares secrets in time independent of where they differ; false when
+/// either is missing.
+fn constant_time_eq(a: Option<&str>, b: Option<&str>) -> bool {
+    let (Some(a), Some(b)) = (a, b) else {
+        return false;
+    };
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
