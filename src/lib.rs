@@ -8,26 +8,29 @@
 //! small public server, an acme-dns-compatible ACME-challenge delegate — an HTTP
 //! API with scoped keys and the authoritative zone its TXT records live in.
 //! Later roles (`certs`, `api`) plug into the same process as further config
-//! sections and modules; this map grows with them.
+//! sections and modules, and reach what runs through one [`control::Control`]
+//! handle and one [`store::Shared`] store; this map grows with them.
 //!
 //! ## Bird's-eye view
 //!
 //! ```text
-//!  config file ──▶ config (raw TOML ─▶ resolved Config) ──┐
-//!  lease/hosts files ─▶ dns::hosts::HostTable ─────────────┼─▶ daemon::State ─▶ dns::service::Service
-//!  interfaces (getifaddrs) ─▶ local subnets for the ACL ──┘     (published; threads pick it up)
+//!  config file ─▶ config (raw TOML ─▶ resolved Config) ─┐
+//!  lease/hosts files ─▶ dns::hosts ──────────────────────┼─▶ control::State ─▶ dns::service::Service
+//!  interfaces (getifaddrs) ─▶ local subnets for the ACL ─┘   (published; threads pick it up)
+//!  roles (api, certs, SIGHUP, watcher) ─▶ control::Control ─┘ (runtime records, cache flush, stats)
 //!                                                                        │
 //!  LAN ─UDP/TCP─▶ dns::server (N blocking UDP threads, each with its own │
 //!                 SO_REUSEPORT socket; one tokio thread for all TCP)     ▼
 //!                 ─▶ ACL ─▶ rate limit ─▶ dns::answer::Answerer ─▶ dns::wire
-//!                                          │ not local, not cached (dns::cache)
+//!                                          │ Step::Forward(Pending): not local, not cached
 //!                                          ▼
-//!                 dns::forward::Forwarder (on the I/O thread) ─UDP/TCP─▶ upstreams
+//!                 dns::forward::Forwarder (I/O thread) ─▶ dns::client ─UDP/TCP/TLS─▶ upstreams
+//!                                          └─▶ cache ─▶ Answerer::complete writes the response
 //!  signals ─────▶ daemon (sigwait: SIGHUP reload, SIGUSR1 counters, SIGTERM)
 //!  inotify + netlink ─▶ watch (a thread asleep in poll until a file or address changes)
 //!  internet ─HTTP(S)─▶ http (own thread, bounded workers) ─▶ delegate::api ─▶ store (SQLite)
-//!                                                               └─▶ delegate::zone (in memory)
-//!  internet ─DNS─▶ dns::server ─▶ answer_client(public): the delegate zone only, to anyone
+//!                                                               └─▶ dns::dynamic (in memory)
+//!  internet ─DNS─▶ dns::server ─▶ answer(public): the delegate zone only, to anyone
 //! ```
 //!
 //! ## The path of a DNS query
@@ -58,11 +61,14 @@
 //! 6. A name that is not ours (outside every zone, undefined in an overlay zone,
 //!    or where a local CNAME chain leaves local data) is looked up in
 //!    `dns::cache` (one hash, one shard lock, one copy, TTLs patched) and answered
-//!    from there by the same writer. On a miss the UDP thread hands a copy of the
-//!    request to the I/O thread through a bounded channel and goes back to its
-//!    socket; `dns::forward` asks the upstreams (merging identical questions),
-//!    checks the answer against the question, stores it in the cache and answers
-//!    the client by running step 2 again, now a cache hit.
+//!    from there by the same writer. On a miss the answerer returns
+//!    `Step::Forward(Pending)`: the query as parsed in step 2, the response written
+//!    so far and the name to ask. The UDP thread hands it to the I/O thread through
+//!    a bounded channel and goes back to its socket; `dns::forward` asks the
+//!    upstreams through `dns::client` (merging identical questions), applies
+//!    rebinding protection, stores the checked answer in the cache, and
+//!    `Answerer::complete` writes the client's response from there. The request
+//!    is parsed once.
 //!
 //! ## Code map
 //!
@@ -70,7 +76,8 @@
 //! - [`config`] — two stages: `raw` (serde image of the TOML with spans, unknown keys
 //!   rejected) and [`config::Config`] (defaults applied, everything validated,
 //!   zones built once and kept for the daemon; `[zone.mail]` turned into record
-//!   lines by `config::mail`, `[delegate]` resolved by `config::delegate`).
+//!   lines by `config::mail`, `[delegate]` resolved by `config::delegate`; the
+//!   delegate's zone records are the delegate's, `delegate::zone::spec`).
 //!   Invariant: a `Config` that exists is valid; every error carries file, line and
 //!   what was expected.
 //! - [`dns::wire`] — every byte-level read and write of DNS messages. Invariant: no
@@ -82,16 +89,30 @@
 //! - [`dns::ipname`] — `192-168-1-10.<zone>` ⇄ 192.168.1.10; one meaning per label.
 //! - [`dns::hosts`] — dnsmasq lease files and hosts files as A/AAAA/PTR record sets
 //!   under `lease_domain`; bounded (`HOST_NAMES_MAX`), rebuilt whole on change.
-//! - [`dns::answer`] — DNS semantics (RCODEs, flags, NXDOMAIN vs NODATA, wildcards,
-//!   CNAME chains, ANY per RFC 8482, EDNS, truncation), writing into a reused buffer.
+//! - [`dns::answer`] — the one owner of a query's life: `answer` the policy
+//!   (request kinds, RCODEs, flags, the public zone, EDNS versions, `Pending`
+//!   and `complete` for the part the upstreams answer), `resolve` which data
+//!   answers (hosts, zones, IP names, dynamic records, wildcards, CNAME chains,
+//!   reverse zones, cache), `message` the writer (compression, truncation, OPT
+//!   with the client's DO bit). Writes into a reused buffer; no allocation for a
+//!   local answer.
+//! - [`dns::dynamic`] — records a role changes at run time (the delegate's TXT
+//!   values), one label per owner plus a template every owner gets; read under a
+//!   read lock, no allocation. `dns` imports no role: roles feed it.
+//! - [`dns::reverse`] — the private ranges' reverse zones served locally (RFC
+//!   6303): SOA in negative answers, empty non-terminals by a sorted index.
 //! - [`dns::cache`] — upstream answers as wire bytes with TTL offsets, 16 shards,
 //!   bounded by entries and bytes: `cache::scan` checks a response and says what
 //!   may be kept and for how long, `cache::table` keeps it (sampled-LRU eviction,
 //!   replay with TTLs patched). Invariant: every stored compression pointer was
 //!   checked to aim backwards inside the stored part.
-//! - [`dns::forward`] — upstream exchange: random ID and port, answer/question
-//!   matching, TCP on TC=1, SRTT-ordered failover, routes, rebinding protection,
-//!   serve-stale, in-flight merging, `INFLIGHT_MAX`.
+//! - [`dns::client`] — the one DNS client: random ID and port, answer/question
+//!   matching, TCP on TC=1, DNS over TLS padded; the forwarder uses it, and the
+//!   certs role's CNAME/CAA/TXT checks will.
+//! - [`dns::forward`] — a question to a checked answer in the cache: `upstream`
+//!   (routes, SRTT-ordered failover), `merge` (identical questions in flight asked
+//!   once, cancellation-safe), `rebind` (rebinding protection), `resolv`
+//!   (resolv.conf), serve-stale, `INFLIGHT_MAX`.
 //! - [`dns::acl`] — who may ask: CIDR lists per address family, `local` from the
 //!   interfaces.
 //! - [`dns::ratelimit`] — per-client token buckets in a fixed-size sharded table
@@ -109,11 +130,12 @@
 //!   acme-dns answers them, one file per endpoint; `client` finds the client
 //!   behind trusted proxies in every `X-Forwarded-For` line; `limits` bounds
 //!   registrations per client, per IPv6 /48 and altogether, and updates per
-//!   client, before any bcrypt), `zone` (each account's TXT and anti-spam
-//!   records in memory, published under the store's lock after every committed
-//!   update), `creds` (UUIDs, keys, bcrypt, validation); `delegate::Prepared`
-//!   loads the accounts from the store and binds the API before any thread starts. Invariants:
-//!   the store commits before the API answers, and DNS publishes in commit order.
+//!   client, before any bcrypt), `zone` (each account's TXT values fed to a
+//!   `dns::dynamic` table whose template is the anti-spam records, published
+//!   under the store's lock after every committed update), `creds` (UUIDs, keys, bcrypt, validation); `delegate::Prepared`
+//!   loads the accounts from the store and binds the API before any thread
+//!   starts; `zone::spec` writes the zone's static records. Invariants: the store
+//!   commits before the API answers, and DNS publishes in commit order.
 //! - [`store`] — the one SQLite file of every role: the daemon opens it once
 //!   (when a role needs it) and hands each role a clone of `store::Shared` (the
 //!   `Store` behind one mutex). `schema` migrates by `user_version` (version 2
@@ -130,8 +152,13 @@
 //!   most once a minute).
 //! - [`clock`] — every clock reading: wall seconds, and one monotonic clock shared
 //!   by all threads.
-//! - [`daemon`] — start-up order, signals, reload, the watcher thread: owns
-//!   `State`, the pieces a `Service` is built from.
+//! - [`control`] — the one control handle: `State` (the pieces a `Service` is
+//!   built from) behind a lock, and `Control`, the only way to change it: publish,
+//!   runtime records (checked like config records, applied at once), cache flush
+//!   (all or one name), stats, renewal requests to the certs role, reloads and
+//!   watched changes. Invariant: a change that fails to build changes nothing.
+//! - [`daemon`] — process life: start-up order, signals, the watcher thread;
+//!   every change goes through `control`.
 //! - [`privileges`] — becoming `user` after binding: ownership of the state
 //!   directory, then setgroups/setgid/setuid with the result checked. Invariant:
 //!   runs while the process has one thread, and never falls back to root.
@@ -172,23 +199,29 @@
 //!   and the watcher → log `listening on ADDR` → start the delegate API → wait
 //!   for signals.
 //! - **Change at run time**: nothing a query reads is ever mutated. SIGHUP, a lease
-//!   file or an interface change builds a new `Service` from `daemon::State` and
-//!   publishes it; threads switch at their next query and the old one is freed
+//!   file, an interface change or a role's request (through `control::Control`)
+//!   builds a new `Service` from `control::State` and publishes it; threads switch at their next query and the old one is freed
 //!   when the last thread lets go. A rejected reload changes nothing.
 //! - **Limits**: every bound is a named constant or config key with its unit:
 //!   `tcp_connections_max`, `tcp_idle_timeout_ms`, `rate_limit_qps`,
 //!   `CNAME_HOPS_MAX`, `ZONE_RECORDS_MAX`, `UDP_REQUEST_BYTES_MAX`,
 //!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`,
-//!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`.
+//!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`,
+//!   `RUNTIME_RECORDS_MAX`, the HTTP and delegate limits in `http::limits` and
+//!   `delegate::api::limits`.
 //! - **Errors**: config errors are [`config::ConfigError`] (exit 2); run-time
-//!   failures are [`daemon::RunError`] (exit 1, a failed privilege drop among them); a bad packet becomes an RCODE or a
-//!   drop in `dns::answer`, never an error value that escapes.
+//!   failures are [`daemon::RunError`] (exit 1, a failed privilege drop among
+//!   them); a role's refused request is a [`control::ControlError`]; a bad packet
+//!   becomes an RCODE or a drop in `dns::answer`, never an error value that
+//!   escapes.
 //! - **Testing**: pure logic has table tests beside it; `tests/` starts the real
 //!   binary on ephemeral loopback ports and queries it with hickory-proto's message
 //!   codec and with `dig`, with a second lanseal as the upstream (fakes only where
-//!   no real server can behave so: a spoofing or a deliberately slow upstream); `tests/bench/dns.sh` compares CPU per query and memory
-//!   with dnsmasq and unbound in the same run; `cross/smoke.sh` runs the static
-//!   binary of each router architecture under qemu.
+//!   no real server can behave so: a spoofing or a deliberately slow upstream);
+//!   `tests/regress.rs` holds regression tests named after their issue;
+//!   `tests/bench/dns.sh` compares CPU per query and memory with dnsmasq and
+//!   unbound in the same run; `cross/smoke.sh` runs the static binary of each
+//!   router architecture under qemu.
 
 pub mod clock;
 pub mod config;
