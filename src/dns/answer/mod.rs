@@ -3,9 +3,9 @@
 //! Owns the DNS semantics lanseal applies to a query, in three parts: this module
 //! is the policy (what kind of request it is, RCODEs, the AA/RA flags, the public
 //! zone for clients outside the ACL, EDNS versions) and the one owner of a query's
-//! life, including the part the upstreams answer; [`resolve`] decides which data
+//! life, including the part the upstreams answer; `resolve` decides which data
 //! answers (zones, IP names, dynamic records, wildcards, CNAME chains, reverse
-//! zones, the cache); [`message`] writes records with name compression and
+//! zones, the cache); `message` writes records with name compression and
 //! finishes every response (truncation, OPT, flags, counts).
 //!
 //! A request is parsed once, by [`wire::Query::parse`], on the thread that
