@@ -12,6 +12,7 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::InterfaceFlags;
@@ -120,6 +121,55 @@ pub fn parse_entry(text: &str) -> Result<AclEntry, String> {
 /// never open the resolver to it. IPv6 LANs use global prefixes, so every IPv6
 /// network counts (dnsmasq's `local-service` counts every subnet of both).
 pub fn local_networks() -> io::Result<Vec<Net>> {
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+    bounded(DISCOVERY_TIMEOUT, read_interfaces, &RUNNING)
+}
+
+/// How long interface discovery may take. It is one netlink dump, answered in
+/// microseconds by a kernel; qemu-user's netlink emulation for big-endian guests
+/// (mips under `qemu-mips-static`) never answers it, and nothing else bounds it.
+pub const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `discover` on a thread of its own and waits at most `timeout` for it. A
+/// discovery that hangs keeps its thread, so while one is still running
+/// (`running`) no second one starts: at most one thread is ever stuck.
+fn bounded(
+    timeout: std::time::Duration,
+    discover: fn() -> io::Result<Vec<Net>>,
+    running: &'static AtomicBool,
+) -> io::Result<Vec<Net>> {
+    if running.swap(true, Ordering::AcqRel) {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "an earlier interface discovery has not finished",
+        ));
+    }
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("interfaces".into())
+        .spawn(move || {
+            let result = discover();
+            running.store(false, Ordering::Release);
+            let _ = sender.send(result);
+        });
+    if let Err(e) = spawned {
+        running.store(false, Ordering::Release);
+        return Err(e);
+    }
+    receiver.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "getifaddrs did not answer within {} s (a netlink socket that never \
+                 replies: qemu-user on a big-endian guest does this)",
+                timeout.as_secs()
+            ),
+        ))
+    })
+}
+
+/// Loopback plus the subnets of the interfaces that are up (public IPv4 left out).
+fn read_interfaces() -> io::Result<Vec<Net>> {
     let mut nets = vec![
         Net::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8),
         Net::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
@@ -304,5 +354,38 @@ mod tests {
         assert!(nets.contains(&net("127.0.0.0/8")), "{nets:?}");
         assert!(nets.contains(&net("::1/128")), "{nets:?}");
         assert!(nets.iter().all(|n| *n == Net::new(n.addr, n.prefix)));
+    }
+
+    fn hangs() -> io::Result<Vec<Net>> {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        Ok(Vec::new())
+    }
+
+    /// A discovery that does not answer is given up after the timeout, and no
+    /// second one starts while it still hangs; once it ends, discovery works again.
+    #[test]
+    fn interface_discovery_is_bounded() {
+        static RUNNING: AtomicBool = AtomicBool::new(false);
+        let short = std::time::Duration::from_millis(200);
+        let e = bounded(short, hangs, &RUNNING).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("qemu-user"), "{e}");
+        let e = bounded(short, read_interfaces, &RUNNING).unwrap_err();
+        assert!(e.to_string().contains("not finished"), "{e}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let nets = loop {
+            match bounded(
+                std::time::Duration::from_secs(10),
+                read_interfaces,
+                &RUNNING,
+            ) {
+                Ok(nets) => break nets,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert!(nets.contains(&Net::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8)));
     }
 }
