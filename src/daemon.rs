@@ -47,9 +47,11 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let state_dir = state_dir(&config);
     // One store for every role that keeps state (today the delegate; the certs
     // and local API roles will take clones of the same handle).
-    let store = match config.delegate.is_some() {
-        true => Some(open_store(&state_dir)?),
-        false => None,
+    let needs_store = config.delegate.is_some();
+    let store = if needs_store {
+        Some(open_store(&state_dir)?)
+    } else {
+        None
     };
     let delegate = match (&config.delegate, &store) {
         (Some(settings), Some(store)) => {
@@ -60,9 +62,10 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     // Root is needed no more: every socket is bound, the store and the TLS keys are
     // open, and no thread exists yet (server::spawn and the delegate start them).
     if let Some(user) = &config.user {
-        let owned = match store {
-            Some(_) => store::owned_paths(&state_dir),
-            None => Vec::new(),
+        let owned = if needs_store {
+            store::owned_paths(&state_dir)
+        } else {
+            Vec::new()
         };
         crate::privileges::apply(user, &owned, config.path.as_deref())
             .map_err(|e| RunError(e.to_string()))?;

@@ -31,14 +31,12 @@ pub fn unknown_key_message(serde_message: &str) -> Option<String> {
     let rest = serde_message.strip_prefix("unknown field `")?;
     let (key, expected) = rest.split_once("`, expected ")?;
     // "`a`", "`a` or `b`", "one of `a`, `b`, ...": the names sit between backticks.
-    let mut known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    known.sort_unstable();
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
     let sections = sections();
-    let found = sections.iter().find(|(_, keys)| {
-        let mut keys = keys.to_vec();
-        keys.sort_unstable();
-        keys == known
-    });
+    // Same keys, compared as sets (no key is listed twice).
+    let found = sections
+        .iter()
+        .find(|(_, keys)| keys.len() == known.len() && known.iter().all(|k| keys.contains(k)));
     let (section, keys) = match found {
         Some((section, keys)) => (*section, keys.to_vec()),
         None => ("here", known),
