@@ -255,7 +255,7 @@ impl Acl {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn ip(text: &str) -> IpAddr {
