@@ -209,6 +209,9 @@ fn reload(control: &Control, running: &Config) {
     if config.delegate != running.delegate {
         log::warn!("reload: the [delegate] section changed; it takes effect at the next restart");
     }
+    if config.user != running.user || config.state_dir != running.state_dir {
+        log::warn!("reload: `user` and `state_dir` take effect at the next restart");
+    }
     let (source, zones) = (config.source.clone(), config.zones.len());
     if let Err(e) = control.reload(config) {
         return failed(e);

@@ -188,4 +188,11 @@ fn issue9_reload_names_delegate_changes_that_need_a_restart() {
     let line = s.wait_log("[delegate]");
     assert!(line.contains("next restart"), "{line}");
     s.wait_log("reloaded");
+    // The same for the state directory (the store is open, its owner set).
+    let elsewhere = TempDir::new();
+    let moved = config("/two", &elsewhere.0).replace("listen = [\"127.0.0.1:0\"]", &listen);
+    s.dir.write("lanseal.toml", &moved);
+    s.signal("HUP");
+    let line = s.wait_log("state_dir");
+    assert!(line.contains("next restart"), "{line}");
 }
