@@ -10,6 +10,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -62,8 +63,13 @@ pub(super) async fn serve<S>(
         if buffer.is_empty() {
             slot.idle();
             let first = timeout(limits.idle_timeout, fill_some(&mut stream, &mut buffer));
-            if !matches!(first.await, Ok(Ok(()))) {
-                return; // Idle, closed by the client, or broken.
+            match first.await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return, // Closed by the client, or broken.
+                Err(_) => {
+                    slot.counters().idle_closed.fetch_add(1, Relaxed);
+                    return;
+                }
             }
         }
         slot.busy();
@@ -80,14 +86,21 @@ pub(super) async fn serve<S>(
             }
             Ok(Err(Stop::Reject(response))) => {
                 log::debug!("HTTP {peer}: answering {} and closing", response.status);
+                match response.status {
+                    431 => slot.counters().header_too_large.hit(),
+                    413 => slot.counters().body_too_large.hit(),
+                    _ => {}
+                }
                 (response, false, false)
             }
-            Ok(Err(Stop::Close)) | Err(_) => return, // Gone, broken or too slow.
+            Ok(Err(Stop::Close)) => return, // Gone or broken.
+            Err(_) => return slot.counters().timed_out.hit(),
         };
         let bytes = encode(&response, keep_alive, head_only);
-        let sent = timeout(limits.request_timeout, write(&mut stream, &bytes)).await;
-        if !matches!(sent, Ok(Ok(()))) {
-            return;
+        match timeout(limits.request_timeout, write(&mut stream, &bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => return slot.counters().timed_out.hit(),
         }
         if !keep_alive {
             slot.idle();

@@ -138,6 +138,15 @@ pub struct Counters {
     /// An idle connection closed to make room (the client's own at its cap, or the
     /// oldest idle one when all slots were taken).
     pub evicted_idle: LimitCounter,
+    /// A request head over `header_bytes_max` (431).
+    pub header_too_large: LimitCounter,
+    /// A body over `body_bytes_max` (413).
+    pub body_too_large: LimitCounter,
+    /// A TLS handshake, a request or a response that took over `request_timeout`.
+    pub timed_out: LimitCounter,
+    /// Connections closed after `idle_timeout` without a request: routine for
+    /// keep-alive clients, so counted but never logged.
+    pub idle_closed: AtomicUsize,
 }
 
 impl Default for Counters {
@@ -149,6 +158,10 @@ impl Default for Counters {
             ),
             refused_full: LimitCounter::new("HTTP connection refused: all slots busy"),
             evicted_idle: LimitCounter::new("HTTP idle connection closed to make room"),
+            header_too_large: LimitCounter::new("HTTP request refused: head too large (431)"),
+            body_too_large: LimitCounter::new("HTTP request refused: body too large (413)"),
+            timed_out: LimitCounter::new("HTTP connection closed: too slow (request_timeout)"),
+            idle_closed: AtomicUsize::new(0),
         }
     }
 }

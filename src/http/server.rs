@@ -139,7 +139,10 @@ async fn serve(
             match timeout(limits.request_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => connection::serve(stream, peer, &limits, handler, &slot).await,
                 Ok(Err(e)) => log::debug!("HTTPS {peer}: TLS handshake: {e}"),
-                Err(_) => log::debug!("HTTPS {peer}: TLS handshake timed out"),
+                Err(_) => {
+                    log::debug!("HTTPS {peer}: TLS handshake timed out");
+                    slot.counters().timed_out.hit();
+                }
             }
         });
         // The task has not run yet (this thread is its only executor), so it
@@ -344,7 +347,7 @@ mod tests {
 
     #[test]
     fn bad_requests_are_answered_and_closed() {
-        let address = start(limits(16), None);
+        let (address, server) = start_with(limits(16), None, echo());
         let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000));
         let cases: [(&[u8], &str); 10] = [
             // The 413 comes without the rest of the body ever being sent.
@@ -384,6 +387,12 @@ mod tests {
             answer.ends_with("{\"error\": \"request_too_large\"}"),
             "{answer}"
         );
+        let counters = server.counters();
+        let hits = (
+            counters.body_too_large.hits(),
+            counters.header_too_large.hits(),
+        );
+        assert_eq!(hits, (2, 1));
     }
 
     #[test]
@@ -487,7 +496,7 @@ mod tests {
 
     #[test]
     fn idle_and_slow_clients_are_closed() {
-        let address = start(limits(16), None);
+        let (address, server) = start_with(limits(16), None, echo());
         let mut stream = connect(address);
         stream.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
         response(&mut stream);
@@ -510,6 +519,9 @@ mod tests {
         assert_eq!(until_closed(&mut stream), "");
         assert!((ms(700)..ms(2000)).contains(&started.elapsed()));
         dribble.join().unwrap();
+        let counters = server.counters();
+        assert_eq!(counters.idle_closed.load(Relaxed), 1);
+        assert_eq!(counters.timed_out.hits(), 1);
     }
 
     #[test]

@@ -171,6 +171,11 @@ impl Slot {
         }
     }
 
+    /// The server's counters.
+    pub(super) fn counters(&self) -> &Counters {
+        &self.slots.counters
+    }
+
     pub(super) fn id(&self) -> u64 {
         self.id
     }
