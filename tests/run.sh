@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, CI): installs every missing prerequisite on a fresh
 # Debian machine, then runs formatting, lints, unit and integration tests, and the
-# static mipsel build answering DNS under qemu.
+# static mipsel and mips builds answering DNS under qemu.
 #   tests/run.sh           everything
 #   tests/run.sh --native  skip the cross build (quick local loop)
 set -euo pipefail
@@ -52,8 +52,13 @@ echo "== cargo test"
 cargo test
 
 if [ $native_only -eq 0 ]; then
-  echo "== cross: mipsel-unknown-linux-musl under qemu"
   cross/install.sh
-  cross/smoke.sh mipsel-unknown-linux-musl
+  # Both MIPS byte orders: mipsel (ramips, many cheap routers) and mips (ath79,
+  # lantiq: the largest MIPS family among OpenWrt routers). The second build
+  # reuses the zig cache and the std sources of the first.
+  for target in mipsel-unknown-linux-musl mips-unknown-linux-musl; do
+    echo "== cross: $target under qemu"
+    cross/smoke.sh "$target"
+  done
 fi
 echo "== all tests passed"
