@@ -274,6 +274,9 @@ fn trusted_proxies(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Config;
     use crate::config::tests::assert_errors;
 
     /// `[delegate]` values: the line, and what was wrong.
@@ -284,5 +287,88 @@ mod tests {
             3,
             "delegate.api_listen `0.0.0.0:443000`: port 443000 is out of range (0–65535)",
         )]);
+    }
+
+    /// Each part's message in full, and of two errors the first part's: pinned
+    /// when `resolve` was split into parts, so the split changed none of them.
+    #[test]
+    fn part_messages_and_order() {
+        let zone = "[delegate]\nzone = \"auth.test\"\n";
+        let cases = [
+            (
+                "[delegate]\nzone = \".\"\n".to_string(),
+                2,
+                "delegate.zone ``: expected a domain name such as \"auth.example.org\"",
+            ),
+            (
+                format!("{zone}ns = []\n"),
+                3,
+                "delegate.ns: at least one name server",
+            ),
+            (
+                format!("{zone}ns_addresses = [\"x\"]\n"),
+                3,
+                "delegate.ns_addresses: `x` is not an IP address",
+            ),
+            (
+                format!("{zone}soa_email = \"a..b@c\"\n"),
+                3,
+                "delegate.soa_email: zone name `a..b.c.` is not a valid domain name",
+            ),
+            (
+                format!("{zone}api_listen = \"127.0.0.1\"\n"),
+                3,
+                "delegate.api_listen `127.0.0.1`: expected IP:PORT, e.g. \"0.0.0.0:443\"",
+            ),
+            (
+                format!("{zone}api_prefix = \"api\"\n"),
+                3,
+                "delegate.api_prefix: expected a path such as \"/api/v1/acme-dns-compat\"",
+            ),
+            (
+                format!("{zone}\ntls_key = \"/k\"\n"),
+                4,
+                "delegate: tls_cert and tls_key go together (both for HTTPS, neither for plain HTTP)",
+            ),
+            (
+                format!("{zone}registration = \"maybe\"\n"),
+                3,
+                "delegate.registration `maybe`: expected \"open\", \"token\" or \"closed\"",
+            ),
+            (
+                format!("{zone}\nregistration = \"token\"\n"),
+                2,
+                "delegate: registration = \"token\" needs admin_token_file",
+            ),
+            (
+                format!("{zone}trusted_proxies = [\"x\"]\n"),
+                3,
+                "delegate.trusted_proxies: `x`: not an IP address or network",
+            ),
+            (
+                format!("{zone}registration = \"maybe\"\ntls_cert = \"/c\"\nns = []\n"),
+                5,
+                "delegate.ns: at least one name server",
+            ),
+        ];
+        assert_errors(&cases);
+    }
+
+    #[test]
+    fn defaults_and_forms() {
+        let config = Config::parse(
+            "[delegate]\nzone = \"Auth.Test.\"\nsoa_email = \"Me@Example.org\"\n\
+             api_prefix = \"/api/v1/\"\nregistration = \"closed\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let delegate = config.delegate.unwrap();
+        assert_eq!(delegate.zone, "auth.test");
+        assert_eq!(delegate.ns, ["ns1.auth.test."]);
+        assert_eq!(delegate.soa_email, "me.example.org.");
+        assert_eq!(delegate.api_listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(delegate.api_prefix, "/api/v1");
+        assert_eq!(delegate.tls, None);
+        assert_eq!(delegate.registration, Registration::Closed);
     }
 }

@@ -502,4 +502,72 @@ mod tests {
             ("[dns]\nttl_min = 100\nttl_max = 10\n", 2, "ttl_min"),
         ]);
     }
+
+    /// Each part's message in full, and of two errors the first part's: pinned
+    /// when `resolve` was split into parts, so the split changed none of them.
+    #[test]
+    fn part_messages_and_order() {
+        assert_errors(&[
+            (
+                "[dns]\ntcp_connections_max = 0\n",
+                2,
+                "tcp_connections_max: expected 1 to 65536",
+            ),
+            (
+                "[dns]\ntcp_idle_timeout_ms = 99\n",
+                2,
+                "tcp_idle_timeout_ms: expected 100 to 600000",
+            ),
+            (
+                "[dns]\nacl = []\n",
+                2,
+                "acl: expected 1 to 64 entries (\"local\", \"any\" or CIDRs such as \"192.168.1.0/24\")",
+            ),
+            (
+                "[dns]\nrate_limit_qps = -1\n",
+                2,
+                "rate_limit_qps: expected 0 (off) to 1000000 queries per second",
+            ),
+            (
+                "[dns]\nhosts = [\"/a\", \"\"]\n",
+                2,
+                "hosts: a path is empty",
+            ),
+            (
+                "[dns]\nlease_domain = \".\"\n",
+                2,
+                "lease_domain `.`: expected a domain name such as \"lan\"",
+            ),
+            (
+                "[dns]\nrebind_allow = [\"a..b\"]\n",
+                2,
+                "rebind_allow: zone name `a..b` is not a valid domain name",
+            ),
+            (
+                "[dns]\ncache_bytes_max = 1073741825\n",
+                2,
+                "cache_bytes_max: expected 0 to 1073741824",
+            ),
+            (
+                "[dns]\nttl_max = -5\n",
+                2,
+                "ttl_max: expected 0 to 2147483647",
+            ),
+            (
+                "[dns]\n\nttl_max = 10\nttl_min = 100\n",
+                4,
+                "ttl_min (100) is above ttl_max (10)",
+            ),
+            (
+                "[dns]\nttl_min = 100\nttl_max = 10\ncache_entries_max = -1\n",
+                4,
+                "cache_entries_max: expected 0 to 16777216",
+            ),
+            (
+                "[dns]\nthreads = 0\nlisten = [\"nope\"]\n",
+                3,
+                "listen address `nope`",
+            ),
+        ]);
+    }
 }
