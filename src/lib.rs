@@ -75,9 +75,11 @@
 //! - `main.rs` — the CLI: arguments, config loading, exit codes. Nothing else.
 //! - [`config`] — two stages: `raw` (serde image of the TOML with spans, unknown keys
 //!   rejected) and [`config::Config`] (defaults applied, everything validated,
-//!   zones built once and kept for the daemon; `[zone.mail]` turned into record
-//!   lines by `config::mail`, `[delegate]` resolved by `config::delegate`; the
-//!   delegate's zone records are the delegate's, `delegate::zone::spec`).
+//!   zones built once and kept for the daemon). One file per section: `[dns]` in
+//!   `config::dns`, `[[zone]]` in `config::zone` (`[zone.mail]` turned into record
+//!   lines by `config::mail`), `[delegate]` in `config::delegate`; address forms in
+//!   `config::address`, offsets to lines in `config::lines`. The delegate's zone
+//!   records are the delegate's, `delegate::zone::spec`.
 //!   Invariant: a `Config` that exists is valid; every error carries file, line and
 //!   what was expected.
 //! - [`dns::wire`] — every byte-level read and write of DNS messages. Invariant: no

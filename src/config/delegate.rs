@@ -1,15 +1,19 @@
-//! `[delegate]`: the delegate role's settings, and the static part of its zone
-//! (SOA, NS, glue, apex anti-spam records) as an ordinary authoritative zone.
+//! `[delegate]`: the delegate role's settings, resolved and checked. [`resolve`]
+//! runs one named part per concern: the zone and its name servers (names,
+//! addresses, SOA contact), where the API listens (address, path prefix, TLS),
+//! who may register, and which proxies are trusted. The records of the delegate's
+//! zone are built from these by the delegate itself (`delegate::zone::spec`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use toml::Spanned;
+
+use super::address::{AddressError, port_message, socket_address};
 use super::{ConfigError, Lines, raw};
 use crate::dns::acl;
 
-/// The delegate zone's SOA minimum: how long a resolver may cache "no such name"
-/// (RFC 2308). Short, because a name appears the moment an account registers.
 /// Who may register accounts with the delegate API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Registration {
@@ -39,125 +43,20 @@ pub struct Delegate {
     pub trusted_proxies: Vec<acl::Net>,
 }
 
+/// The `[delegate]` section resolved. Parts run in the order of the keys in
+/// [`Delegate`], so of several errors the first in that order is the one reported.
 pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate, ConfigError> {
     let zone_at = raw.zone.span().start;
-    let zone = raw
-        .zone
-        .get_ref()
-        .trim()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let valid =
-        !zone.is_empty() && crate::dns::zone::zone_origin(&zone).is_ok_and(|name| !name.is_root());
-    if !valid {
-        return Err(lines.error(
-            zone_at,
-            format!("delegate.zone `{zone}`: expected a domain name such as \"auth.example.org\""),
-        ));
-    }
-    let absolute = |text: &str| {
-        let text = text.trim().to_ascii_lowercase();
-        if text.ends_with('.') {
-            text
-        } else {
-            format!("{text}.")
-        }
-    };
-    let ns: Vec<String> = match raw.ns {
-        None => vec![format!("ns1.{zone}.")],
-        Some(list) => {
-            if list.get_ref().is_empty() {
-                return Err(lines.error(list.span().start, "delegate.ns: at least one name server"));
-            }
-            let mut names = Vec::new();
-            for name in list.into_inner() {
-                let text = absolute(name.get_ref());
-                crate::dns::zone::zone_origin(&text)
-                    .map_err(|m| lines.error(name.span().start, format!("delegate.ns: {m}")))?;
-                names.push(text);
-            }
-            names
-        }
-    };
-    let mut ns_addresses = Vec::new();
-    for address in raw.ns_addresses.unwrap_or_default() {
-        let ip = std::net::IpAddr::from_str(address.get_ref()).map_err(|_| {
-            lines.error(
-                address.span().start,
-                format!(
-                    "delegate.ns_addresses: `{}` is not an IP address",
-                    address.get_ref()
-                ),
-            )
-        })?;
-        ns_addresses.push(ip);
-    }
-    let soa_email = match raw.soa_email {
-        None => format!("hostmaster.{zone}."),
-        Some(email) => {
-            // `me@example.org` is what people write; the SOA wants `me.example.org.`.
-            let text = absolute(&email.get_ref().replacen('@', ".", 1));
-            crate::dns::zone::zone_origin(&text)
-                .map_err(|m| lines.error(email.span().start, format!("delegate.soa_email: {m}")))?;
-            text
-        }
-    };
-    let api_listen = match raw.api_listen {
-        None => SocketAddr::from(([127, 0, 0, 1], 8443)),
-        Some(text) => super::parse_api_listen(text.get_ref())
-            .map_err(|m| lines.error(text.span().start, m))?,
-    };
-    let api_prefix = match raw.api_prefix {
-        None => String::new(),
-        Some(prefix) => {
-            let text = prefix.get_ref().trim_end_matches('/').to_string();
-            if !text.is_empty() && (!text.starts_with('/') || text.contains(char::is_whitespace)) {
-                return Err(lines.error(
-                    prefix.span().start,
-                    "delegate.api_prefix: expected a path such as \"/api/v1/acme-dns-compat\"",
-                ));
-            }
-            text
-        }
-    };
-    let tls = match (raw.tls_cert, raw.tls_key) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => Some((
-            PathBuf::from(cert.into_inner()),
-            PathBuf::from(key.into_inner()),
-        )),
-        (Some(one), None) | (None, Some(one)) => {
-            return Err(lines.error(one.span().start, "delegate: tls_cert and tls_key go together (both for HTTPS, neither for plain HTTP)"));
-        }
-    };
-    let registration = match raw.registration.as_ref().map(|r| r.get_ref().as_str()) {
-        None | Some("open") => Registration::Open,
-        Some("token") => Registration::Token,
-        Some("closed") => Registration::Closed,
-        Some(other) => {
-            let at = raw.registration.as_ref().map_or(0, |r| r.span().start);
-            return Err(lines.error(
-                at,
-                format!(
-                    "delegate.registration `{other}`: expected \"open\", \"token\" or \"closed\""
-                ),
-            ));
-        }
-    };
-    let admin_token_file = raw.admin_token_file.map(|f| PathBuf::from(f.into_inner()));
-    if registration == Registration::Token && admin_token_file.is_none() {
-        return Err(lines.error(
-            zone_at,
-            "delegate: registration = \"token\" needs admin_token_file",
-        ));
-    }
-    let mut trusted_proxies = Vec::new();
-    for proxy in raw.trusted_proxies.unwrap_or_default() {
-        let net = acl::Net::parse(proxy.get_ref()).map_err(|m| {
-            lines.error(proxy.span().start, format!("delegate.trusted_proxies: {m}"))
-        })?;
-        trusted_proxies.push(net);
-    }
+    let zone = zone_name(&raw.zone, lines)?;
+    let ns = name_servers(raw.ns, &zone, lines)?;
+    let ns_addresses = ns_addresses(raw.ns_addresses, lines)?;
+    let soa_email = soa_email(raw.soa_email, &zone, lines)?;
+    let api_listen = api_listen(raw.api_listen, lines)?;
+    let api_prefix = api_prefix(raw.api_prefix, lines)?;
+    let tls = tls_files(raw.tls_cert, raw.tls_key, lines)?;
+    let registration = registration(raw.registration.as_ref(), lines)?;
+    let admin_token_file = admin_token_file(raw.admin_token_file, registration, zone_at, lines)?;
+    let trusted_proxies = trusted_proxies(raw.trusted_proxies, lines)?;
     Ok(Delegate {
         zone,
         ns,
@@ -170,4 +69,306 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
         admin_token_file,
         trusted_proxies,
     })
+}
+
+// The zone and its name servers.
+
+/// `zone`: a domain below the root, lower-case, without the final dot.
+fn zone_name(raw: &Spanned<String>, lines: &Lines<'_>) -> Result<String, ConfigError> {
+    let zone = raw
+        .get_ref()
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let valid =
+        !zone.is_empty() && crate::dns::zone::zone_origin(&zone).is_ok_and(|name| !name.is_root());
+    if !valid {
+        return Err(lines.error(
+            raw.span().start,
+            format!("delegate.zone `{zone}`: expected a domain name such as \"auth.example.org\""),
+        ));
+    }
+    Ok(zone)
+}
+
+/// `text` lower-case with the final dot.
+fn absolute(text: &str) -> String {
+    let text = text.trim().to_ascii_lowercase();
+    if text.ends_with('.') {
+        text
+    } else {
+        format!("{text}.")
+    }
+}
+
+/// `ns`: at least one name; by default `ns1.<zone>.`.
+fn name_servers(
+    raw: Option<Spanned<Vec<Spanned<String>>>>,
+    zone: &str,
+    lines: &Lines<'_>,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = raw else {
+        return Ok(vec![format!("ns1.{zone}.")]);
+    };
+    if list.get_ref().is_empty() {
+        return Err(lines.error(list.span().start, "delegate.ns: at least one name server"));
+    }
+    let mut names = Vec::new();
+    for name in list.into_inner() {
+        let text = absolute(name.get_ref());
+        crate::dns::zone::zone_origin(&text)
+            .map_err(|m| lines.error(name.span().start, format!("delegate.ns: {m}")))?;
+        names.push(text);
+    }
+    Ok(names)
+}
+
+fn ns_addresses(
+    raw: Option<Vec<Spanned<String>>>,
+    lines: &Lines<'_>,
+) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    let mut ns_addresses = Vec::new();
+    for address in raw.unwrap_or_default() {
+        let ip = std::net::IpAddr::from_str(address.get_ref()).map_err(|_| {
+            lines.error(
+                address.span().start,
+                format!(
+                    "delegate.ns_addresses: `{}` is not an IP address",
+                    address.get_ref()
+                ),
+            )
+        })?;
+        ns_addresses.push(ip);
+    }
+    Ok(ns_addresses)
+}
+
+/// `soa_email` as the SOA's RNAME; by default `hostmaster.<zone>.`.
+fn soa_email(
+    raw: Option<Spanned<String>>,
+    zone: &str,
+    lines: &Lines<'_>,
+) -> Result<String, ConfigError> {
+    let Some(email) = raw else {
+        return Ok(format!("hostmaster.{zone}."));
+    };
+    // `me@example.org` is what people write; the SOA wants `me.example.org.`.
+    let text = absolute(&email.get_ref().replacen('@', ".", 1));
+    crate::dns::zone::zone_origin(&text)
+        .map_err(|m| lines.error(email.span().start, format!("delegate.soa_email: {m}")))?;
+    Ok(text)
+}
+
+// Where the API listens.
+
+/// `api_listen`; by default 127.0.0.1:8443.
+fn api_listen(raw: Option<Spanned<String>>, lines: &Lines<'_>) -> Result<SocketAddr, ConfigError> {
+    match raw {
+        None => Ok(SocketAddr::from(([127, 0, 0, 1], 8443))),
+        Some(text) => {
+            parse_api_listen(text.get_ref()).map_err(|m| lines.error(text.span().start, m))
+        }
+    }
+}
+
+/// `delegate.api_listen`: `IP:PORT`, the port required (there is no usual one).
+fn parse_api_listen(text: &str) -> Result<SocketAddr, String> {
+    socket_address(text, None).map_err(|e| match e {
+        AddressError::Port(port) => {
+            format!("delegate.api_listen `{text}`: {}", port_message(&port))
+        }
+        AddressError::Form => {
+            format!("delegate.api_listen `{text}`: expected IP:PORT, e.g. \"0.0.0.0:443\"")
+        }
+    })
+}
+
+/// `api_prefix`: a path without the trailing slash; empty by default.
+fn api_prefix(raw: Option<Spanned<String>>, lines: &Lines<'_>) -> Result<String, ConfigError> {
+    let Some(prefix) = raw else {
+        return Ok(String::new());
+    };
+    let text = prefix.get_ref().trim_end_matches('/').to_string();
+    if !text.is_empty() && (!text.starts_with('/') || text.contains(char::is_whitespace)) {
+        return Err(lines.error(
+            prefix.span().start,
+            "delegate.api_prefix: expected a path such as \"/api/v1/acme-dns-compat\"",
+        ));
+    }
+    Ok(text)
+}
+
+/// `tls_cert` and `tls_key`: both (HTTPS) or neither (plain HTTP).
+fn tls_files(
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    lines: &Lines<'_>,
+) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some((
+            PathBuf::from(cert.into_inner()),
+            PathBuf::from(key.into_inner()),
+        ))),
+        (Some(one), None) | (None, Some(one)) => Err(lines.error(
+            one.span().start,
+            "delegate: tls_cert and tls_key go together (both for HTTPS, neither for plain HTTP)",
+        )),
+    }
+}
+
+// Who may register, and whom to believe about a client's address.
+
+/// `registration`: open (the default), token or closed.
+fn registration(
+    raw: Option<&Spanned<String>>,
+    lines: &Lines<'_>,
+) -> Result<Registration, ConfigError> {
+    match raw.map(|r| r.get_ref().as_str()) {
+        None | Some("open") => Ok(Registration::Open),
+        Some("token") => Ok(Registration::Token),
+        Some("closed") => Ok(Registration::Closed),
+        Some(other) => {
+            let at = raw.map_or(0, |r| r.span().start);
+            Err(lines.error(
+                at,
+                format!(
+                    "delegate.registration `{other}`: expected \"open\", \"token\" or \"closed\""
+                ),
+            ))
+        }
+    }
+}
+
+/// `admin_token_file`, which `registration = "token"` needs; when it is missing,
+/// the error points at the section's `zone` (at `zone_at`).
+fn admin_token_file(
+    raw: Option<Spanned<String>>,
+    registration: Registration,
+    zone_at: usize,
+    lines: &Lines<'_>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let admin_token_file = raw.map(|f| PathBuf::from(f.into_inner()));
+    if registration == Registration::Token && admin_token_file.is_none() {
+        return Err(lines.error(
+            zone_at,
+            "delegate: registration = \"token\" needs admin_token_file",
+        ));
+    }
+    Ok(admin_token_file)
+}
+
+fn trusted_proxies(
+    raw: Option<Vec<Spanned<String>>>,
+    lines: &Lines<'_>,
+) -> Result<Vec<acl::Net>, ConfigError> {
+    let mut trusted_proxies = Vec::new();
+    for proxy in raw.unwrap_or_default() {
+        let net = acl::Net::parse(proxy.get_ref()).map_err(|m| {
+            lines.error(proxy.span().start, format!("delegate.trusted_proxies: {m}"))
+        })?;
+        trusted_proxies.push(net);
+    }
+    Ok(trusted_proxies)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Config;
+    use crate::config::tests::assert_errors;
+
+    /// `[delegate]` values: the line, and what was wrong.
+    #[test]
+    fn delegate_errors_name_line_and_expectation() {
+        assert_errors(&[(
+            "[delegate]\nzone = \"auth.test\"\napi_listen = \"0.0.0.0:443000\"\n",
+            3,
+            "delegate.api_listen `0.0.0.0:443000`: port 443000 is out of range (0–65535)",
+        )]);
+    }
+
+    /// Each part's message in full, and of two errors the first part's: pinned
+    /// when `resolve` was split into parts, so the split changed none of them.
+    #[test]
+    fn part_messages_and_order() {
+        let zone = "[delegate]\nzone = \"auth.test\"\n";
+        let cases = [
+            (
+                "[delegate]\nzone = \".\"\n".to_string(),
+                2,
+                "delegate.zone ``: expected a domain name such as \"auth.example.org\"",
+            ),
+            (
+                format!("{zone}ns = []\n"),
+                3,
+                "delegate.ns: at least one name server",
+            ),
+            (
+                format!("{zone}ns_addresses = [\"x\"]\n"),
+                3,
+                "delegate.ns_addresses: `x` is not an IP address",
+            ),
+            (
+                format!("{zone}soa_email = \"a..b@c\"\n"),
+                3,
+                "delegate.soa_email: zone name `a..b.c.` is not a valid domain name",
+            ),
+            (
+                format!("{zone}api_listen = \"127.0.0.1\"\n"),
+                3,
+                "delegate.api_listen `127.0.0.1`: expected IP:PORT, e.g. \"0.0.0.0:443\"",
+            ),
+            (
+                format!("{zone}api_prefix = \"api\"\n"),
+                3,
+                "delegate.api_prefix: expected a path such as \"/api/v1/acme-dns-compat\"",
+            ),
+            (
+                format!("{zone}\ntls_key = \"/k\"\n"),
+                4,
+                "delegate: tls_cert and tls_key go together (both for HTTPS, neither for plain HTTP)",
+            ),
+            (
+                format!("{zone}registration = \"maybe\"\n"),
+                3,
+                "delegate.registration `maybe`: expected \"open\", \"token\" or \"closed\"",
+            ),
+            (
+                format!("{zone}\nregistration = \"token\"\n"),
+                2,
+                "delegate: registration = \"token\" needs admin_token_file",
+            ),
+            (
+                format!("{zone}trusted_proxies = [\"x\"]\n"),
+                3,
+                "delegate.trusted_proxies: `x`: not an IP address or network",
+            ),
+            (
+                format!("{zone}registration = \"maybe\"\ntls_cert = \"/c\"\nns = []\n"),
+                5,
+                "delegate.ns: at least one name server",
+            ),
+        ];
+        assert_errors(&cases);
+    }
+
+    #[test]
+    fn defaults_and_forms() {
+        let config = Config::parse(
+            "[delegate]\nzone = \"Auth.Test.\"\nsoa_email = \"Me@Example.org\"\n\
+             api_prefix = \"/api/v1/\"\nregistration = \"closed\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let delegate = config.delegate.unwrap();
+        assert_eq!(delegate.zone, "auth.test");
+        assert_eq!(delegate.ns, ["ns1.auth.test."]);
+        assert_eq!(delegate.soa_email, "me.example.org.");
+        assert_eq!(delegate.api_listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(delegate.api_prefix, "/api/v1");
+        assert_eq!(delegate.tls, None);
+        assert_eq!(delegate.registration, Registration::Closed);
+    }
 }

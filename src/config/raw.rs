@@ -1,5 +1,6 @@
 //! The literal image of the TOML file: what the user wrote, with spans for errors.
-//! Unknown keys are rejected here; meaning and defaults are `super::resolve`'s job.
+//! Unknown keys are rejected here; meaning and defaults are resolved in `super`
+//! (the top-level keys) and in each section's file (`dns`, `zone`, `delegate`).
 //! [`sections`] lists each section's keys as serde's derive knows them, so the
 //! message for an unknown key can name its section and the nearest valid key.
 
@@ -227,6 +228,57 @@ pub struct Mail {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::config::Config;
+    use crate::config::tests::assert_errors;
+
+    /// An unknown key in the file: its line, its section, and the nearest valid key
+    /// or the section it belongs to.
+    #[test]
+    fn unknown_key_errors_name_line_and_section() {
+        assert_errors(&[
+            (
+                "[dns]\nlisten = [\"127.0.0.1:53\"]\nbogus = 1\n",
+                3,
+                "unknown key `bogus` in [dns]",
+            ),
+            ("[acme]\n", 1, "unknown key `acme` at the top level"),
+            (
+                "[dns]\ncache_entry_max = 5\n",
+                2,
+                "unknown key `cache_entry_max` in [dns]; did you mean `cache_entries_max`?",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\nip_name = true\n",
+                3,
+                "unknown key `ip_name` in [[zone]]; did you mean `ip_names`?",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\n[zone.mail]\nspff = \"v=spf1 -all\"\n",
+                4,
+                "unknown key `spff` in [zone.mail]; did you mean `spf`?",
+            ),
+            (
+                "[delegate]\nzone = \"auth.test\"\nlog_level = \"debug\"\n",
+                3,
+                "`log_level` is a key at the top level",
+            ),
+            ("usr = \"nobody\"\n", 1, "did you mean `user`?"),
+            (
+                "[delegate]\nzone = \"auth.test\"\napi_listen = \"0.0.0.0:44300\"\napi_listen_x = 1\n",
+                4,
+                "did you mean `api_listen`?",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn unknown_key_message_is_short() {
+        let e = Config::parse("[dns]\nlisen = 1\n", "t.toml").unwrap_err();
+        assert_eq!(
+            e.message,
+            "unknown key `lisen` in [dns]; did you mean `listen`?"
+        );
+    }
 
     #[test]
     fn section_keys_come_from_the_structs_and_are_distinct() {

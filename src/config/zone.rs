@@ -1,0 +1,181 @@
+//! `[[zone]]`: each zone's mode, TTL, name and record lines (with their config
+//! lines, `[zone.mail]` turned into record lines by `mail`) as a [`ZoneSpec`]; the
+//! rule that a zone name is defined once across `[[zone]]`, the lease domain and
+//! `delegate.zone`; and the lease zone that lease and hosts files imply. The
+//! records themselves are checked when the zones are built (`Zones::build`).
+
+use super::dns::{Dns, domain_wire};
+use super::{ConfigError, Lines, mail, raw};
+use crate::dns::hosts::HOST_TTL_SECS;
+use crate::dns::zone::{Mode, ZoneSpec};
+
+const ZONE_TTL_DEFAULT_SECS: u32 = 300;
+
+/// Every `[[zone]]`, each name once; also returns the config line of each zone's
+/// `name`.
+pub(super) fn resolve_all(
+    raw: Vec<raw::Zone>,
+    lines: &Lines<'_>,
+) -> Result<(Vec<ZoneSpec>, Vec<usize>), ConfigError> {
+    let mut zones = Vec::with_capacity(raw.len() + 1);
+    let mut zone_lines = Vec::with_capacity(raw.len() + 1);
+    for zone in raw {
+        let at = zone.name.span().start;
+        let spec = resolve(zone, lines)?;
+        check_zone_unique(&spec.name, &zones, &zone_lines, lines, at, "zone")?;
+        zones.push(spec);
+        zone_lines.push(lines.line(at));
+    }
+    Ok((zones, zone_lines))
+}
+
+fn resolve(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigError> {
+    let mode = match raw.mode.as_ref().map(|m| m.get_ref().as_str()) {
+        None | Some("authoritative") => Mode::Authoritative,
+        Some("overlay") => Mode::Overlay,
+        Some(other) => {
+            let start = raw.mode.as_ref().map_or(0, |m| m.span().start);
+            return Err(lines.error(
+                start,
+                format!("mode `{other}`: expected \"authoritative\" or \"overlay\""),
+            ));
+        }
+    };
+    let ttl = match raw.ttl {
+        None => ZONE_TTL_DEFAULT_SECS,
+        Some(ttl) if (0..=0x7FFF_FFFF).contains(ttl.get_ref()) => *ttl.get_ref() as u32,
+        Some(ttl) => {
+            return Err(lines.error(
+                ttl.span().start,
+                "ttl: expected seconds from 0 to 2147483647",
+            ));
+        }
+    };
+    let name = raw.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(lines.error(raw.name.span().start, "zone name is empty"));
+    }
+    let mut records: Vec<(String, usize)> = raw
+        .records
+        .into_iter()
+        .map(|r| {
+            let line = lines.line(r.span().start);
+            (r.into_inner(), line)
+        })
+        .collect();
+    if let Some(mail_block) = raw.mail {
+        records.extend(mail::records(mail_block, lines)?);
+    }
+    Ok(ZoneSpec {
+        name,
+        mode,
+        ttl,
+        ip_names: raw.ip_names.unwrap_or(false),
+        ip_names_private_only: raw.ip_names_private_only.unwrap_or(true),
+        records,
+    })
+}
+
+/// A zone name may be defined once: the error for the second definition (at
+/// `at`) names the line of the first. Names compare as DNS names (case and a
+/// final dot do not matter); a name that does not parse is left to the zone
+/// builder, which reports it.
+pub(super) fn check_zone_unique(
+    name: &str,
+    zones: &[ZoneSpec],
+    zone_lines: &[usize],
+    lines: &Lines<'_>,
+    at: usize,
+    key: &str,
+) -> Result<(), ConfigError> {
+    let Ok(wire) = domain_wire(name) else {
+        return Ok(());
+    };
+    let first = zones
+        .iter()
+        .position(|zone| domain_wire(&zone.name).is_ok_and(|w| w == wire));
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let first_line = zone_lines.get(first).copied().unwrap_or(0);
+    Err(lines.error(
+        at,
+        format!("{key} `{name}` is defined twice: the first definition is at line {first_line}"),
+    ))
+}
+
+/// Lease and hosts names need a zone to be authoritative in (NXDOMAIN for unknown
+/// hosts, like dnsmasq's `local=/lan/`): an empty one is added unless the config
+/// already has a zone of that name. Without lease and hosts files there is no
+/// such zone. True when it was added.
+pub(super) fn add_lease_zone(dns: &Dns, zones: &mut Vec<ZoneSpec>) -> bool {
+    if dns.leases.is_empty() && dns.hosts.is_empty() {
+        return false;
+    }
+    let same = |z: &ZoneSpec| {
+        z.name
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&dns.lease_domain)
+    };
+    if !zones.iter().any(same) {
+        zones.push(ZoneSpec {
+            name: dns.lease_domain.clone(),
+            mode: Mode::Authoritative,
+            ttl: HOST_TTL_SECS,
+            ip_names: false,
+            ip_names_private_only: true,
+            records: Vec::new(),
+        });
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::config::Config;
+    use crate::config::tests::assert_errors;
+
+    /// Zone settings, record lines and names defined twice: the line, and what was
+    /// wrong.
+    #[test]
+    fn zone_errors_name_line_and_expectation() {
+        assert_errors(&[
+            (
+                "[[zone]]\nname = \"a.test\"\nmode = \"weird\"\n",
+                3,
+                "mode `weird`",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\nrecords = [\n  \"ok A 1.2.3.4\",\n  \"x A 999.1.1.1\",\n]\n",
+                5,
+                "not an IPv4",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\n[[zone]]\nname = \"A.test.\"\n",
+                4,
+                "zone `A.test.` is defined twice: the first definition is at line 2",
+            ),
+            (
+                "[dns]\nleases = [\"/nonexistent/leases\"]\nlease_domain = \"lan\"\n\
+                 [delegate]\nzone = \"LAN.\"\n",
+                5,
+                "delegate.zone `lan` is defined twice: the first definition is at line 3",
+            ),
+            ("[[zone]]\nname = \".\"\n", 2, "root zone"),
+            ("[[zone]]\nmode = \"overlay\"\n", 1, "missing field `name`"),
+        ]);
+    }
+
+    #[test]
+    fn lease_zone_exists_only_with_leases_or_hosts() {
+        let has_lan = |text: &str| {
+            let config = Config::parse(text, "t.toml").unwrap();
+            config.zones.iter().any(|z| z.name == "lan")
+        };
+        assert!(!has_lan("[dns]\nlease_domain = \"lan\"\n"));
+        assert!(has_lan("[dns]\nleases = [\"/nonexistent/leases\"]\n"));
+        assert!(has_lan("[dns]\nhosts = [\"/nonexistent/hosts\"]\n"));
+    }
+}
