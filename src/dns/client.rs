@@ -33,6 +33,11 @@ pub const TCP_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DOT_TIMEOUT: Duration = Duration::from_secs(4);
 /// RFC 8467 §4.1: queries over TLS padded to multiples of this.
 const PAD_BLOCK_BYTES: usize = 128;
+thread_local! {
+    /// Each thread's receive buffer for UDP answers (`UDP_RESPONSE_BYTES_MAX`).
+    static RECEIVE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The CD flag (RFC 4035): the client's is passed on.
 pub const FLAG_CD: u16 = 0x0010;
 
@@ -80,7 +85,9 @@ impl<'q> Request<'q> {
     pub async fn udp(&self, server: SocketAddr, timeout: Duration) -> io::Result<Vec<u8>> {
         let response = self.udp_only(server, timeout).await?;
         if response.get(2).is_some_and(|flags| flags & 0x02 != 0) {
-            return self.tcp(server).await;
+            // Boxed: TC=1 is rare, and the TCP exchange's state would otherwise
+            // make every UDP query's future (and tokio task) larger.
+            return Box::pin(self.tcp(server)).await;
         }
         Ok(response)
     }
@@ -95,19 +102,28 @@ impl<'q> Request<'q> {
         socket.connect(server).await?;
         socket.send(&self.plain).await?;
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut buf = vec![0u8; UDP_RESPONSE_BYTES_MAX];
         loop {
-            let received = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await;
-            let len = match received {
-                Ok(Ok(len)) => len,
+            let ready = tokio::time::timeout_at(deadline, socket.readable()).await;
+            match ready {
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer")),
-            };
-            if self.matches(&buf[..len]) {
-                buf.truncate(len);
-                return Ok(buf);
             }
-            log::debug!("{server}: ignored an answer that does not match");
+            // Read into the thread's one receive buffer (no await while it is
+            // borrowed) and keep an exact copy: no 4 KiB buffer per query.
+            let answer = RECEIVE.with_borrow_mut(|buf| {
+                buf.resize(UDP_RESPONSE_BYTES_MAX, 0);
+                match socket.try_recv(buf) {
+                    Ok(len) => Ok(self.matches(&buf[..len]).then(|| buf[..len].to_vec())),
+                    Err(e) => Err(e),
+                }
+            });
+            match answer {
+                Ok(Some(answer)) => return Ok(answer),
+                Ok(None) => log::debug!("{server}: ignored an answer that does not match"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 

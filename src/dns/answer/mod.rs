@@ -25,7 +25,7 @@ use crate::dns::cache::Cache;
 use crate::dns::dynamic::DynamicZone;
 use crate::dns::hosts::HostTable;
 use crate::dns::reverse::ReverseIndex;
-use crate::dns::wire::{self, NameBuf, Parsed, Query, RCODE_BADVERS, RCODE_FORMERR};
+use crate::dns::wire::{self, Parsed, Query, RCODE_BADVERS, RCODE_FORMERR};
 use crate::dns::wire::{CLASS_IN, HEADER_BYTES, RCODE_NOERROR, RCODE_NXDOMAIN};
 use crate::dns::wire::{RCODE_REFUSED, RCODE_SERVFAIL, TYPE_OPT};
 use crate::dns::zone::{self, Zones};
@@ -46,7 +46,12 @@ pub enum Transport {
 }
 
 /// What to do with a request after [`Answerer::answer`].
+///
+/// `Forward` carries its `Pending` (456 bytes) inline, not boxed: it travels by
+/// value through the UDP threads' channel, whose blocks are reused, so a
+/// forwarded query allocates nothing on the UDP thread but the response copy.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Step {
     /// The response is in `out`.
     Send,
@@ -54,7 +59,7 @@ pub enum Step {
     Drop,
     /// Not local and not cached: the upstreams must answer (`dns::forward`), then
     /// [`Answerer::complete`] writes the response.
-    Forward(Box<Pending>),
+    Forward(Pending),
 }
 
 /// A query waiting for the upstreams; see the module doc.
@@ -65,10 +70,9 @@ pub struct Pending {
     response: Vec<u8>,
     /// Answer and authority records in `response`.
     counts: [u16; 2],
-    /// The name to ask upstream (lower-case wire).
-    target: NameBuf,
-    /// True when `target` is where a local CNAME chain left local data.
-    chained: bool,
+    /// Where a local CNAME chain left local data (lower-case wire): the name to
+    /// ask upstream instead of the question's.
+    chained: Option<Box<[u8]>>,
     transport: Transport,
     /// The question is in one of our zones: upstream answers for it may carry
     /// private addresses (rebinding protection does not apply).
@@ -78,7 +82,9 @@ pub struct Pending {
 impl Pending {
     /// The name to ask upstream (lower-case wire).
     pub fn target(&self) -> &[u8] {
-        self.target.as_bytes()
+        self.chained
+            .as_deref()
+            .unwrap_or(self.query.name.as_bytes())
     }
 
     pub fn query(&self) -> &Query {
@@ -260,25 +266,20 @@ impl Answerer {
             self.resolve(query, &mut message)
         };
         if outcome.forward {
-            let mut target = NameBuf::empty();
-            let chained = message.forward.is_some();
-            let name = message.forward.unwrap_or(query.name.as_bytes());
-            if target.set(name).is_none() {
-                return Step::Drop;
-            }
+            let chained = message.forward.map(Box::<[u8]>::from);
             let counts = message.counts;
             let local_zone = self.is_local_zone(query.name.as_bytes());
-            let mut response = Vec::with_capacity(usize::from(wire::EDNS_PAYLOAD_BYTES));
-            response.extend_from_slice(out);
-            return Step::Forward(Box::new(Pending {
+            // Exactly what is written so far: a query waiting upstream holds no
+            // more memory than it needs (the rest is written on the I/O thread).
+            let response = out.clone();
+            return Step::Forward(Pending {
                 query: std::mem::replace(query, Query::empty()),
                 response,
                 counts,
-                target,
                 chained,
                 transport,
                 local_zone,
-            }));
+            });
         }
         let [mut answers, mut authorities] = message.counts;
         if outcome.rcode == RCODE_SERVFAIL {
@@ -313,22 +314,22 @@ impl Answerer {
     /// (where `upstream` put the answer, or an expired entry when every upstream
     /// failed), relayed as it is when the cache would not keep it, else an error.
     /// The flag is true when an expired entry answered.
-    pub fn complete(&self, pending: Box<Pending>, upstream: Upstream<'_>) -> (Vec<u8>, bool) {
+    pub fn complete(&self, pending: Pending, upstream: Upstream<'_>) -> (Vec<u8>, bool) {
         let Pending {
             query,
             mut response,
             counts,
-            target,
             chained,
             transport,
             ..
-        } = *pending;
+        } = pending;
         let (cached, stale) = match upstream {
             Upstream::Answer {
                 cached,
                 response: answer,
             } => {
-                if !cached && !chained && message::relay(answer, &query, transport, &mut response) {
+                let direct = chained.is_none();
+                if !cached && direct && message::relay(answer, &query, transport, &mut response) {
                     return (response, false);
                 }
                 (cached, false)
@@ -340,13 +341,13 @@ impl Answerer {
             }
             Upstream::Busy | Upstream::Unanswered { stale: false } => (false, false),
         };
-        let hit = match (cached, self.forwarding.as_ref()) {
-            (true, Some(forwarding)) if chained => {
+        let hit = match (cached, self.forwarding.as_ref(), chained.as_deref()) {
+            (true, Some(forwarding), Some(target)) => {
                 let cache = &forwarding.cache;
-                resolve::chain_from_cache(cache, target.as_bytes(), &query, stale, &mut response)
+                resolve::chain_from_cache(cache, target, &query, stale, &mut response)
                     .and_then(Result::ok)
             }
-            (true, Some(forwarding)) => {
+            (true, Some(forwarding), None) => {
                 resolve::direct_from_cache(&forwarding.cache, &query, stale, &mut response)
             }
             _ => None,
@@ -355,7 +356,7 @@ impl Answerer {
             self.error(&query, transport, RCODE_SERVFAIL, &mut response);
             return (response, false);
         };
-        let counts = if chained {
+        let counts = if chained.is_some() {
             [
                 counts[0].saturating_add(hit.answers),
                 counts[1].saturating_add(hit.authorities),

@@ -11,7 +11,14 @@
 //! forwarded answers share one writer.
 //!
 //! Runs on the DNS I/O thread's tokio runtime: UDP threads hand over a [`Job`]
-//! through a bounded channel and go back to their socket at once.
+//! through a bounded channel and go back to their socket at once. Each job is a
+//! tokio task whose future holds the whole exchange: kept small (1 760 bytes;
+//! the rare TCP retry and DoT exchanges are boxed, UDP answers are read into one
+//! buffer per thread and copied at their size), because glibc keeps the heap a
+//! stream of large transient task blocks fragments beside the long-lived cache
+//! entries. Measured with 10 000 forwarded names (RSS after, minus before):
+//! 3 864-byte futures and a 4 KiB buffer per query cost 226–255 bytes per cached
+//! answer, these 188–200, the forwarder before the one-owner change 175–190.
 
 pub mod merge;
 pub mod rebind;
@@ -41,7 +48,7 @@ pub const QUEUE_MAX: usize = 1024;
 /// A client query the UDP thread could not answer locally or from the cache.
 #[derive(Debug)]
 pub struct Job {
-    pub pending: Box<Pending>,
+    pub pending: Pending,
     pub peer: SocketAddr,
     /// The socket the query came in on; the answer leaves from it.
     pub socket: Arc<UdpSocket>,
@@ -134,7 +141,7 @@ impl Forwarder {
 
     /// The response to `pending`: its target asked upstream, the answer checked
     /// and cached, the rest written by `answerer`.
-    pub async fn resolve(&self, answerer: &Answerer, pending: Box<Pending>) -> Vec<u8> {
+    pub async fn resolve(&self, answerer: &Answerer, pending: Pending) -> Vec<u8> {
         let query = pending.query();
         let question = Question {
             name: pending.target(),
@@ -237,7 +244,8 @@ impl Forwarder {
         for upstream in self.upstreams.order(question.name) {
             let started = Instant::now();
             let result = match &upstream.dot {
-                Some(dot) => request.tls(dot).await,
+                // Boxed: a TLS exchange's state is large, and most upstreams are UDP.
+                Some(dot) => Box::pin(request.tls(dot)).await,
                 None => request.udp(upstream.address, upstream.timeout()).await,
             };
             let elapsed = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
