@@ -38,8 +38,8 @@ use crate::dns::zone::{ZoneSpec, Zones};
 
 /// Rate-limiter table size: clients tracked at once (about 40 bytes each).
 const RATE_LIMIT_CLIENTS_MAX: usize = 4096;
-/// Runtime records at most (each rebuilds the zones when added).
-pub const RUNTIME_RECORDS_MAX: usize = 1024;
+/// Runtime records at most: the store's bound, so what is kept can be served.
+pub use crate::store::RUNTIME_RECORDS_MAX;
 /// Renewal requests waiting for the certs role.
 const RENEWAL_QUEUE_MAX: usize = 64;
 
