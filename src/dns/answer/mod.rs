@@ -99,7 +99,7 @@ impl Pending {
 
 /// What the upstreams made of a [`Pending`] query.
 #[derive(Debug)]
-pub enum Upstream<'r> {
+pub enum FromUpstream<'r> {
     /// A checked answer for the target; `cached` when the cache kept it.
     Answer { response: &'r [u8], cached: bool },
     /// The answer carried private addresses (DNS rebinding): NXDOMAIN.
@@ -314,7 +314,7 @@ impl Answerer {
     /// (where `upstream` put the answer, or an expired entry when every upstream
     /// failed), relayed as it is when the cache would not keep it, else an error.
     /// The flag is true when an expired entry answered.
-    pub fn complete(&self, pending: Pending, upstream: Upstream<'_>) -> (Vec<u8>, bool) {
+    pub fn complete(&self, pending: Pending, upstream: FromUpstream<'_>) -> (Vec<u8>, bool) {
         let Pending {
             query,
             mut response,
@@ -324,7 +324,7 @@ impl Answerer {
             ..
         } = pending;
         let (cached, stale) = match upstream {
-            Upstream::Answer {
+            FromUpstream::Answer {
                 cached,
                 response: answer,
             } => {
@@ -334,12 +334,12 @@ impl Answerer {
                 }
                 (cached, false)
             }
-            Upstream::Unanswered { stale: true } => (true, true),
-            Upstream::Rebinding => {
+            FromUpstream::Unanswered { stale: true } => (true, true),
+            FromUpstream::Rebinding => {
                 self.error(&query, transport, RCODE_NXDOMAIN, &mut response);
                 return (response, false);
             }
-            Upstream::Busy | Upstream::Unanswered { stale: false } => (false, false),
+            FromUpstream::Busy | FromUpstream::Unanswered { stale: false } => (false, false),
         };
         let hit = match (cached, self.forwarding.as_ref(), chained.as_deref()) {
             (true, Some(forwarding), Some(target)) => {

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-use crate::dns::answer::{Answerer, Pending, Upstream as Outcome};
+use crate::dns::answer::{Answerer, FromUpstream, Pending};
 use crate::dns::cache::Cache;
 use crate::dns::client::{FLAG_CD, Question, Request};
 use crate::dns::dot;
@@ -153,8 +153,8 @@ impl Forwarder {
         let response = self.fetch(&question, query.flags, dnssec_ok).await;
         let outcome = match &response {
             Fetched::Answer(answer) => self.check_and_cache(&question, dnssec_ok, answer, exempt),
-            Fetched::Busy => Outcome::Busy,
-            Fetched::Unanswered => Outcome::Unanswered {
+            Fetched::Busy => FromUpstream::Busy,
+            Fetched::Unanswered => FromUpstream::Unanswered {
                 stale: self.serve_stale,
             },
         };
@@ -172,14 +172,14 @@ impl Forwarder {
         dnssec_ok: bool,
         answer: &'r [u8],
         exempt: bool,
-    ) -> Outcome<'r> {
+    ) -> FromUpstream<'r> {
         if self.rebind_protection && !exempt && rebind::rebinds(answer, question.end()) {
             self.rebind_dropped.fetch_add(1, Relaxed);
             log::info!(
                 "possible DNS rebinding: an upstream answer for {} carries a private address; answered NXDOMAIN",
                 wire::name_to_string(question.name)
             );
-            return Outcome::Rebinding;
+            return FromUpstream::Rebinding;
         }
         let cached = self.cache.insert(
             question.name,
@@ -190,7 +190,7 @@ impl Forwarder {
             crate::clock::monotonic_secs(),
             None,
         );
-        Outcome::Answer {
+        FromUpstream::Answer {
             response: answer,
             cached,
         }
