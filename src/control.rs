@@ -34,7 +34,7 @@ use crate::dns::forward::{self, Forwarder, Health};
 use crate::dns::hosts::{HostTable, Sources};
 use crate::dns::ratelimit::RateLimiter;
 use crate::dns::service::{Current, Service};
-use crate::dns::zone::{ZoneSpec, Zones};
+use crate::dns::zone::{ZoneSpec, Zones, same_zone_name};
 
 /// Rate-limiter table size: clients tracked at once (about 40 bytes each).
 const RATE_LIMIT_CLIENTS_MAX: usize = 4096;
@@ -270,7 +270,7 @@ impl Control {
         if state.runtime.len() >= RUNTIME_RECORDS_MAX {
             return Err(ControlError::Full("the runtime record table"));
         }
-        let Some(spec) = state.specs.iter().find(|s| same_zone(&s.name, zone)) else {
+        let Some(spec) = state.specs.iter().find(|s| same_zone_name(&s.name, zone)) else {
             return Err(ControlError::Invalid(format!("no zone `{zone}`")));
         };
         let added = RuntimeRecord {
@@ -320,10 +320,8 @@ impl Control {
             cache.clear();
             return Ok(entries);
         };
-        let wire = crate::dns::zone::zone_origin(name)
-            .ok()
-            .and_then(|n| crate::dns::wire::wire_from_name(&n))
-            .ok_or_else(|| ControlError::Invalid(format!("`{name}` is not a domain name")))?;
+        let wire = crate::dns::zone::domain_wire(name)
+            .map_err(|_| ControlError::Invalid(format!("`{name}` is not a domain name")))?;
         Ok(cache.remove_name(&wire))
     }
 
@@ -454,19 +452,16 @@ impl Control {
     }
 }
 
-/// True when two zone names are the same zone (case and a final dot aside).
-fn same_zone(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
-}
-
 /// Builds `specs` with `runtime` records added to their zones. Err: the message,
 /// naming the zone (and the runtime record when one is at fault).
 fn build(specs: &[ZoneSpec], runtime: &[RuntimeRecord]) -> Result<Zones, String> {
     let mut specs = specs.to_vec();
     // Runtime records have no config line: line 0 names them by position.
     for record in runtime {
-        let Some(spec) = specs.iter_mut().find(|s| same_zone(&s.name, &record.zone)) else {
+        let Some(spec) = specs
+            .iter_mut()
+            .find(|s| same_zone_name(&s.name, &record.zone))
+        else {
             return Err(format!(
                 "runtime record {} (`{}`): no zone `{}`",
                 record.id, record.record, record.zone

@@ -75,19 +75,18 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
 
 /// `zone`: a domain below the root, lower-case, without the final dot.
 fn zone_name(raw: &Spanned<String>, lines: &Lines<'_>) -> Result<String, ConfigError> {
-    let zone = raw
-        .get_ref()
-        .trim()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let valid =
-        !zone.is_empty() && crate::dns::zone::zone_origin(&zone).is_ok_and(|name| !name.is_root());
-    if !valid {
+    let Some(zone) = super::zone::domain_below_root(raw.get_ref()) else {
+        // The message shows the name as it was normalised.
+        let zone = raw
+            .get_ref()
+            .trim()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         return Err(lines.error(
             raw.span().start,
             format!("delegate.zone `{zone}`: expected a domain name such as \"auth.example.org\""),
         ));
-    }
+    };
     Ok(zone)
 }
 

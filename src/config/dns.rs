@@ -16,6 +16,7 @@ use super::address::{parse_listen, parse_upstream};
 use super::{ConfigError, Lines, raw};
 use crate::dns::acl::{self, AclEntry};
 use crate::dns::forward::Upstream;
+use crate::dns::zone::domain_wire;
 
 /// DNS threads at most, whatever the core count (each holds sockets and buffers).
 const DNS_THREADS_MAX: usize = 64;
@@ -279,14 +280,7 @@ fn lease_domain(raw: Option<Spanned<String>>, lines: &Lines<'_>) -> Result<Strin
     let Some(domain) = raw else {
         return Ok(LEASE_DOMAIN_DEFAULT.to_string());
     };
-    let text = domain
-        .get_ref()
-        .trim()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let valid =
-        !text.is_empty() && crate::dns::zone::zone_origin(&text).is_ok_and(|name| !name.is_root());
-    if !valid {
+    let Some(text) = super::zone::domain_below_root(domain.get_ref()) else {
         return Err(lines.error(
             domain.span().start,
             format!(
@@ -294,7 +288,7 @@ fn lease_domain(raw: Option<Spanned<String>>, lines: &Lines<'_>) -> Result<Strin
                 domain.get_ref()
             ),
         ));
-    }
+    };
     Ok(text)
 }
 
@@ -392,13 +386,6 @@ fn rebind_allow(
         rebind_allow.push(wire);
     }
     Ok(rebind_allow)
-}
-
-/// A domain name as lower-case wire format, for suffix matching.
-pub(super) fn domain_wire(text: &str) -> Result<Vec<u8>, String> {
-    let origin = crate::dns::zone::zone_origin(text.trim())?;
-    let wire = crate::dns::record::wire_name(&origin)?;
-    Ok(wire.to_ascii_lowercase())
 }
 
 // Cache and TTL bounds.

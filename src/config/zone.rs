@@ -4,10 +4,11 @@
 //! `delegate.zone`; and the lease zone that lease and hosts files imply. The
 //! records themselves are checked when the zones are built (`Zones::build`).
 
-use super::dns::{Dns, domain_wire};
+use super::dns::Dns;
 use super::{ConfigError, Lines, mail, raw};
 use crate::dns::hosts::HOST_TTL_SECS;
 use crate::dns::zone::{Mode, ZoneSpec};
+use crate::dns::zone::{domain_wire, same_zone_name};
 
 const ZONE_TTL_DEFAULT_SECS: u32 = 300;
 
@@ -76,6 +77,15 @@ fn resolve(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigError> {
     })
 }
 
+/// `text` as a domain below the root: lower-case, trimmed, without the final
+/// dot; `None` when it is empty, the root, or not a domain name.
+pub(super) fn domain_below_root(text: &str) -> Option<String> {
+    let text = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid =
+        !text.is_empty() && crate::dns::zone::zone_origin(&text).is_ok_and(|name| !name.is_root());
+    valid.then_some(text)
+}
+
 /// A zone name may be defined once: the error for the second definition (at
 /// `at`) names the line of the first. Names compare as DNS names (case and a
 /// final dot do not matter); a name that does not parse is left to the zone
@@ -112,11 +122,7 @@ pub(super) fn add_lease_zone(dns: &Dns, zones: &mut Vec<ZoneSpec>) -> bool {
     if dns.leases.is_empty() && dns.hosts.is_empty() {
         return false;
     }
-    let same = |z: &ZoneSpec| {
-        z.name
-            .trim_end_matches('.')
-            .eq_ignore_ascii_case(&dns.lease_domain)
-    };
+    let same = |z: &ZoneSpec| same_zone_name(&z.name, &dns.lease_domain);
     if !zones.iter().any(same) {
         zones.push(ZoneSpec {
             name: dns.lease_domain.clone(),

@@ -36,10 +36,9 @@ impl Prepared {
     /// Loads every account's records from `store` and binds the API: all that
     /// can fail, before any thread starts.
     pub fn new(settings: &config::Delegate, store: store::Shared) -> Result<Self, String> {
-        let apex = crate::dns::zone::zone_origin(&settings.zone)
-            .and_then(|name| crate::dns::record::wire_name(&name))
+        let apex = crate::dns::zone::domain_wire(&settings.zone)
             .map_err(|e| format!("delegate zone: {e}"))?;
-        let records = Arc::new(DelegateRecords::new(apex.to_ascii_lowercase().into()));
+        let records = Arc::new(DelegateRecords::new(apex.into()));
         let accounts = store
             .lock()
             .all_subdomains()

@@ -168,13 +168,7 @@ mod tests {
     use crate::dns::zone::reverse_name;
 
     fn wire(text: &str) -> Vec<u8> {
-        let mut out = Vec::new();
-        for label in text.trim_end_matches('.').split('.') {
-            out.push(label.len() as u8);
-            out.extend_from_slice(label.as_bytes());
-        }
-        out.push(0);
-        out
+        crate::dns::zone::domain_wire(text).unwrap()
     }
 
     #[test]

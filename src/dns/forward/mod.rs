@@ -78,7 +78,7 @@ pub struct Forwarder {
     rebind_protection: bool,
     rebind_allow: HashSet<Box<[u8]>>,
     inflight: AtomicUsize,
-    in_flight: merge::InFlight,
+    merging: merge::InFlight,
     /// Queries that waited for an identical one already upstream.
     pub merged: AtomicUsize,
     /// Answers served stale because every upstream failed.
@@ -117,7 +117,7 @@ impl Forwarder {
                 .map(|d| d.as_slice().into())
                 .collect(),
             inflight: AtomicUsize::new(0),
-            in_flight: merge::InFlight::default(),
+            merging: merge::InFlight::default(),
             merged: AtomicUsize::new(0),
             stale_served: AtomicUsize::new(0),
             rebind_dropped: AtomicUsize::new(0),
@@ -216,7 +216,7 @@ impl Forwarder {
             dnssec_ok,
             flags & FLAG_CD != 0,
         );
-        let shared = match self.in_flight.join(key) {
+        let shared = match self.merging.join(key) {
             merge::Joined::Waiter(receiver) => {
                 self.merged.fetch_add(1, Relaxed);
                 receiver.await.ok().flatten()

@@ -137,6 +137,21 @@ fn zone_apex(spec: &ZoneSpec) -> Result<(Name, Box<[u8]>), ZoneError> {
 }
 
 /// The zone named `name` (a trailing dot optional) as a fully qualified origin.
+/// A domain name (presentation form) as lower-case wire format: the key of
+/// zones, routes, the delegate's apex and cache flushes.
+pub fn domain_wire(text: &str) -> Result<Vec<u8>, String> {
+    let origin = zone_origin(text.trim())?;
+    let wire = record::wire_name(&origin)?;
+    Ok(wire.to_ascii_lowercase())
+}
+
+/// True when two zone names as the config writes them are the same zone (letter
+/// case and a final dot aside).
+pub fn same_zone_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
 pub fn zone_origin(name: &str) -> Result<Name, String> {
     let fqdn = if name.ends_with('.') {
         name.to_string()

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use crate::dns::wire::CLASS_IN;
 
-pub use build::zone_origin;
+pub use build::{domain_wire, same_zone_name, zone_origin};
 
 /// Longest CNAME chain followed inside local data before answering SERVFAIL.
 pub const CNAME_HOPS_MAX: usize = 8;
