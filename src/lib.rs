@@ -226,6 +226,7 @@
 //!   router architecture under qemu.
 
 pub mod clock;
+pub mod certs;
 pub mod config;
 pub mod control;
 pub mod counters;
