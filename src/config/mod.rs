@@ -6,10 +6,11 @@
 //! error names the file, the line and what was expected. This file owns the entry
 //! points ([`Config::load`], [`Config::parse`]), the error type and the top-level
 //! keys; each section resolves in a file of its own (`dns`, `zone` with `mail`,
-//! `delegate`), with the address forms in `address` and offsets mapped to lines in
+//! `delegate`, `acme` for `[acme]` and `[[cert]]`), with the address forms in `address` and offsets mapped to lines in
 //! `lines`. Sections of later roles plug in as further fields of `raw::File` and
 //! `Config`, and as further files here.
 
+mod acme;
 mod address;
 mod delegate;
 mod dns;
@@ -18,6 +19,7 @@ mod mail;
 mod raw;
 mod zone;
 
+pub use acme::{Acme, Cert, Challenge};
 pub use delegate::{Delegate, Registration};
 pub use dns::Dns;
 
@@ -87,6 +89,10 @@ pub struct Config {
     pub zones: Vec<ZoneSpec>,
     /// The delegate role, when `[delegate]` is present.
     pub delegate: Option<Delegate>,
+    /// `[acme]`: present when written or when there is any `[[cert]]`.
+    pub acme: Option<Acme>,
+    /// The certs role's certificates (`[[cert]]`); the role runs when any is given.
+    pub certs: Vec<Cert>,
     /// `zones` built (every record checked while building): the daemon serves
     /// these, so a zone is built once per load, not once to check and once to serve.
     pub zone_data: Zones,
@@ -172,15 +178,20 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
             Some(delegate)
         }
     };
+    let state_dir = raw.state_dir.map(PathBuf::from);
+    let certs = acme::resolve_certs(raw.cert, state_dir.as_deref(), lines)?;
+    let acme = acme::resolve_acme(raw.acme, !certs.is_empty(), lines)?;
     let config = Config {
         source: lines.file.to_string(),
         path: None,
-        state_dir: raw.state_dir.map(PathBuf::from),
+        state_dir,
         log_level,
         user: raw.user,
         dns,
         zones,
         delegate,
+        acme,
+        certs,
         zone_data: Zones::default(),
     };
     Ok((config, zone_lines))

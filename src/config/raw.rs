@@ -13,13 +13,15 @@ use toml::Spanned;
 /// Every section with its keys, as named in messages ("in [dns]"). The key
 /// sets are distinct (a unit test checks it), so the list serde reports for an
 /// unknown key tells which section it was found in.
-pub fn sections() -> [(&'static str, &'static [&'static str]); 5] {
+pub fn sections() -> [(&'static str, &'static [&'static str]); 7] {
     [
         ("at the top level", keys::<File>()),
         ("in [dns]", keys::<Dns>()),
         ("in [[zone]]", keys::<Zone>()),
         ("in [zone.mail]", keys::<Mail>()),
         ("in [delegate]", keys::<Delegate>()),
+        ("in [acme]", keys::<Acme>()),
+        ("in [[cert]]", keys::<Cert>()),
     ]
 }
 
@@ -150,6 +152,35 @@ pub struct File {
     #[serde(default)]
     pub zone: Vec<Zone>,
     pub delegate: Option<Delegate>,
+    pub acme: Option<Acme>,
+    #[serde(default)]
+    pub cert: Vec<Cert>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acme {
+    pub directory: Option<Spanned<String>>,
+    pub email: Option<Spanned<String>>,
+    pub ca_bundle: Option<String>,
+    pub check_resolvers: Option<Vec<Spanned<String>>>,
+    pub eab_kid: Option<Spanned<String>>,
+    pub eab_hmac_key: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cert {
+    pub name: Spanned<String>,
+    pub domains: Option<Spanned<Vec<Spanned<String>>>>,
+    pub challenge: Option<Spanned<String>>,
+    pub delegate: Option<Spanned<String>>,
+    pub key_type: Option<Spanned<String>>,
+    pub dir: Option<String>,
+    pub openwrt_acme_links: Option<bool>,
+    pub deploy_hook: Option<String>,
+    pub renew_before_days: Option<Spanned<i64>>,
+    pub profile: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,7 +272,7 @@ mod tests {
                 3,
                 "unknown key `bogus` in [dns]",
             ),
-            ("[acme]\n", 1, "unknown key `acme` at the top level"),
+            ("[acmee]\n", 1, "unknown key `acmee` at the top level"),
             (
                 "[dns]\ncache_entry_max = 5\n",
                 2,
