@@ -20,10 +20,12 @@
 //! `runtime` the runtime records.
 
 mod accounts;
+mod certs;
 mod runtime;
 mod schema;
 
 pub use accounts::{Account, TXT_VALUES_PER_SUBDOMAIN};
+pub use certs::{AcmeAccount, CertificateRow, DelegateCredentials};
 pub use runtime::{RUNTIME_RECORDS_MAX, RuntimeRecord};
 pub use schema::SCHEMA_VERSION;
 

@@ -8,7 +8,8 @@
 //! one account per ACME directory, its key as PKCS#8 DER), `delegate_credentials`
 //! (certs: what the router registered at a delegate, per base domain) and
 //! `runtime_records` (the local API: records added at run time, served by DNS
-//! from memory).
+//! from memory). Version 3: `certificates` gains `not_before`, `reason` and
+//! `renew_requested`.
 
 use rusqlite::Connection;
 
@@ -66,6 +67,14 @@ const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL
     );
     CREATE INDEX runtime_records_zone ON runtime_records(zone);
+",
+    // What the certs role learned it needs: the start of the validity (for the
+    // one-third rule), why the next renewal is when it is, and a renewal asked
+    // for by `lanseal certs renew` while the daemon runs.
+    "
+    ALTER TABLE certificates ADD COLUMN not_before INTEGER;
+    ALTER TABLE certificates ADD COLUMN reason TEXT;
+    ALTER TABLE certificates ADD COLUMN renew_requested INTEGER NOT NULL DEFAULT 0;
 ",
 ];
 
@@ -134,11 +143,11 @@ mod tests {
     #[test]
     fn migration_1_is_unchanged() {
         assert_eq!(MIGRATIONS[0], VERSION_1_AS_SHIPPED);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
     }
 
     #[test]
-    fn version_1_file_migrates_to_2_and_keeps_its_rows() {
+    fn version_1_file_migrates_to_the_latest_and_keeps_its_rows() {
         let dir = TempDir::new();
         std::fs::create_dir_all(&dir.0).unwrap();
         let path = dir.0.join(FILE_NAME);
@@ -159,7 +168,7 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(version(&store.connection), 2);
+        assert_eq!(version(&store.connection), SCHEMA_VERSION as i64);
         assert_eq!(store.account_count().unwrap(), 1);
         assert_eq!(
             store.all_subdomains().unwrap(),
@@ -182,7 +191,7 @@ mod tests {
         drop(store);
         // Opening again migrates nothing (a second CREATE TABLE would fail).
         let store = Store::open(&path).unwrap();
-        assert_eq!(version(&store.connection), 2);
+        assert_eq!(version(&store.connection), SCHEMA_VERSION as i64);
         assert_eq!(store.account_count().unwrap(), 1);
     }
 
