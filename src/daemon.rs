@@ -45,9 +45,9 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
     let state_dir = state_dir(&config);
-    // One store for every role that keeps state (today the delegate; the certs
-    // and local API roles will take clones of the same handle).
-    let needs_store = config.delegate.is_some();
+    // One store for every role that keeps state (the delegate, the certs role;
+    // the local API will take a clone of the same handle).
+    let needs_store = config.delegate.is_some() || !config.certs.is_empty();
     let store = if needs_store {
         Some(open_store(&state_dir)?)
     } else {
@@ -121,6 +121,11 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     if let Some(delegate) = delegate {
         delegate.start().map_err(RunError)?;
     }
+    if let (false, Some(store)) = (config.certs.is_empty(), &store) {
+        crate::certs::start(&config, &state_dir, store.clone(), control.clone())
+            .map_err(RunError)?;
+        log::info!("certs: managing {} certificate(s)", config.certs.len());
+    }
     loop {
         match signals.wait() {
             Ok(Signal::SIGHUP) => reload(&control, &config),
@@ -136,7 +141,7 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
 
 /// The directory of durable state: `state_dir`, else `/etc/lanseal` for root and
 /// `~/.local/state/lanseal` for anyone else (trying lanseal needs no root).
-fn state_dir(config: &Config) -> PathBuf {
+pub fn state_dir(config: &Config) -> PathBuf {
     if let Some(dir) = &config.state_dir {
         return dir.clone();
     }

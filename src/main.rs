@@ -9,13 +9,27 @@ use lanseal::config::Config;
 const USAGE: &str = "\
 usage: lanseal run [-c FILE]           serve (without -c: the embedded default config)
        lanseal check-config [-c FILE]  validate a config file and exit
+       lanseal certs status [-c FILE]  each certificate: names, expiry, next renewal and why
+       lanseal certs setup NAME [-c FILE]   the DNS records to add once for a [[cert]]
+       lanseal certs renew NAME [-c FILE]   renew now (through the running daemon if any)
+       lanseal certs import-lego FILE [-c FILE]  take over lego's acme-dns registrations
+       lanseal certs export-lego FILE [-c FILE]  write them in lego's format (0600)
        lanseal --version";
 
 enum Command {
     Run(Option<PathBuf>),
     CheckConfig(Option<PathBuf>),
+    Certs(Certs, Option<PathBuf>),
     Version,
     Help,
+}
+
+enum Certs {
+    Status,
+    Setup(String),
+    Renew(String),
+    ImportLego(PathBuf),
+    ExportLego(PathBuf),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +54,13 @@ fn main() -> ExitCode {
             }
             Err(e) => return config_error(&e),
         },
+        Command::Certs(what, path) => {
+            let config = match Config::load(path.as_deref()) {
+                Ok(config) => config,
+                Err(e) => return config_error(&e),
+            };
+            return certs(&what, &config);
+        }
         Command::Run(path) => {
             let config = match Config::load(path.as_deref()) {
                 Ok(config) => config,
@@ -52,6 +73,37 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `lanseal certs ...`: 0 done, 1 it failed (the message says why).
+fn certs(what: &Certs, config: &Config) -> ExitCode {
+    use lanseal::certs;
+    let state_dir = certs::state_dir_of(config);
+    let result = match what {
+        Certs::Status => certs::status(config, &state_dir),
+        Certs::Setup(name) => certs::setup(config, &state_dir, name),
+        Certs::Renew(name) => certs::renew(config, &state_dir, name).and_then(|row| {
+            let line = format!("{}: {}", row.name, row.state);
+            match row.last_error {
+                Some(error) if row.state != "valid" => Err(format!("{line}: {error}")),
+                _ => Ok(format!("{line}\n")),
+            }
+        }),
+        Certs::ImportLego(file) => certs::import_lego(&state_dir, file),
+        Certs::ExportLego(file) => {
+            certs::export_lego(&state_dir, file).map(|n| format!("{n} registration(s) written to {}\n", file.display()))
+        }
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lanseal: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn config_error(error: &lanseal::config::ConfigError) -> ExitCode {
@@ -67,21 +119,62 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         "--version" | "-V" => return Ok(Command::Version),
         "--help" | "-h" | "help" => return Ok(Command::Help),
         "run" | "check-config" => first,
+        "certs" => return certs_args(args),
         other => return Err(format!("unknown command `{other}`")),
     };
-    let mut config = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-c" | "--config" => {
-                let path = args.next().ok_or("-c needs a file name")?;
-                config = Some(PathBuf::from(path));
-            }
-            other => return Err(format!("unknown option `{other}` for `{command}`")),
-        }
+    let (config, operands) = options(args, &command)?;
+    if let Some(extra) = operands.first() {
+        return Err(format!("unexpected argument `{extra}` for `{command}`"));
     }
     Ok(if command == "run" {
         Command::Run(config)
     } else {
         Command::CheckConfig(config)
     })
+}
+
+/// `-c FILE` and the operands, in any order.
+fn options(
+    mut args: impl Iterator<Item = String>,
+    command: &str,
+) -> Result<(Option<PathBuf>, Vec<String>), String> {
+    let mut config = None;
+    let mut operands = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-c" | "--config" => {
+                let path = args.next().ok_or("-c needs a file name")?;
+                config = Some(PathBuf::from(path));
+            }
+            other if other.starts_with('-') => {
+                return Err(format!("unknown option `{other}` for `{command}`"));
+            }
+            _ => operands.push(arg),
+        }
+    }
+    Ok((config, operands))
+}
+
+fn certs_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let Some(sub) = args.next() else {
+        return Err("`certs` needs status, setup, renew, import-lego or export-lego".into());
+    };
+    let command = format!("certs {sub}");
+    let (config, operands) = options(args, &command)?;
+    let one = |what: &str| -> Result<String, String> {
+        match operands.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(format!("`{command}` takes one {what}")),
+        }
+    };
+    let what = match sub.as_str() {
+        "status" if operands.is_empty() => Certs::Status,
+        "status" => return Err("`certs status` takes no argument".into()),
+        "setup" => Certs::Setup(one("certificate name")?),
+        "renew" => Certs::Renew(one("certificate name")?),
+        "import-lego" => Certs::ImportLego(PathBuf::from(one("file")?)),
+        "export-lego" => Certs::ExportLego(PathBuf::from(one("file")?)),
+        other => return Err(format!("unknown command `certs {other}`")),
+    };
+    Ok(Command::Certs(what, config))
 }

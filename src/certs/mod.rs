@@ -1,3 +1,780 @@
-//! The certs role: the router's LAN certificates, obtained and renewed through an
-//! ACME-challenge delegate (dns-01) or dns-persist-01.
+//! The certs role: the router's LAN certificates, obtained and renewed forever
+//! through an ACME-challenge delegate (dns-01) or dns-persist-01.
+//!
+//! One thread (`certs`) owns every certificate's schedule. It sleeps until the
+//! earliest due time, a renewal asked for through [`Control::request_renewal`], or
+//! one asked for by `lanseal certs renew` (a flag in the store, looked at every
+//! [`POLL`]); then it runs one attempt at a time on its own current-thread tokio
+//! runtime. An attempt ([`order`]) is the state machine checked → pending → ready
+//! → issued; only an issued certificate is deployed ([`deploy`]), so a failure
+//! never touches the working set. The schedule ([`schedule`]) follows ARI when the
+//! directory offers it, else the lifetime; failures back off; no decision is made
+//! while the clock is implausible. The store keeps each certificate's state (only
+//! written when it changes), the account and the delegate credentials.
+//!
+//! The parts: `http` (the one HTTP client, also instant-acme's transport),
+//! `acmedns` (the delegate's API, lego's storage file), `dnscheck` and `caa` (the
+//! checks before and during an order), `key` (fresh keys and CSRs), `x509` (what
+//! the schedule reads from a certificate), `deploy` (the certbot layout, links,
+//! hooks), `schedule` (when), `order` (how). `certs.lock` in the state directory
+//! tells the command line whether a daemon runs the role.
+
+pub mod acmedns;
+pub mod caa;
+pub mod deploy;
+pub mod dnscheck;
+pub mod http;
 pub mod key;
+pub mod order;
+pub mod schedule;
+pub mod x509;
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use instant_acme::{Account, ExternalAccountKey, NewAccount};
+
+use crate::config::{Acme, Cert, Challenge, Config};
+use crate::control::Control;
+use crate::store::{self, AcmeAccount, CertificateRow, DelegateCredentials};
+use order::{AttemptError, Checked};
+
+/// How often the thread looks for a renewal asked for from the command line.
+pub const POLL: Duration = Duration::from_secs(2);
+/// While the clock is implausible, look again this often.
+const CLOCK_RECHECK_SECS: i64 = 60;
+/// After an issuance, the next is at least this far off.
+const RENEWED_AGAIN_AFTER_SECS: i64 = 3600;
+/// The file whose lock says a daemon runs the certs role.
+pub const LOCK_FILE: &str = "certs.lock";
+/// `/etc/ssl/acme`: where OpenWrt's uhttpd, nginx and luci-app-acme look.
+pub const OPENWRT_ACME_DIR: &str = "/etc/ssl/acme";
+
+/// What an attempt needs: the CA, the clients, the store, the daemon (if any).
+pub struct Context {
+    pub acme: Acme,
+    pub http: http::Client,
+    pub checker: dnscheck::Checker,
+    pub store: store::Shared,
+    /// The running daemon's control handle (cache flushes); `None` from the CLI.
+    pub control: Option<Control>,
+}
+
+impl Context {
+    pub fn new(config: &Config, store: store::Shared, control: Option<Control>) -> Result<Self, String> {
+        let Some(acme) = config.acme.clone() else {
+            return Err("no [acme] section and no [[cert]]".to_string());
+        };
+        let http = http::Client::new(acme.ca_bundle.as_deref()).map_err(|e| e.to_string())?;
+        // Discovery asks the router's own resolver (it forwards; its cache is
+        // flushed for challenge names after each update).
+        let bootstrap: Vec<SocketAddr> = config
+            .dns
+            .listen
+            .iter()
+            .map(|a| match a.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => {
+                    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), a.port())
+                }
+                IpAddr::V6(ip) if ip.is_unspecified() => {
+                    SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), a.port())
+                }
+                _ => *a,
+            })
+            .collect();
+        let checker = dnscheck::Checker::new(acme.check_resolvers.clone(), bootstrap);
+        Ok(Self {
+            acme,
+            http,
+            checker,
+            store,
+            control,
+        })
+    }
+
+    /// The account for the directory: from the store, or created once.
+    pub async fn account(&self) -> Result<Account, AttemptError> {
+        let directory = self.acme.directory.clone();
+        let fail = |m: String| AttemptError {
+            state: "failed",
+            message: m,
+        };
+        let stored = self
+            .store
+            .lock()
+            .acme_account(&directory)
+            .map_err(|e| fail(e.to_string()))?;
+        let builder = Account::builder_with_http(Box::new(self.http.clone()));
+        if let Some(stored) = stored {
+            let key = rustls::pki_types::PrivatePkcs8KeyDer::from(stored.key_pkcs8.as_slice());
+            return builder
+                .from_parts(stored.account_url, key, directory.clone())
+                .await
+                .map_err(|e| fail(format!("the ACME directory {directory}: {e}")));
+        }
+        let contact: Vec<String> = self.acme.email.iter().map(|e| format!("mailto:{e}")).collect();
+        let contact: Vec<&str> = contact.iter().map(String::as_str).collect();
+        let eab = match &self.acme.eab {
+            None => None,
+            Some((kid, key)) => {
+                use base64::Engine;
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(key.trim_end_matches('='))
+                    .map_err(|e| fail(format!("acme.eab_hmac_key is not base64url: {e}")))?;
+                Some(ExternalAccountKey::new(kid.clone(), &raw))
+            }
+        };
+        let new = NewAccount {
+            contact: &contact,
+            terms_of_service_agreed: true,
+            only_return_existing: false,
+        };
+        let (account, credentials) = builder
+            .create(&new, directory.clone(), eab.as_ref())
+            .await
+            .map_err(|e| fail(format!("creating the ACME account at {directory}: {e}")))?;
+        let row = AcmeAccount {
+            key_pkcs8: credentials.private_key().secret_pkcs8_der().to_vec(),
+            account_url: account.id().to_string(),
+        };
+        self.store
+            .lock()
+            .put_acme_account(&directory, &row, now())
+            .map_err(|e| fail(e.to_string()))?;
+        log::info!("certs: ACME account {} created at {directory}", account.id());
+        Ok(account)
+    }
+
+    /// The delegate registration for `base`: from the store, or registered once.
+    pub async fn delegate_credentials(
+        &self,
+        cert: &Cert,
+        base: &str,
+    ) -> Result<acmedns::Credentials, AttemptError> {
+        let fail = |m: String| AttemptError {
+            state: "failed",
+            message: m,
+        };
+        let stored = self
+            .store
+            .lock()
+            .delegate_credentials(base)
+            .map_err(|e| fail(e.to_string()))?;
+        if let Some(c) = stored {
+            return Ok(acmedns::Credentials {
+                fulldomain: c.fulldomain,
+                subdomain: c.subdomain,
+                username: c.username,
+                password: c.password,
+                server_url: c.server_url,
+            });
+        }
+        let Some(delegate) = &cert.delegate else {
+            return Err(fail(format!("cert `{}` names no delegate", cert.name)));
+        };
+        let credentials = acmedns::register(&self.http, delegate)
+            .await
+            .map_err(|e| fail(format!("registering at the delegate {delegate}: {e}")))?;
+        let row = DelegateCredentials {
+            server_url: credentials.server_url.clone(),
+            username: credentials.username.clone(),
+            password: credentials.password.clone(),
+            subdomain: credentials.subdomain.clone(),
+            fulldomain: credentials.fulldomain.clone(),
+        };
+        self.store
+            .lock()
+            .put_delegate_credentials(base, &row, now())
+            .map_err(|e| fail(e.to_string()))?;
+        log::info!(
+            "certs: registered {base} at {delegate}: add {}",
+            acmedns::setup_record(base, &credentials.fulldomain)
+        );
+        Ok(credentials)
+    }
+
+    /// Drops the router's cached answers for a challenge name.
+    pub fn flush(&self, name: &str) {
+        if let Some(control) = &self.control {
+            let _ = control.flush_cache(Some(name));
+        }
+    }
+}
+
+fn now() -> i64 {
+    i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX)
+}
+
+fn random() -> u64 {
+    schedule::random_u64()
+}
+
+/// The deployed certificate of `cert`, if its files hold one that parses.
+pub fn deployed(cert: &Cert) -> Option<x509::CertInfo> {
+    let text = deploy::read_cert(&cert.dir)?;
+    let der = x509::pem_blocks(&text, "CERTIFICATE").into_iter().next()?;
+    x509::parse_certificate(&der).ok()
+}
+
+/// Does the deployed certificate name exactly the configured domains?
+fn covers(info: &x509::CertInfo, cert: &Cert) -> bool {
+    let mut have = info.dns_names.clone();
+    let mut want = cert.domains.clone();
+    have.sort();
+    want.sort();
+    have == want
+}
+
+fn new_row(cert: &Cert) -> CertificateRow {
+    CertificateRow {
+        name: cert.name.clone(),
+        domains: cert.domains.join(","),
+        key_type: cert.key_type.name().to_string(),
+        state: "pending".to_string(),
+        ..CertificateRow::default()
+    }
+}
+
+/// Why a certificate gets a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Its time came (or it has none yet).
+    Due,
+    /// Renew now, whatever the schedule says (`certs renew`, the API).
+    Forced,
+    /// The daemon started: the ARI window is asked again (it may have moved
+    /// while nothing ran), then the stored schedule resumes.
+    Startup,
+}
+
+/// One certificate's turn: renew if due (or forced), else refresh the schedule.
+/// Writes the row when it changed. Returns the row as it now is.
+pub async fn turn(context: &Context, cert: &Cert, why: Turn) -> CertificateRow {
+    let forced = why == Turn::Forced;
+    let now = now();
+    let stored = context.store.lock().certificate(&cert.name).ok().flatten();
+    let mut row = stored.unwrap_or_else(|| new_row(cert));
+    row.domains = cert.domains.join(",");
+    row.key_type = cert.key_type.name().to_string();
+    row.renew_requested = false;
+    row.updated = now;
+    if !schedule::clock_plausible(now) {
+        row.renew_after = Some(now + CLOCK_RECHECK_SECS);
+        row.reason = Some(schedule::Reason::ClockImplausible.to_string());
+        save(context, &row);
+        return row;
+    }
+    let current = deployed(cert);
+    if let Some(info) = &current {
+        row.not_before = Some(info.not_before);
+        row.not_after = Some(info.not_after);
+    }
+    let fresh = current.as_ref().is_some_and(|i| covers(i, cert) && i.not_after > now);
+    let due = row.renew_after.is_none_or(|t| t <= now);
+    let recheck_only = row.reason.as_deref() == Some(&schedule::Reason::AriRecheck.to_string());
+    if fresh && !forced && (!due || recheck_only) {
+        if (due || why == Turn::Startup)
+            && let Some(info) = &current
+        {
+            plan(context, cert, info, &mut row).await;
+        }
+        if row.state != "valid" && row.failures == 0 {
+            row.state = "valid".to_string();
+        }
+        save(context, &row);
+        return row;
+    }
+    let started = std::time::Instant::now();
+    match attempt(context, cert, current.as_ref()).await {
+        Ok(info) => {
+            log::info!(
+                "certs: {} issued and deployed in {} ms ({}), valid until {}",
+                cert.name,
+                started.elapsed().as_millis(),
+                cert.domains.join(", "),
+                iso8601(info.not_after)
+            );
+            row.state = "valid".to_string();
+            row.failures = 0;
+            row.last_error = None;
+            row.not_before = Some(info.not_before);
+            row.not_after = Some(info.not_after);
+            plan(context, cert, &info, &mut row).await;
+            // A schedule that is due at once (renew_before_days longer than the
+            // lifetime, a window already past) must not make a loop of orders.
+            let earliest = now.saturating_add(RENEWED_AGAIN_AFTER_SECS);
+            if row.renew_after.is_some_and(|t| t < earliest) {
+                row.renew_after = Some(earliest);
+            }
+        }
+        Err(e) => {
+            row.failures = row.failures.saturating_add(1);
+            let wait = schedule::backoff_secs(row.failures, random());
+            log::warn!(
+                "certs: {}: {e}; next attempt in {} s (failure {})",
+                cert.name,
+                wait,
+                row.failures
+            );
+            row.state = e.state.to_string();
+            row.last_error = Some(e.message);
+            row.renew_after = Some(now.saturating_add(wait));
+            row.reason = Some(schedule::Reason::Backoff.to_string());
+        }
+    }
+    save(context, &row);
+    row
+}
+
+fn save(context: &Context, row: &CertificateRow) {
+    if let Err(e) = context.store.lock().put_certificate(row) {
+        log::error!("certs: {e}");
+    }
+}
+
+/// Obtains and deploys; the working set is replaced only at the very end.
+async fn attempt(
+    context: &Context,
+    cert: &Cert,
+    current: Option<&x509::CertInfo>,
+) -> Result<x509::CertInfo, AttemptError> {
+    let checked = Checked::check(context, cert).await?;
+    let issued = checked
+        .order(current)
+        .await?
+        .validate()
+        .await?
+        .finalize()
+        .await?;
+    let set = deploy::Set {
+        key_pem: &issued.key_pem,
+        cert_pem: &issued.cert_pem,
+        chain_pem: &issued.chain_pem,
+    };
+    deploy::write_set(&cert.dir, &set).map_err(|e| AttemptError {
+        state: "failed",
+        message: format!("deploying: {e}"),
+    })?;
+    if cert.openwrt_acme_links
+        && let Some(first) = cert.domains.first()
+    {
+        let domain = acmedns::base_domain(first);
+        if let Err(e) = deploy::write_openwrt_links(Path::new(OPENWRT_ACME_DIR), domain, &cert.dir) {
+            log::warn!("certs: {}: {e}", cert.name);
+        }
+    }
+    let path = std::env::var_os("PATH");
+    for outcome in deploy::run_hooks(
+        &cert.name,
+        &cert.dir,
+        &cert.domains,
+        cert.deploy_hook.as_deref(),
+        path.as_deref(),
+    ) {
+        match outcome.result {
+            Ok(()) => log::info!("certs: {}: ran {}", cert.name, outcome.command),
+            Err(e) => log::warn!(
+                "certs: {}: `{}` failed: {e} (the certificate stays deployed)",
+                cert.name,
+                outcome.command
+            ),
+        }
+    }
+    Ok(issued.info)
+}
+
+/// Sets the row's next renewal from ARI (when offered and `renew_before_days` is
+/// 0) or the lifetime.
+async fn plan(context: &Context, cert: &Cert, info: &x509::CertInfo, row: &mut CertificateRow) {
+    let now = now();
+    if cert.renew_before_days == 0
+        && let Some((start, end, retry_secs)) = ari_window(context, info).await
+    {
+        let pick = schedule::ari_pick(start, end, now, random());
+        let recheck = now.saturating_add(schedule::clamp_retry_after_secs(retry_secs));
+        if recheck < pick {
+            row.renew_after = Some(recheck);
+            row.reason = Some(schedule::Reason::AriRecheck.to_string());
+        } else {
+            row.renew_after = Some(pick);
+            row.reason = Some(schedule::Reason::AriWindow.to_string());
+        }
+        return;
+    }
+    row.renew_after = Some(schedule::renew_at(
+        info.not_before,
+        info.not_after,
+        cert.renew_before_days,
+        random(),
+    ));
+    row.reason = Some(if cert.renew_before_days > 0 {
+        schedule::Reason::RenewBeforeDays.to_string()
+    } else {
+        schedule::Reason::ThirdOfLifetime.to_string()
+    });
+}
+
+/// RFC 9773: the suggested window (unix seconds) and the Retry-After, if offered.
+async fn ari_window(context: &Context, info: &x509::CertInfo) -> Option<(i64, i64, i64)> {
+    let key_id = info.authority_key_id.as_ref()?;
+    let account = context.account().await.ok()?;
+    let id = instant_acme::CertificateIdentifier::new(
+        key_id.as_slice().into(),
+        info.serial.as_slice().into(),
+    );
+    match account.renewal_info(&id).await {
+        Ok((renewal, retry)) => {
+            let window = renewal.suggested_window;
+            Some((
+                window.start.unix_timestamp(),
+                window.end.unix_timestamp(),
+                i64::try_from(retry.as_secs()).unwrap_or(i64::MAX),
+            ))
+        }
+        Err(instant_acme::Error::Unsupported(_)) => None,
+        Err(e) => {
+            log::warn!("certs: renewal information: {e}; using the lifetime instead");
+            None
+        }
+    }
+}
+
+/// Starts the certs thread. It holds `certs.lock` in `state_dir` while it runs.
+pub fn start(
+    config: &Config,
+    state_dir: &Path,
+    store: store::Shared,
+    control: Control,
+) -> Result<(), String> {
+    let lock = lock_file(state_dir)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(format!(
+                "{}: another lanseal runs the certs role for this state directory",
+                state_dir.join(LOCK_FILE).display()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("{}: {e}", state_dir.join(LOCK_FILE).display()));
+        }
+    }
+    let context = Context::new(config, store, Some(control.clone()))?;
+    let certs = config.certs.clone();
+    let requests = control.renewal_requests();
+    std::thread::Builder::new()
+        .name("certs".into())
+        .spawn(move || {
+            let _lock = lock;
+            run(&context, &certs, &requests);
+        })
+        .map_err(|e| format!("cannot start the certs thread: {e}"))?;
+    Ok(())
+}
+
+fn lock_file(state_dir: &Path) -> Result<File, String> {
+    std::fs::create_dir_all(state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
+    let path = state_dir.join(LOCK_FILE);
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the certs runtime: {e}"))
+}
+
+/// The certs thread: one attempt at a time, forever.
+fn run(context: &Context, certs: &[Cert], requests: &std::sync::mpsc::Receiver<String>) {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => return log::error!("certs: {e}"),
+    };
+    let mut asked: Vec<String> = Vec::new();
+    let mut startup = true;
+    loop {
+        let mut earliest = i64::MAX;
+        for cert in certs {
+            let row = context.store.lock().certificate(&cert.name).ok().flatten();
+            let requested = row.as_ref().is_some_and(|r| r.renew_requested)
+                || asked.contains(&cert.name);
+            let due = row
+                .as_ref()
+                .and_then(|r| r.renew_after)
+                .is_none_or(|t| t <= now());
+            let row = if requested || due || startup {
+                asked.retain(|n| n != &cert.name);
+                let why = if requested {
+                    Turn::Forced
+                } else if due {
+                    Turn::Due
+                } else {
+                    Turn::Startup
+                };
+                runtime.block_on(turn(context, cert, why))
+            } else {
+                match row {
+                    Some(row) => row,
+                    None => continue,
+                }
+            };
+            earliest = earliest.min(row.renew_after.unwrap_or(i64::MAX));
+        }
+        startup = false;
+        let wait = earliest.saturating_sub(now()).clamp(0, POLL.as_secs() as i64);
+        match requests.recv_timeout(Duration::from_secs(wait as u64)) {
+            Ok(name) => asked.push(name),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub fn iso8601(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+// The command line: `lanseal certs status|setup|renew|import-lego|export-lego`.
+
+/// The store of a config's state directory, opened for the command line.
+fn open_store(state_dir: &Path) -> Result<store::Shared, String> {
+    let path = state_dir.join(store::FILE_NAME);
+    store::Store::open(&path)
+        .map(store::Shared::new)
+        .map_err(|e| e.to_string())
+}
+
+fn find<'c>(config: &'c Config, name: &str) -> Result<&'c Cert, String> {
+    config.certs.iter().find(|c| c.name == name).ok_or_else(|| {
+        let names: Vec<&str> = config.certs.iter().map(|c| c.name.as_str()).collect();
+        format!(
+            "no [[cert]] named `{name}` in {} (there are: {})",
+            config.source,
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        )
+    })
+}
+
+/// `certs status`: one paragraph per certificate.
+pub fn status(config: &Config, state_dir: &Path) -> Result<String, String> {
+    let store = open_store(state_dir)?;
+    let mut out = String::new();
+    for cert in &config.certs {
+        let row = store.lock().certificate(&cert.name).map_err(|e| e.to_string())?;
+        let row = row.unwrap_or_else(|| new_row(cert));
+        let deployed = deployed(cert);
+        out.push_str(&format!("{}\n  names:        {}\n", cert.name, cert.domains.join(", ")));
+        out.push_str(&format!("  state:        {}\n", row.state));
+        match &deployed {
+            Some(info) => out.push_str(&format!(
+                "  not after:    {}\n  deployed in:  {}\n",
+                iso8601(info.not_after),
+                cert.dir.display()
+            )),
+            None => out.push_str(&format!("  not after:    (no certificate in {})\n", cert.dir.display())),
+        }
+        match row.renew_after {
+            Some(at) => out.push_str(&format!(
+                "  next renewal: {} ({})\n",
+                iso8601(at),
+                row.reason.as_deref().unwrap_or("scheduled")
+            )),
+            None => out.push_str("  next renewal: as soon as the daemon runs\n"),
+        }
+        if let Some(error) = &row.last_error {
+            out.push_str(&format!("  last error:   {error} (failures: {})\n", row.failures));
+        }
+    }
+    if config.certs.is_empty() {
+        out.push_str("no [[cert]] in the config\n");
+    }
+    Ok(out)
+}
+
+/// `certs setup NAME`: the records the owner adds once (and registration at the
+/// delegate, which creates the account name the records carry).
+pub fn setup(config: &Config, state_dir: &Path, name: &str) -> Result<String, String> {
+    let cert = find(config, name)?;
+    let store = open_store(state_dir)?;
+    let context = Context::new(config, store, None)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let meta = order::directory_meta(&context).await.map_err(|e| e.to_string())?;
+        let account = context.account().await.map_err(|e| e.to_string())?;
+        let identity = meta
+            .caa_identities
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "letsencrypt.org".to_string());
+        let mut out = String::new();
+        let mut bases: Vec<String> = Vec::new();
+        for domain in &cert.domains {
+            let base = acmedns::base_domain(domain).to_string();
+            if !bases.contains(&base) {
+                bases.push(base);
+            }
+        }
+        for base in &bases {
+            let wildcard = cert.domains.contains(&format!("*.{base}"));
+            match cert.challenge {
+                Challenge::Dns01 => {
+                    let credentials = context
+                        .delegate_credentials(cert, base)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    out.push_str(&acmedns::setup_record(base, &credentials.fulldomain));
+                    out.push('\n');
+                }
+                Challenge::DnsPersist01 => {
+                    let (owner, value) =
+                        order::persist_record(base, &identity, account.id(), wildcard);
+                    out.push_str(&format!("{owner}. TXT \"{value}\"\n"));
+                }
+            }
+            for line in caa::recommended(base, &identity, account.id(), cert.challenge.name(), wildcard) {
+                out.push_str(&line);
+                out.push_str("  ; recommended\n");
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// `certs renew NAME`: through the running daemon when one holds the lock, else
+/// here and now. Returns the certificate's row afterwards.
+pub fn renew(config: &Config, state_dir: &Path, name: &str) -> Result<CertificateRow, String> {
+    let cert = find(config, name)?;
+    let store = open_store(state_dir)?;
+    let lock = lock_file(state_dir)?;
+    match lock.try_lock() {
+        Ok(()) => {
+            let context = Context::new(config, store, None)?;
+            let runtime = runtime()?;
+            Ok(runtime.block_on(turn(&context, cert, Turn::Forced)))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            // A daemon runs: ask it, and wait for its answer in the store.
+            let before = store.lock().certificate(name).map_err(|e| e.to_string())?;
+            let asked = store
+                .lock()
+                .request_certificate_renewal(name)
+                .map_err(|e| e.to_string())?;
+            if !asked {
+                return Err(format!(
+                    "the daemon has not scheduled `{name}` yet; try again in a few seconds"
+                ));
+            }
+            let deadline = std::time::Instant::now() + RENEW_WAIT;
+            loop {
+                std::thread::sleep(Duration::from_millis(250));
+                let row = store.lock().certificate(name).map_err(|e| e.to_string())?;
+                if let Some(row) = row
+                    && !row.renew_requested
+                    && Some(&row) != before.as_ref()
+                {
+                    return Ok(row);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "the daemon did not finish renewing `{name}` within {} s; see `lanseal certs status`",
+                        RENEW_WAIT.as_secs()
+                    ));
+                }
+            }
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", state_dir.join(LOCK_FILE).display())),
+    }
+}
+
+/// `certs renew` waits this long for the daemon.
+const RENEW_WAIT: Duration = Duration::from_secs(300);
+
+/// `certs import-lego FILE`: lego's (or acme.sh's) registrations into the store.
+pub fn import_lego(state_dir: &Path, file: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let entries = acmedns::parse_lego(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let store = open_store(state_dir)?;
+    let mut out = String::new();
+    for (domain, c) in &entries {
+        let row = DelegateCredentials {
+            server_url: c.server_url.clone(),
+            username: c.username.clone(),
+            password: c.password.clone(),
+            subdomain: c.subdomain.clone(),
+            fulldomain: c.fulldomain.clone(),
+        };
+        store
+            .lock()
+            .put_delegate_credentials(acmedns::base_domain(domain), &row, now())
+            .map_err(|e| e.to_string())?;
+        out.push_str(&format!("imported {domain}: {}\n", acmedns::setup_record(domain, &c.fulldomain)));
+    }
+    Ok(out)
+}
+
+/// `certs export-lego FILE`: the store's registrations in lego's format (0600).
+pub fn export_lego(state_dir: &Path, file: &Path) -> Result<usize, String> {
+    let store = open_store(state_dir)?;
+    let rows = store.lock().all_delegate_credentials().map_err(|e| e.to_string())?;
+    let entries: Vec<(String, acmedns::Credentials)> = rows
+        .into_iter()
+        .map(|(domain, c)| {
+            (
+                domain,
+                acmedns::Credentials {
+                    fulldomain: c.fulldomain,
+                    subdomain: c.subdomain,
+                    username: c.username,
+                    password: c.password,
+                    server_url: c.server_url,
+                },
+            )
+        })
+        .collect();
+    acmedns::write_lego(file, &entries).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(entries.len())
+}
+
+/// The state directory a config names, as the daemon resolves it.
+pub fn state_dir_of(config: &Config) -> PathBuf {
+    crate::daemon::state_dir(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_798_761_599), "2026-12-31T23:59:59Z");
+        assert_eq!(iso8601(-1), "1969-12-31T23:59:59Z");
+    }
+}

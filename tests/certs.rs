@@ -1,0 +1,478 @@
+//! The certs role end to end, all on loopback (DESIGN.md §8): Pebble 2.10 (Debian
+//! unstable's, from tests/ca/fetch-pebble.sh) validates through lanseal A, the
+//! router (DNS, its zone `home.test`, the certs role), which forwards `auth.test`
+//! to lanseal B, the delegate (its zone and acme-dns API). The owner's part is
+//! played as a user would: `lanseal certs setup NAME` prints the records, and the
+//! test adds them to A's zone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::pebble::Pebble;
+use common::*;
+
+/// From A's start to a deployed certificate (the goal is 5 s; a loaded CI machine
+/// gets slack).
+const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A free port for both UDP and TCP on 127.0.0.1 (A's port must be known before
+/// it starts: Pebble and A's own checks are told it).
+fn free_dns_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The delegate B: zone auth.test, its API on a free port (plain HTTP on loopback).
+fn delegate(state: &Path) -> (Server, String) {
+    std::fs::create_dir_all(state).unwrap();
+    let config = format!(
+        "log_level = \"debug\"\nstate_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
+         [delegate]\nzone = \"auth.test\"\napi_listen = \"127.0.0.1:0\"\n",
+        state.display()
+    );
+    let server = Server::start_config(&config);
+    let line = server.wait_log("delegate API on ");
+    let api = line.split("delegate API on ").nth(1).unwrap().trim().to_string();
+    (server, api)
+}
+
+/// Everything a router config needs, and its certificates.
+struct Router {
+    dir: PathBuf,
+    port: u16,
+    delegate_dns: SocketAddr,
+    api: String,
+    directory: String,
+    ca_bundle: PathBuf,
+    certs: String,
+}
+
+impl Router {
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.join("state-a")
+    }
+
+    /// A's config with `records` (TOML strings) in home.test.
+    fn config(&self, records: &[String]) -> String {
+        let records: Vec<String> = records.iter().map(|r| format!("{r:?}")).collect();
+        format!(
+            "log_level = \"debug\"\nstate_dir = \"{state}\"\n\
+             [dns]\nlisten = [\"127.0.0.1:{port}\"]\nresolv_file = \"\"\n\
+             routes = {{ \"auth.test\" = [\"{delegate}\"] }}\n\
+             [[zone]]\nname = \"home.test\"\nrecords = [{records}]\n\
+             [acme]\ndirectory = \"{directory}\"\nca_bundle = \"{ca}\"\n\
+             check_resolvers = [\"127.0.0.1:{port}\"]\n{certs}",
+            state = self.state().display(),
+            port = self.port,
+            delegate = self.delegate_dns,
+            records = records.join(", "),
+            directory = self.directory,
+            ca = self.ca_bundle.display(),
+            certs = self.certs.replace("{api}", &self.api),
+        )
+    }
+
+    fn write(&self, records: &[String]) -> PathBuf {
+        let path = self.dir.join("a.toml");
+        std::fs::write(&path, self.config(records)).unwrap();
+        path
+    }
+}
+
+/// `lanseal <args>`; its stdout, or a failure showing both streams.
+fn lanseal(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "lanseal {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The zone records `certs setup` printed (comments dropped).
+fn records_from_setup(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split("  ;").next().unwrap().trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Waits for a log line of `server` containing `needle`, up to `timeout`;
+/// returns it and every line seen before it.
+fn wait_log_within(server: &Server, needle: &str, timeout: Duration) -> (String, Vec<String>) {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match server.log.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return (line, seen),
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no log line with `{needle}` within {timeout:?}:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `openssl verify` of `dir`'s cert.pem against Pebble's root, with chain.pem.
+fn verify(pebble: &Pebble, dir: &Path, work: &Path) {
+    let root = work.join("pebble-root.pem");
+    std::fs::write(&root, pebble.root_pem()).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&root)
+        .arg("-untrusted")
+        .arg(dir.join("chain.pem"))
+        .arg(dir.join("cert.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The SANs of a PEM certificate, per openssl.
+fn sans(pem_path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(pem_path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The key in privkey.pem belongs to the certificate in cert.pem.
+fn key_matches(dir: &Path) {
+    let public = |args: &[&str], path: PathBuf| {
+        let out = Command::new("openssl").args(args).arg(path).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let from_cert = public(&["x509", "-noout", "-pubkey", "-in"], dir.join("cert.pem"));
+    let from_key = public(&["pkey", "-pubout", "-in"], dir.join("privkey.pem"));
+    assert_eq!(from_cert, from_key, "privkey.pem and cert.pem do not match");
+}
+
+#[test]
+fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
+    let work = TempDir::new();
+    let (delegate, api) = delegate(&work.0.join("state-b"));
+    let port = free_dns_port();
+    let pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], port)));
+    let hook_log = work.0.join("hook.log");
+    let certs = format!(
+        "[[cert]]\nname = \"router\"\ndomains = [\"home.test\", \"*.home.test\"]\n\
+         delegate = \"{{api}}\"\nprofile = \"default\"\n\
+         deploy_hook = \"echo $LANSEAL_CERT_NAME $LANSEAL_DOMAINS >> {hook}\"\n\
+         [[cert]]\nname = \"short\"\ndomains = [\"short.home.test\"]\ndelegate = \"{{api}}\"\n\
+         profile = \"shortlived\"\nrenew_before_days = 5\nkey_type = \"ec384\"\n\
+         [[cert]]\nname = \"persist\"\ndomains = [\"p.home.test\"]\nchallenge = \"dns-persist-01\"\n\
+         profile = \"default\"\n",
+        hook = hook_log.display()
+    );
+    let router = Router {
+        dir: work.0.clone(),
+        port,
+        delegate_dns: delegate.addr,
+        api: api.clone(),
+        directory: pebble.directory(),
+        ca_bundle: pebble.ca_bundle().to_path_buf(),
+        certs,
+    };
+
+    // The owner's part: `certs setup` registers at the delegate (and the ACME
+    // account) and prints what to add; the records go into A's zone.
+    let config = router.write(&[]);
+    let config = config.to_str().unwrap();
+    let mut records = Vec::new();
+    for name in ["router", "short", "persist"] {
+        let out = lanseal(&["certs", "setup", name, "-c", config]);
+        assert!(out.contains("CAA 0 issue \"pebble.letsencrypt.org; accounturi=https://"), "{out}");
+        records.extend(records_from_setup(&out));
+    }
+    let text = records.join("\n");
+    assert!(text.contains("_acme-challenge.home.test. CNAME "), "{text}");
+    assert!(text.contains("_acme-challenge.short.home.test. CNAME "), "{text}");
+    assert!(
+        text.contains("_validation-persist.p.home.test. TXT \"pebble.letsencrypt.org; accounturi="),
+        "{text}"
+    );
+    assert!(text.contains("home.test. CAA 0 issuewild"), "{text}");
+    // Running setup again registers nothing new: the same records.
+    let again = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
+    assert!(again.iter().all(|r| records.contains(r)), "{again:?} vs {records:?}");
+
+    let config_text = router.config(&records);
+    let started = Instant::now();
+    let a = Server::start_config(&config_text);
+    let mut deployed = Vec::new();
+    while deployed.len() < 3 {
+        let (line, _) = wait_log_within(&a, "issued and deployed", ISSUE_TIMEOUT);
+        deployed.push(line);
+    }
+    eprintln!("three certificates deployed {} ms after start: {deployed:#?}", started.elapsed().as_millis());
+
+    let state = router.state();
+    for name in ["router", "short", "persist"] {
+        let dir = state.join("certs").join(name);
+        verify(&pebble, &dir, &work.0);
+        key_matches(&dir);
+        let mode = std::fs::metadata(dir.join("privkey.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: privkey.pem mode");
+        assert_eq!(
+            read(&dir.join("fullchain.pem")),
+            format!("{}{}", read(&dir.join("cert.pem")), read(&dir.join("chain.pem")))
+        );
+    }
+    let router_dir = state.join("certs/router");
+    let names = sans(&router_dir.join("cert.pem"));
+    assert!(names.contains("DNS:home.test") && names.contains("DNS:*.home.test"), "{names}");
+    assert_eq!(read(&hook_log).lines().count(), 1, "the hook ran once");
+    assert!(read(&hook_log).contains("router home.test *.home.test"));
+
+    // Validity: the profiles were used (90 days and 6 days).
+    let (start, end) = pebble.validity(&read(&state.join("certs/short/cert.pem")));
+    let days = end.duration_since(start).unwrap().as_secs() as f64 / 86_400.0;
+    assert!((5.9..6.1).contains(&days), "shortlived: {days} days");
+    let first = read(&router_dir.join("cert.pem"));
+    let (start, end) = pebble.validity(&first);
+    let days = end.duration_since(start).unwrap().as_secs() as f64 / 86_400.0;
+    assert!((89.9..90.1).contains(&days), "default: {days} days");
+
+    // The status: valid, and why the next renewal is when it is.
+    let status = lanseal(&["certs", "status", "-c", config]);
+    assert!(status.contains("state:        valid"), "{status}");
+    assert!(status.contains("(ARI window)") || status.contains("(ARI re-check)"), "{status}");
+    assert!(status.contains("(renew_before_days)"), "short uses renew_before_days: {status}");
+
+    // ARI: Pebble's window for the router's certificate moves into the past; a
+    // restart looks at ARI again, renews at once, and the new order replaces the
+    // old certificate.
+    let now = SystemTime::now();
+    pebble.set_renewal_window(
+        &first,
+        now - Duration::from_secs(3600),
+        now + Duration::from_secs(60),
+    );
+    drop(a);
+    let a = Server::start_config(&config_text);
+    let (line, _) = wait_log_within(&a, "certs: router issued and deployed", ISSUE_TIMEOUT);
+    eprintln!("ARI renewal: {line}");
+    let second = read(&router_dir.join("cert.pem"));
+    assert_ne!(first, second, "a new certificate was deployed");
+    verify(&pebble, &router_dir, &work.0);
+    key_matches(&router_dir);
+    assert_eq!(read(&hook_log).lines().count(), 2, "the hook ran again");
+    assert!(
+        pebble.log().contains("replaces") || pebble.certificate_status(&first).is_some(),
+        "Pebble saw the replacement"
+    );
+
+    // `certs renew` through the running daemon.
+    let out = lanseal(&["certs", "renew", "persist", "-c", config]);
+    assert!(out.contains("persist: valid"), "{out}");
+    drop(a);
+    drop(delegate);
+}
+
+/// `lanseal <args>` that must fail with exit 1: its stderr.
+fn lanseal_fails(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "lanseal {args:?} should fail: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A's config in its own file, rewritten, and reloaded by SIGHUP.
+fn reload(a: &Server, router: &Router, records: &[String]) {
+    a.dir.write("lanseal.toml", &router.config(records));
+    a.signal("HUP");
+    a.wait_log("reloaded");
+}
+
+#[test]
+fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
+    let work = TempDir::new();
+    let (mut delegate, api) = delegate(&work.0.join("state-b"));
+    let port = free_dns_port();
+    let mut pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], port)));
+    let router = Router {
+        dir: work.0.clone(),
+        port,
+        delegate_dns: delegate.addr,
+        api: api.clone(),
+        directory: pebble.directory(),
+        ca_bundle: pebble.ca_bundle().to_path_buf(),
+        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n".into(),
+    };
+    let config = router.write(&[]);
+    let config = config.to_str().unwrap();
+    let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
+    let cname: Vec<String> = setup.iter().filter(|r| r.contains("CNAME")).cloned().collect();
+    assert_eq!(cname.len(), 1, "{setup:?}");
+
+    // A missing CNAME: waiting, with the record to add.
+    let a = Server::start_config(&router.config(&[]));
+    wait_log_within(&a, "waiting_for_cname", ISSUE_TIMEOUT);
+    let status = lanseal(&["certs", "status", "-c", config]);
+    assert!(status.contains("state:        waiting_for_cname"), "{status}");
+    assert!(status.contains(&format!("add this record: {}", cname[0])), "{status}");
+    assert!(status.contains("(backoff after failure)") || status.contains("backoff"), "{status}");
+
+    // CAA forbidding the CA: refused before any order, naming the record.
+    let mut records = cname.clone();
+    records.push("home.test. CAA 0 issue \"ca.example.net\"".into());
+    reload(&a, &router, &records);
+    let error = lanseal_fails(&["certs", "renew", "router", "-c", config]);
+    assert!(error.contains("caa_forbids"), "{error}");
+    assert!(error.contains("CAA at home.test forbids issuance"), "{error}");
+    assert!(error.contains("ca.example.net"), "{error}");
+
+    // Fixed: the certificate arrives.
+    reload(&a, &router, &cname);
+    let out = lanseal(&["certs", "renew", "router", "-c", config]);
+    assert!(out.contains("router: valid"), "{out}");
+    let dir = router.state().join("certs/router");
+    let working: Vec<String> = ["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"]
+        .iter()
+        .map(|f| read(&dir.join(f)))
+        .collect();
+    let unchanged = || {
+        let now: Vec<String> = ["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"]
+            .iter()
+            .map(|f| read(&dir.join(f)))
+            .collect();
+        assert_eq!(now, working, "the working certificate changed");
+    };
+
+    // The delegate down: the update fails, the working set stays.
+    drop(std::mem::replace(&mut delegate, Server::start("", "")));
+    let error = lanseal_fails(&["certs", "renew", "router", "-c", config]);
+    assert!(error.contains("updating the TXT at the delegate"), "{error}");
+    unchanged();
+    let status = lanseal(&["certs", "status", "-c", config]);
+    assert!(status.contains("last error:") && status.contains("failures: 1"), "{status}");
+    assert!(status.contains("not after:"), "{status}");
+
+    // The CA down.
+    pebble.stop();
+    let error = lanseal_fails(&["certs", "renew", "router", "-c", config]);
+    assert!(error.contains("the ACME directory"), "{error}");
+    unchanged();
+    let status = lanseal(&["certs", "status", "-c", config]);
+    assert!(status.contains("failures: 2"), "{status}");
+    drop(a);
+}
+
+/// Pebble asks a DNS server that serves a wrong TXT for the delegate's name (as
+/// a stale or hijacked record would): the CA rejects the challenge, the status
+/// says what the CA said, nothing is deployed.
+#[test]
+fn a_txt_the_ca_rejects_fails_cleanly() {
+    let work = TempDir::new();
+    let (delegate, api) = delegate(&work.0.join("state-b"));
+    let port = free_dns_port();
+    // Pebble's resolver: a lanseal that answers the delegate's names with a wrong value.
+    let liar_port = free_dns_port();
+    let pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], liar_port)));
+    let router = Router {
+        dir: work.0.clone(),
+        port,
+        delegate_dns: delegate.addr,
+        api,
+        directory: pebble.directory(),
+        ca_bundle: pebble.ca_bundle().to_path_buf(),
+        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n".into(),
+    };
+    let config = router.write(&[]);
+    let config = config.to_str().unwrap();
+    let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
+    let cname: Vec<String> = setup.iter().filter(|r| r.contains("CNAME")).cloned().collect();
+    let fulldomain = cname[0].split_whitespace().last().unwrap().to_string();
+    let _liar = Server::start_config(&format!(
+        "[dns]\nlisten = [\"127.0.0.1:{liar_port}\"]\nresolv_file = \"\"\n\
+         [[zone]]\nname = \"home.test\"\nrecords = [{:?}]\n\
+         [[zone]]\nname = \"auth.test\"\nmode = \"authoritative\"\nrecords = [{:?}]\n",
+        cname[0],
+        format!("{fulldomain} 1 TXT \"{}\"", "x".repeat(43))
+    ));
+    let a = Server::start_config(&router.config(&cname));
+    let (line, _) = wait_log_within(&a, "certs: router:", ISSUE_TIMEOUT);
+    assert!(line.contains("the CA did not validate"), "{line}");
+    let status = lanseal(&["certs", "status", "-c", config]);
+    assert!(status.contains("state:        failed"), "{status}");
+    assert!(status.contains("(no certificate in"), "{status}");
+    assert!(!router.state().join("certs/router/cert.pem").exists());
+}
+
+/// A router without a real-time clock boots in 1970: no decision until the
+/// clock is plausible (faketime sets the daemon's clock; nothing else can).
+#[test]
+fn no_renewal_decision_while_the_clock_is_implausible() {
+    let work = TempDir::new();
+    let state = work.0.join("state");
+    let config = format!(
+        "log_level = \"debug\"\nstate_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
+         [acme]\ndirectory = \"https://127.0.0.1:9/dir\"\ncheck_resolvers = [\"127.0.0.1:9\"]\n\
+         [[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"http://127.0.0.1:9\"\n",
+        state.display()
+    );
+    let path = work.write("a.toml", &config);
+    let mut child = Command::new("faketime")
+        .args(["1970-01-02 00:00:00", BIN, "run", "-c"])
+        .arg(&path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faketime (tests/run.sh installs it)");
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+    let ok = eventually(Duration::from_secs(30), || {
+        let out = Command::new("faketime")
+            .args(["1970-01-02 00:00:00", BIN, "certs", "status", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("(clock implausible)")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = lines.lock().unwrap().join("\n");
+    assert!(ok, "status never said the clock is implausible:\n{log}");
+    assert!(!log.contains("ACME directory"), "no attempt was made:\n{log}");
+}
