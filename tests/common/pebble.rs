@@ -398,28 +398,48 @@ impl Pebble {
         }
     }
 
-    /// The leaf's authority key identifier and serial number (big-endian bytes),
-    /// read by openssl.
-    fn key_id_and_serial(&self, certificate_pem: &str) -> (Vec<u8>, Vec<u8>) {
+    /// The leaf's notBefore and notAfter (the first certificate of
+    /// `certificate_pem`), read by openssl.
+    pub fn validity(&self, certificate_pem: &str) -> (SystemTime, SystemTime) {
+        let text = self.openssl_x509(
+            certificate_pem,
+            &["-startdate", "-enddate", "-dateopt", "iso_8601"],
+        );
+        let date = |prefix: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(|d| parse_rfc3339(&d.replacen(' ', "T", 1)))
+                .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+        };
+        (date("notBefore="), date("notAfter="))
+    }
+
+    /// `openssl x509 -noout <args>` on the first certificate of `certificate_pem`.
+    fn openssl_x509(&self, certificate_pem: &str, args: &[&str]) -> String {
         let path = self.dir.join("inspected.pem");
         std::fs::write(&path, certificate_pem).unwrap();
         let out = Command::new("openssl")
-            .args([
-                "x509",
-                "-noout",
-                "-serial",
-                "-ext",
-                "authorityKeyIdentifier",
-                "-in",
-            ])
+            .args(["x509", "-noout"])
+            .args(args)
+            .arg("-in")
             .arg(&path)
             .output()
             .unwrap_or_else(|e| panic!("cannot run openssl: {e}"));
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
-            "openssl x509: {text}{}",
+            "openssl x509 {args:?}: {text}{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    /// The leaf's authority key identifier and serial number (big-endian bytes),
+    /// read by openssl.
+    fn key_id_and_serial(&self, certificate_pem: &str) -> (Vec<u8>, Vec<u8>) {
+        let text = self.openssl_x509(
+            certificate_pem,
+            &["-serial", "-ext", "authorityKeyIdentifier"],
         );
         let serial = text
             .lines()
@@ -497,4 +517,33 @@ pub fn rfc3339(time: SystemTime) -> String {
         second_of_day / 60 % 60,
         second_of_day % 60
     )
+}
+
+/// An RFC 3339 UTC time (`2026-12-01T13:00:00Z`, fractional seconds ignored, as
+/// Pebble writes a suggested window).
+pub fn parse_rfc3339(text: &str) -> SystemTime {
+    let fields: Vec<i64> = text
+        .trim()
+        .strip_suffix('Z')
+        .map(|t| t.split('.').next().unwrap_or(t))
+        .unwrap_or_else(|| not_a_time(text))
+        .split(['-', 'T', ':'])
+        .map(|field| field.parse().unwrap_or_else(|_| not_a_time(text)))
+        .collect();
+    let [year, month, day, hour, minute, second] = fields[..] else {
+        not_a_time(text)
+    };
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).unwrap_or_else(|_| not_a_time(text)))
+}
+
+fn not_a_time<T>(text: &str) -> T {
+    panic!("not an RFC 3339 UTC time: {text:?}")
 }
