@@ -4,23 +4,23 @@
 //! `*.example.test` from Pebble, Let's Encrypt's test CA. Pebble resolves
 //! `_acme-challenge.example.test` TXT at lanseal, which serves `example.test` as a
 //! local zone whose `_acme-challenge` is a CNAME into its own delegate zone
-//! `auth.test`. tests/run.sh installs pebble (apt) and certbot in a venv under
+//! `auth.test`. tests/run.sh fetches Pebble 2.10 into target/pebble
+//! (tests/ca/fetch-pebble.sh) and installs certbot in a venv under
 //! target/acme-clients; missing either fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::pebble::Pebble;
 use common::*;
 use serde_json::Value;
 
 const CERTBOT_TIMEOUT: Duration = Duration::from_secs(120);
-const PEBBLE_START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// lanseal's config: the local zone `example.test` with `records` (TOML strings),
 /// the delegate zone `auth.test` with its API on `api`.
@@ -50,75 +50,6 @@ fn read_lossy(path: &Path) -> String {
     std::fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_else(|e| format!("<{}: {e}>", path.display()))
-}
-
-/// A running Pebble with its own TLS certificate; killed on drop.
-struct Pebble {
-    child: Child,
-    directory: String,
-    log: PathBuf,
-}
-
-impl Pebble {
-    /// Starts pebble on free loopback ports, validating through the DNS server at
-    /// `dns`, serving `cert`/`key` (whose CA the clients trust).
-    fn start(dir: &Path, dns: SocketAddr, cert: &Path, key: &Path) -> Self {
-        let listen = format!("127.0.0.1:{}", free_tcp_port());
-        let management = format!("127.0.0.1:{}", free_tcp_port());
-        let config = serde_json::json!({ "pebble": {
-            "listenAddress": listen,
-            "managementListenAddress": management,
-            "certificate": cert,
-            "privateKey": key,
-            "httpPort": free_tcp_port(),
-            "tlsPort": free_tcp_port(),
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
-        }});
-        let config_path = dir.join("pebble.json");
-        std::fs::write(&config_path, config.to_string()).unwrap();
-        let log = dir.join("pebble.log");
-        let out = File::create(&log).unwrap();
-        let mut child = Command::new("pebble")
-            .arg("-config")
-            .arg(&config_path)
-            .args(["-dnsserver", &dns.to_string()])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run `pebble` ({e}): install it (tests/run.sh does: apt-get install pebble)")
-            });
-        let addr: SocketAddr = listen.parse().unwrap();
-        let deadline = Instant::now() + PEBBLE_START_TIMEOUT;
-        while TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT).is_err() {
-            let exited = child.try_wait().unwrap();
-            if exited.is_some() || Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "pebble did not come up on {listen} ({exited:?}):\n{}",
-                    read_lossy(&log)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            directory: format!("https://{listen}/dir"),
-            log,
-        }
-    }
-}
-
-impl Drop for Pebble {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `curl -X POST` without any proxy: (status, JSON body or Null).
@@ -184,15 +115,7 @@ fn certbot_gets_a_certificate_from_pebble_through_the_delegate() {
     assert_eq!(out.trim(), format!("{fulldomain}."), "CNAME after SIGHUP");
 
     // Pebble, with a listener certificate from a throwaway CA that certbot trusts.
-    let pki = work.0.join("pki");
-    std::fs::create_dir(&pki).unwrap();
-    tls_ca_and_server(&pki, "IP:127.0.0.1");
-    let pebble = Pebble::start(
-        &work.0,
-        server.addr,
-        &pki.join("server.pem"),
-        &pki.join("server.key"),
-    );
+    let pebble = Pebble::start(&work.0, server.addr);
 
     // certbot-dns-acmedns: an INI naming the API and a registration file in the
     // acme-dns-client/lego layout, keyed by the domain (both must be 0600).
@@ -226,7 +149,7 @@ fn certbot_gets_a_certificate_from_pebble_through_the_delegate() {
             "-m",
             "test@example.test",
             "--server",
-            &pebble.directory,
+            &pebble.directory(),
         ])
         .arg("--config-dir")
         .arg(certbot_dir.join("config"))
@@ -238,7 +161,7 @@ fn certbot_gets_a_certificate_from_pebble_through_the_delegate() {
         .arg(&credentials)
         .args(["--dns-acmedns-propagation-seconds", "0"])
         .args(["-d", "example.test", "-d", "*.example.test"])
-        .env("REQUESTS_CA_BUNDLE", pki.join("ca.pem"))
+        .env("REQUESTS_CA_BUNDLE", pebble.ca_bundle())
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env_remove("HTTP_PROXY")
         .env_remove("HTTPS_PROXY")
@@ -261,7 +184,7 @@ fn certbot_gets_a_certificate_from_pebble_through_the_delegate() {
              --- pebble:\n{}\n--- lanseal:\n{}",
             read_lossy(&output),
             read_lossy(&certbot_dir.join("logs/letsencrypt.log")),
-            read_lossy(&pebble.log),
+            pebble.log(),
             lanseal_log.join("\n")
         );
     }

@@ -23,9 +23,15 @@ apt_install() {
 }
 
 # dig (dnsutils) and kdig (knot-dnsutils) are the wire-level clients of the tests;
-# unbound is the DNS-over-TLS server of tests/dot.rs, openssl makes its certificates;
-# pebble is the ACME CA and python3-venv holds certbot for tests/acme_clients.rs.
-apt_install dnsutils knot-dnsutils unbound openssl pebble python3 python3-venv
+# unbound is the DNS-over-TLS server of tests/dot.rs, openssl makes its certificates
+# (and Pebble's listener certificate); curl talks to Pebble; python3-venv holds
+# certbot for tests/acme_clients.rs.
+apt_install dnsutils knot-dnsutils unbound openssl curl python3 python3-venv
+
+# The ACME CA of every certificate test: Debian unstable's pebble 2.10 (ARI,
+# profiles, dns-persist-01; bookworm's 2.4 has none of them), unpacked into
+# target/pebble without touching the system's apt sources (tests/common/pebble.rs).
+tests/ca/fetch-pebble.sh >/dev/null
 
 # certbot and its acme-dns authenticator (third-party clients of the delegate role),
 # pinned to the versions tests/acme_clients.rs was written against. certbot-acme-dns

@@ -1,5 +1,6 @@
 //! Test harness: the real `lanseal` binary on an ephemeral loopback port, a DNS
-//! client built on hickory-proto's message codec, and `dig`/`kdig` runners.
+//! client built on hickory-proto's message codec, and `dig`/`kdig` runners;
+//! [`pebble`] runs the test CA.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
+
+pub mod pebble;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanseal");
 const START_TIMEOUT: Duration = Duration::from_secs(20);
