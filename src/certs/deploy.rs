@@ -864,6 +864,77 @@ mod tests {
         }
     }
 
+    /// The environment variable naming the directory `deploy_loop_child` deploys into.
+    const LOOP_DIR_VARIABLE: &str = "LANSEAL_TEST_DEPLOY_LOOP_DIR";
+
+    /// Not a test of its own: the child process of
+    /// `kill_9_during_deploys_leaves_one_complete_set`, deploying numbered
+    /// sets into one directory until it is killed.
+    #[test]
+    #[ignore = "run by kill_9_during_deploys_leaves_one_complete_set"]
+    fn deploy_loop_child() {
+        let Some(dir) = std::env::var_os(LOOP_DIR_VARIABLE) else {
+            return;
+        };
+        let dir = PathBuf::from(dir);
+        for round in 0u64.. {
+            let label = format!("{}-{round}", std::process::id());
+            write_set(&dir, &Marked::new(&label).set()).unwrap();
+        }
+    }
+
+    /// Either nothing yet, or all four names from one set.
+    fn assert_one_set(dir: &Path, context: &str) {
+        let seen = visible(dir);
+        if seen.iter().all(Option::is_none) {
+            return;
+        }
+        let key = seen[0]
+            .as_deref()
+            .unwrap_or_else(|| panic!("{context}: {seen:?}"));
+        let label = key.trim_end().strip_prefix("KEY ").unwrap();
+        assert_eq!(seen, Marked::new(label).visible(), "{context}: a mixture");
+    }
+
+    #[test]
+    fn kill_9_during_deploys_leaves_one_complete_set() {
+        let tmp = TempDir::new();
+        let dir = tmp.0.join("live");
+        prepare("plain", &dir);
+        let test_binary = std::env::current_exe().unwrap();
+        for round in 0..20u64 {
+            let current_before = fs::read_link(dir.join(CURRENT)).ok();
+            let mut child = Command::new(&test_binary)
+                .args(["--exact", "certs::deploy::tests::deploy_loop_child"])
+                .args(["--ignored", "--test-threads=1", "--quiet"])
+                .env(LOOP_DIR_VARIABLE, &dir)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            // Once the child is deploying (it has switched `current`), let it
+            // run a varying while, so the kills land at different points.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while fs::read_link(dir.join(CURRENT)).ok() == current_before {
+                assert!(Instant::now() < deadline, "the child never deployed");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(round % 10));
+            child.kill().unwrap(); // SIGKILL
+            let status = child.wait().unwrap();
+            assert_eq!(status.signal(), Some(9), "the child was still deploying");
+            assert_one_set(&dir, &format!("after kill {round}"));
+        }
+        // And the next deploy cleans up whatever the kills left.
+        let last = Marked::new("LAST");
+        write_set(&dir, &last.set()).unwrap();
+        assert_eq!(visible(&dir), last.visible());
+        let hidden = entries(&dir)
+            .into_iter()
+            .filter(|name| name.starts_with('.'))
+            .count();
+        assert_eq!(hidden, 1, "{:?}", entries(&dir));
+    }
+
     #[test]
     fn a_directory_in_place_of_a_public_name_is_reported() {
         let tmp = TempDir::new();
