@@ -33,6 +33,8 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::certs::x509::DNS_NAME_BYTES_MAX;
+
 /// How long one hook (the deploy hook, ubus, hotplug-call) may run before its
 /// whole process group is killed. A service restart on a slow router takes a
 /// few seconds; a hook that hangs must not stall renewals forever.
@@ -133,7 +135,7 @@ pub fn write_openwrt_links(base: &Path, domain: &str, dir: &Path) -> Result<(), 
     if domain.is_empty()
         || domain.starts_with('.')
         || domain.contains(['/', '\0'])
-        || domain.len() > 253
+        || domain.len() > DNS_NAME_BYTES_MAX
     {
         return Err(DeployError {
             path: base.join(domain),
