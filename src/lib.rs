@@ -225,8 +225,8 @@
 //!   unbound in the same run; `cross/smoke.sh` runs the static binary of each
 //!   router architecture under qemu.
 
-pub mod certs;
 pub mod clock;
+pub mod certs;
 pub mod config;
 pub mod control;
 pub mod counters;
