@@ -339,3 +339,102 @@ fn wait_txt_at_sees_a_value_appear_at_every_server() {
         );
     });
 }
+
+/// Split horizon, as on a router: the bootstrap resolver (127.0.0.3, also the
+/// server of `test`) knows only the zone cuts and the name servers;
+/// `home.test`'s server (127.0.0.1) and `other.test`'s (127.0.0.2) hold the data,
+/// all on one port. Every answer below can
+/// only come from asking each zone's own servers, following a CNAME from one zone's
+/// servers to the other's.
+#[test]
+fn discovery_asks_each_zones_own_servers() {
+    let cuts = r#"
+[[zone]]
+name = "test"
+mode = "authoritative"
+records = ["@ NS ns3.test.", "ns1 A 127.0.0.1", "ns2 A 127.0.0.2", "ns3 A 127.0.0.3"]
+"#;
+    // Not `test` too: lanseal would then answer NXDOMAIN for other.test's names
+    // (it serves no referrals), where a real parent zone delegates.
+    let home = r#"
+[[zone]]
+name = "home.test"
+mode = "authoritative"
+records = [
+  "@ NS ns1.test.",
+  "_acme-challenge.router CNAME abc.other.test.",
+  "fresh CNAME abc.other.test.",
+  "alias CNAME target.other.test.",
+  "toparent CNAME www.test.",
+]
+"#;
+    let first = Server::start("", home);
+    let port = first.addr.port();
+    let other = Server::start_config(&format!(
+        r#"log_level = "debug"
+[dns]
+listen = ["127.0.0.2:{port}"]
+resolv_file = ""
+[[zone]]
+name = "other.test"
+mode = "authoritative"
+records = ["@ NS ns2.test.", "target CAA 0 issue \"letsencrypt.org\"", "abc TXT \"token\""]
+"#
+    ));
+    // The public view: the cuts and two CNAMEs (a resolver asked for their SOA
+    // follows them into another zone), but not `fresh`, added a moment ago and not
+    // yet seen by the resolver.
+    let bootstrap = Server::start_config(&format!(
+        r#"log_level = "debug"
+[dns]
+listen = ["127.0.0.3:{port}"]
+resolv_file = ""
+{cuts}
+[[zone]]
+name = "home.test"
+mode = "authoritative"
+records = [
+  "@ NS ns1.test.",
+  "_acme-challenge.router CNAME abc.other.test.",
+  "toparent CNAME www.test.",
+]
+[[zone]]
+name = "other.test"
+mode = "authoritative"
+records = ["@ NS ns2.test."]
+"#
+    ));
+    let checker = Checker::new(vec![], vec![bootstrap.addr]).with_authoritative_port(port);
+    block_on(async {
+        for name in ["_acme-challenge.router.home.test", "fresh.home.test"] {
+            let target = checker.cname(name).await.unwrap();
+            assert_eq!(target.as_deref(), Some("abc.other.test"), "{name}");
+            assert_eq!(checker.txt(name).await.unwrap(), ["token"], "{name}");
+        }
+        let (owner, set) = checker.caa("alias.home.test").await.unwrap().unwrap();
+        assert_eq!(
+            (owner.as_str(), set),
+            ("target.other.test", vec![issue("letsencrypt.org")])
+        );
+        assert_eq!(checker.caa("www.home.test").await.unwrap(), None);
+        // The resolver follows a CNAME asked for SOA, here into the parent zone:
+        // the alias is still home.test's.
+        let servers = checker
+            .authoritative_servers("toparent.home.test")
+            .await
+            .unwrap();
+        assert_eq!(servers, [first.addr]);
+        let servers = checker
+            .authoritative_servers("abc.other.test")
+            .await
+            .unwrap();
+        assert_eq!(servers, [other.addr]);
+        let token = ["token".to_string()];
+        assert!(
+            checker
+                .wait_txt_at(&servers, "abc.other.test", &token, DEADLINE)
+                .await
+                .unwrap()
+        );
+    });
+}

@@ -32,7 +32,7 @@ pub const CNAME_CHAIN_MAX: usize = 8;
 pub const CLIMB_LABELS_MAX: usize = 32;
 /// One UDP query's wait for its answer (a TC=1 retry over TCP has the client's own).
 pub const QUERY_TIMEOUT_MS: u64 = 2_000;
-/// Servers asked for one question, and authoritative addresses kept for a zone.
+/// Servers asked for one question, and a zone's name servers and addresses kept.
 pub const SERVERS_ASKED_MAX: usize = 8;
 /// The port authoritative servers listen on.
 pub const DNS_PORT: u16 = 53;
@@ -356,12 +356,16 @@ impl Checker {
     /// no route for (a router without IPv6 could never hear an AAAA server).
     async fn zone_servers(&self, zone: &[u8]) -> Result<Vec<SocketAddr>, CheckError> {
         let response = self.ask(&self.bootstrap, zone, TYPE_NS, true).await?;
-        let names: Vec<&[u8]> = response
+        let mut names: Vec<&[u8]> = response
             .answers
             .iter()
             .filter(|r| r.rtype == TYPE_NS && r.owner == zone)
             .map(|r| r.data.as_slice())
             .collect();
+        if names.len() > SERVERS_ASKED_MAX {
+            LIMITS_HIT.servers_asked.fetch_add(1, Relaxed);
+            names.truncate(SERVERS_ASKED_MAX);
+        }
         if names.is_empty() {
             return Err(CheckError::Malformed(format!(
                 "the zone {} has no NS records",
