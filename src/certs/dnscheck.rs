@@ -11,8 +11,9 @@
 //! the bootstrap resolvers (SOA for the zone cut, then NS, then A/AAAA): the public
 //! view, and never a resolver's negative answer cached before the owner added the
 //! record. Names go in as presentation form with or without the final dot and come
-//! out lower-case without it. Never panics on an answer; every bound below is
-//! counted in [`LIMITS_HIT`] when hit.
+//! out lower-case without it. Never panics on an answer; each count bound below
+//! (CNAMEs, labels, servers) is counted in [`LIMITS_HIT`] when hit, and a timeout
+//! is a [`CheckError::Timeout`].
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -36,8 +37,10 @@ pub const QUERY_TIMEOUT_MS: u64 = 2_000;
 pub const SERVERS_ASKED_MAX: usize = 8;
 /// The port authoritative servers listen on.
 pub const DNS_PORT: u16 = 53;
-/// `wait_txt_at`: the first pause between rounds, doubled up to the next bound.
+/// `wait_txt_at`: the first pause between rounds, doubled each round…
 pub const POLL_PAUSE_FIRST_MS: u64 = 250;
+/// …up to this: delegates serve a new value within seconds, and a slow secondary
+/// is asked every 2 s at most.
 pub const POLL_PAUSE_MAX_MS: u64 = 2_000;
 const _: () = assert!(POLL_PAUSE_FIRST_MS <= POLL_PAUSE_MAX_MS);
 
