@@ -109,8 +109,9 @@
 //!   replay with TTLs patched). Invariant: every stored compression pointer was
 //!   checked to aim backwards inside the stored part.
 //! - [`dns::client`] — the one DNS client: random ID and port, answer/question
-//!   matching, TCP on TC=1, DNS over TLS padded; the forwarder uses it, and the
-//!   certs role's CNAME/CAA/TXT checks will.
+//!   matching, TCP on TC=1, DNS over TLS padded; the forwarder uses it, and so do
+//!   the certs role's CNAME/CAA/TXT checks (`certs::dnscheck`, RD=0 to a zone's
+//!   own servers).
 //! - [`dns::forward`] — a question to a checked answer in the cache: `upstream`
 //!   (routes, SRTT-ordered failover), `merge` (identical questions in flight asked
 //!   once, cancellation-safe), `rebind` (rebinding protection), `resolv`

@@ -40,6 +40,8 @@ thread_local! {
 
 /// The CD flag (RFC 4035): the client's is passed on.
 pub const FLAG_CD: u16 = 0x0010;
+/// The RD flag: set on every query but those to an authoritative server itself.
+const FLAG_RD: u16 = 0x0100;
 
 /// What is asked: a name (lower-case wire), type and class.
 #[derive(Debug, Clone, Copy)]
@@ -70,12 +72,22 @@ pub struct Request<'q> {
 impl<'q> Request<'q> {
     /// RD=1, `client_flags`' CD copied, EDNS advertising our UDP size with `dnssec_ok`.
     pub fn new(question: Question<'q>, client_flags: u16, dnssec_ok: bool) -> Self {
+        Self::with_flags(question, FLAG_RD | (client_flags & FLAG_CD), dnssec_ok)
+    }
+
+    /// RD=0, for asking an authoritative server itself (the certs role's check that
+    /// a delegate's servers serve a TXT value): nothing comes from a cache.
+    pub fn non_recursive(question: Question<'q>) -> Self {
+        Self::with_flags(question, 0, false)
+    }
+
+    fn with_flags(question: Question<'q>, flags: u16, dnssec_ok: bool) -> Self {
         let id = random_u16();
         Self {
-            plain: encode(&question, client_flags, dnssec_ok, id, false),
+            plain: encode(&question, flags, dnssec_ok, id, false),
             question,
             id,
-            flags: client_flags,
+            flags,
             dnssec_ok,
             padded: None,
         }
@@ -198,18 +210,12 @@ fn matches(response: &[u8], id: u16, question: &Question<'_>) -> bool {
         && u16::from_be_bytes([tail[2], tail[3]]) == question.qclass
 }
 
-/// A query message: `id`, RD=1 (the client's CD copied), the question in lower
+/// A query message: `id`, the header `flags` (RD and CD), the question in lower
 /// case, and EDNS advertising our UDP size with `dnssec_ok`. `pad`: padded to a
 /// multiple of 128 bytes (RFC 8467), so an encrypted query's length says little.
-fn encode(
-    question: &Question<'_>,
-    client_flags: u16,
-    dnssec_ok: bool,
-    id: u16,
-    pad: bool,
-) -> Vec<u8> {
+fn encode(question: &Question<'_>, flags: u16, dnssec_ok: bool, id: u16, pad: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(question.end() + wire::OPT_BYTES + PAD_BLOCK_BYTES);
-    let flags = 0x0100 | (client_flags & FLAG_CD);
+    let flags = flags & (FLAG_RD | FLAG_CD);
     wire::write_header(&mut out, id, flags, [1, 0, 0, 1]);
     out.extend_from_slice(question.name);
     out.extend_from_slice(&question.qtype.to_be_bytes());
@@ -294,6 +300,8 @@ mod tests {
             "RD and CD"
         );
         assert_eq!(plain[plain.len() - 4], 0x80, "DO");
+        assert_eq!(Request::new(q, 0, false).plain[2], 0x01, "RD=1");
+        assert_eq!(Request::non_recursive(q).plain[2], 0x00, "RD=0");
         let padded = encode(&q, 0, false, 7, true);
         assert_eq!(padded.len() % PAD_BLOCK_BYTES, 0);
         assert!(padded.len() > plain.len());
