@@ -19,7 +19,7 @@
 //! [`CONNECT_TIMEOUT`]; the whole exchange within [`REQUEST_TIMEOUT`]; response
 //! head at most [`RESPONSE_HEAD_BYTES_MAX`], body at most
 //! [`RESPONSE_BODY_BYTES_MAX`]; URLs at most [`URL_BYTES_MAX`]. Each bound hit is
-//! counted in [`COUNTERS`]. The timeouts need a tokio runtime with time enabled.
+//! counted in [`BOUNDS_HIT`]. The timeouts need a tokio runtime with time enabled.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -63,7 +63,7 @@ const USER_AGENT: &str = concat!("lanseal/", env!("CARGO_PKG_VERSION"));
 
 /// Times each bound was hit, for the whole process (rare events: shared atomics).
 #[derive(Debug)]
-pub struct Counters {
+pub struct BoundsHit {
     /// Exchanges that did not connect (resolve, TCP, TLS) within the connect timeout.
     pub connect_timeouts: AtomicUsize,
     /// Exchanges that did not complete within the request timeout.
@@ -72,8 +72,8 @@ pub struct Counters {
     pub responses_too_large: AtomicUsize,
 }
 
-/// This client's counters.
-pub static COUNTERS: Counters = Counters {
+/// This client's bound counters (for the certs role's status and metrics).
+pub static BOUNDS_HIT: BoundsHit = BoundsHit {
     connect_timeouts: AtomicUsize::new(0),
     request_timeouts: AtomicUsize::new(0),
     responses_too_large: AtomicUsize::new(0),
@@ -188,7 +188,7 @@ impl Client {
         match tokio::time::timeout(self.request_timeout, exchange).await {
             Ok(result) => result.map_err(fail),
             Err(_) => {
-                COUNTERS.request_timeouts.fetch_add(1, Relaxed);
+                BOUNDS_HIT.request_timeouts.fetch_add(1, Relaxed);
                 let timeout = self.request_timeout;
                 Err(fail(format!("no complete response within {timeout:?}")))
             }
@@ -201,9 +201,13 @@ impl Client {
         request: http_types::Request<Full<Bytes>>,
     ) -> Result<Response, String> {
         let connect = async {
-            let tcp = TcpStream::connect((target.host.connect_name(), target.port))
-                .await
-                .map_err(|e| format!("cannot connect: {e}"))?;
+            let tcp = match &target.host {
+                // Resolved by the system (tokio's blocking pool).
+                Host::Name(name) => TcpStream::connect((name.as_str(), target.port)).await,
+                Host::V4(address) => TcpStream::connect((*address, target.port)).await,
+                Host::V6(address) => TcpStream::connect((*address, target.port)).await,
+            };
+            let tcp = tcp.map_err(|e| format!("cannot connect: {e}"))?;
             // A request goes out in one or two writes; Nagle would only delay it.
             tcp.set_nodelay(true)
                 .map_err(|e| format!("cannot connect: {e}"))?;
@@ -218,7 +222,7 @@ impl Client {
         let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(stream) => stream?,
             Err(_) => {
-                COUNTERS.connect_timeouts.fetch_add(1, Relaxed);
+                BOUNDS_HIT.connect_timeouts.fetch_add(1, Relaxed);
                 let timeout = self.connect_timeout;
                 return Err(format!("not connected within {timeout:?}"));
             }
@@ -306,7 +310,7 @@ fn describe(error: hyper::Error) -> String {
     // hyper's `is_parse_too_large` exists only with its server feature; its
     // message for that case is "message head is too large".
     if error.is_parse() && error.to_string().contains("too large") {
-        COUNTERS.responses_too_large.fetch_add(1, Relaxed);
+        BOUNDS_HIT.responses_too_large.fetch_add(1, Relaxed);
         return format!("response head over {RESPONSE_HEAD_BYTES_MAX} bytes");
     }
     match std::error::Error::source(&error) {
@@ -318,7 +322,7 @@ fn describe(error: hyper::Error) -> String {
 /// The body, refused as soon as it passes [`RESPONSE_BODY_BYTES_MAX`].
 async fn read_bounded(body: hyper::body::Incoming) -> Result<Vec<u8>, String> {
     let too_large = || {
-        COUNTERS.responses_too_large.fetch_add(1, Relaxed);
+        BOUNDS_HIT.responses_too_large.fetch_add(1, Relaxed);
         format!("response body over {RESPONSE_BODY_BYTES_MAX} bytes")
     };
     if body.size_hint().lower() > RESPONSE_BODY_BYTES_MAX as u64 {
@@ -381,17 +385,6 @@ pub enum Host {
     Name(String),
     V4(Ipv4Addr),
     V6(Ipv6Addr),
-}
-
-impl Host {
-    /// What to resolve or connect to.
-    fn connect_name(&self) -> String {
-        match self {
-            Host::Name(name) => name.clone(),
-            Host::V4(address) => address.to_string(),
-            Host::V6(address) => address.to_string(),
-        }
-    }
 }
 
 /// A URL this client can fetch.
@@ -589,7 +582,14 @@ mod tests {
     /// A plain HTTP server on 127.0.0.1 answering one request with `response`
     /// (the request text is sent on the returned channel).
     async fn serve_once(response: Vec<u8>) -> (u16, tokio::sync::oneshot::Receiver<String>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        serve_once_on("127.0.0.1:0", response).await
+    }
+
+    async fn serve_once_on(
+        address: &str,
+        response: Vec<u8>,
+    ) -> (u16, tokio::sync::oneshot::Receiver<String>) {
+        let listener = TcpListener::bind(address).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
@@ -632,6 +632,24 @@ mod tests {
             );
             assert!(lower.contains("\r\nconnection: close\r\n"), "{request}");
             assert!(lower.contains("\r\nuser-agent: lanseal/"), "{request}");
+        });
+    }
+
+    #[test]
+    fn get_over_ipv6_brackets_the_host_header() {
+        runtime().block_on(async {
+            let (port, request) = serve_once_on("[::1]:0", ok("six")).await;
+            let client = Client::new(None).unwrap();
+            let response = client
+                .get(&format!("http://[::1]:{port}/v6"))
+                .await
+                .unwrap();
+            assert_eq!(response.body, b"six");
+            let request = request.await.unwrap().to_ascii_lowercase();
+            assert!(
+                request.contains(&format!("\r\nhost: [::1]:{port}\r\n")),
+                "{request}"
+            );
         });
     }
 
@@ -705,7 +723,7 @@ mod tests {
                 chunked.extend_from_slice(b"\r\n");
             }
             chunked.extend_from_slice(b"0\r\n\r\n");
-            let before = COUNTERS.responses_too_large.load(Relaxed);
+            let before = BOUNDS_HIT.responses_too_large.load(Relaxed);
             let (port, _request) = serve_once(chunked).await;
             let error = client
                 .get(&format!("http://127.0.0.1:{port}/"))
@@ -715,7 +733,7 @@ mod tests {
                 error.0.ends_with("response body over 1048576 bytes"),
                 "{error}"
             );
-            assert!(COUNTERS.responses_too_large.load(Relaxed) > before);
+            assert!(BOUNDS_HIT.responses_too_large.load(Relaxed) > before);
             // Exactly at the bound: read whole.
             let body = "y".repeat(RESPONSE_BODY_BYTES_MAX);
             let (port, _request) = serve_once(ok(&body)).await;
@@ -758,21 +776,21 @@ mod tests {
             let client = Client::new(None)
                 .unwrap()
                 .with_timeouts(Duration::from_secs(3), Duration::from_secs(4));
-            let before = COUNTERS.request_timeouts.load(Relaxed);
+            let before = BOUNDS_HIT.request_timeouts.load(Relaxed);
             let url = format!("http://127.0.0.1:{port}/");
             let error = client.get(&url).await.unwrap_err();
             assert_eq!(
                 error.0,
                 format!("GET {url}: no complete response within 4s")
             );
-            assert_eq!(COUNTERS.request_timeouts.load(Relaxed), before + 1);
+            assert_eq!(BOUNDS_HIT.request_timeouts.load(Relaxed), before + 1);
             // Over TLS the handshake never completes: the connect bound.
             let client = client.with_timeouts(Duration::from_secs(1), Duration::from_secs(4));
-            let before = COUNTERS.connect_timeouts.load(Relaxed);
+            let before = BOUNDS_HIT.connect_timeouts.load(Relaxed);
             let url = format!("https://127.0.0.1:{port}/");
             let error = client.get(&url).await.unwrap_err();
             assert_eq!(error.0, format!("GET {url}: not connected within 1s"));
-            assert_eq!(COUNTERS.connect_timeouts.load(Relaxed), before + 1);
+            assert_eq!(BOUNDS_HIT.connect_timeouts.load(Relaxed), before + 1);
         });
     }
 
