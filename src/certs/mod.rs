@@ -2,3 +2,4 @@
 //! ACME-challenge delegate (dns-01) or dns-persist-01.
 
 pub mod key;
+pub mod schedule;
