@@ -90,9 +90,8 @@ fn certs(what: &Certs, config: &Config) -> ExitCode {
             }
         }),
         Certs::ImportLego(file) => certs::import_lego(&state_dir, file),
-        Certs::ExportLego(file) => {
-            certs::export_lego(&state_dir, file).map(|n| format!("{n} registration(s) written to {}\n", file.display()))
-        }
+        Certs::ExportLego(file) => certs::export_lego(&state_dir, file)
+            .map(|n| format!("{n} registration(s) written to {}\n", file.display())),
     };
     match result {
         Ok(text) => {

@@ -43,7 +43,12 @@ fn delegate(state: &Path) -> (Server, String) {
     );
     let server = Server::start_config(&config);
     let line = server.wait_log("delegate API on ");
-    let api = line.split("delegate API on ").nth(1).unwrap().trim().to_string();
+    let api = line
+        .split("delegate API on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
     (server, api)
 }
 
@@ -59,10 +64,6 @@ struct Router {
 }
 
 impl Router {
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
     fn state(&self) -> PathBuf {
         self.dir.join("state-a")
     }
@@ -124,7 +125,10 @@ fn wait_log_within(server: &Server, needle: &str, timeout: Duration) -> (String,
         match server.log.recv_timeout(left) {
             Ok(line) if line.contains(needle) => return (line, seen),
             Ok(line) => seen.push(line),
-            Err(_) => panic!("no log line with `{needle}` within {timeout:?}:\n{}", seen.join("\n")),
+            Err(_) => panic!(
+                "no log line with `{needle}` within {timeout:?}:\n{}",
+                seen.join("\n")
+            ),
         }
     }
 }
@@ -166,8 +170,16 @@ fn sans(pem_path: &Path) -> String {
 /// The key in privkey.pem belongs to the certificate in cert.pem.
 fn key_matches(dir: &Path) {
     let public = |args: &[&str], path: PathBuf| {
-        let out = Command::new("openssl").args(args).arg(path).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("openssl")
+            .args(args)
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let from_cert = public(&["x509", "-noout", "-pubkey", "-in"], dir.join("cert.pem"));
@@ -209,12 +221,18 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     let mut records = Vec::new();
     for name in ["router", "short", "persist"] {
         let out = lanseal(&["certs", "setup", name, "-c", config]);
-        assert!(out.contains("CAA 0 issue \"pebble.letsencrypt.org; accounturi=https://"), "{out}");
+        assert!(
+            out.contains("CAA 0 issue \"pebble.letsencrypt.org; accounturi=https://"),
+            "{out}"
+        );
         records.extend(records_from_setup(&out));
     }
     let text = records.join("\n");
     assert!(text.contains("_acme-challenge.home.test. CNAME "), "{text}");
-    assert!(text.contains("_acme-challenge.short.home.test. CNAME "), "{text}");
+    assert!(
+        text.contains("_acme-challenge.short.home.test. CNAME "),
+        "{text}"
+    );
     assert!(
         text.contains("_validation-persist.p.home.test. TXT \"pebble.letsencrypt.org; accounturi="),
         "{text}"
@@ -222,7 +240,10 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     assert!(text.contains("home.test. CAA 0 issuewild"), "{text}");
     // Running setup again registers nothing new: the same records.
     let again = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
-    assert!(again.iter().all(|r| records.contains(r)), "{again:?} vs {records:?}");
+    assert!(
+        again.iter().all(|r| records.contains(r)),
+        "{again:?} vs {records:?}"
+    );
 
     let config_text = router.config(&records);
     let started = Instant::now();
@@ -232,23 +253,36 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
         let (line, _) = wait_log_within(&a, "issued and deployed", ISSUE_TIMEOUT);
         deployed.push(line);
     }
-    eprintln!("three certificates deployed {} ms after start: {deployed:#?}", started.elapsed().as_millis());
+    eprintln!(
+        "three certificates deployed {} ms after start: {deployed:#?}",
+        started.elapsed().as_millis()
+    );
 
     let state = router.state();
     for name in ["router", "short", "persist"] {
         let dir = state.join("certs").join(name);
         verify(&pebble, &dir, &work.0);
         key_matches(&dir);
-        let mode = std::fs::metadata(dir.join("privkey.pem")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("privkey.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{name}: privkey.pem mode");
         assert_eq!(
             read(&dir.join("fullchain.pem")),
-            format!("{}{}", read(&dir.join("cert.pem")), read(&dir.join("chain.pem")))
+            format!(
+                "{}{}",
+                read(&dir.join("cert.pem")),
+                read(&dir.join("chain.pem"))
+            )
         );
     }
     let router_dir = state.join("certs/router");
     let names = sans(&router_dir.join("cert.pem"));
-    assert!(names.contains("DNS:home.test") && names.contains("DNS:*.home.test"), "{names}");
+    assert!(
+        names.contains("DNS:home.test") && names.contains("DNS:*.home.test"),
+        "{names}"
+    );
     assert_eq!(read(&hook_log).lines().count(), 1, "the hook ran once");
     assert!(read(&hook_log).contains("router home.test *.home.test"));
 
@@ -264,8 +298,14 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     // The status: valid, and why the next renewal is when it is.
     let status = lanseal(&["certs", "status", "-c", config]);
     assert!(status.contains("state:        valid"), "{status}");
-    assert!(status.contains("(ARI window)") || status.contains("(ARI re-check)"), "{status}");
-    assert!(status.contains("(renew_before_days)"), "short uses renew_before_days: {status}");
+    assert!(
+        status.contains("(ARI window)") || status.contains("(ARI re-check)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("(renew_before_days)"),
+        "short uses renew_before_days: {status}"
+    );
 
     // ARI: Pebble's window for the router's certificate moves into the past; a
     // restart looks at ARI again, renews at once, and the new order replaces the
@@ -330,21 +370,35 @@ fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
         api: api.clone(),
         directory: pebble.directory(),
         ca_bundle: pebble.ca_bundle().to_path_buf(),
-        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n".into(),
+        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n"
+            .into(),
     };
     let config = router.write(&[]);
     let config = config.to_str().unwrap();
     let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
-    let cname: Vec<String> = setup.iter().filter(|r| r.contains("CNAME")).cloned().collect();
+    let cname: Vec<String> = setup
+        .iter()
+        .filter(|r| r.contains("CNAME"))
+        .cloned()
+        .collect();
     assert_eq!(cname.len(), 1, "{setup:?}");
 
     // A missing CNAME: waiting, with the record to add.
     let a = Server::start_config(&router.config(&[]));
     wait_log_within(&a, "waiting_for_cname", ISSUE_TIMEOUT);
     let status = lanseal(&["certs", "status", "-c", config]);
-    assert!(status.contains("state:        waiting_for_cname"), "{status}");
-    assert!(status.contains(&format!("add this record: {}", cname[0])), "{status}");
-    assert!(status.contains("(backoff after failure)") || status.contains("backoff"), "{status}");
+    assert!(
+        status.contains("state:        waiting_for_cname"),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("add this record: {}", cname[0])),
+        "{status}"
+    );
+    assert!(
+        status.contains("(backoff after failure)") || status.contains("backoff"),
+        "{status}"
+    );
 
     // CAA forbidding the CA: refused before any order, naming the record.
     let mut records = cname.clone();
@@ -352,7 +406,10 @@ fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
     reload(&a, &router, &records);
     let error = lanseal_fails(&["certs", "renew", "router", "-c", config]);
     assert!(error.contains("caa_forbids"), "{error}");
-    assert!(error.contains("CAA at home.test forbids issuance"), "{error}");
+    assert!(
+        error.contains("CAA at home.test forbids issuance"),
+        "{error}"
+    );
     assert!(error.contains("ca.example.net"), "{error}");
 
     // Fixed: the certificate arrives.
@@ -375,10 +432,16 @@ fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
     // The delegate down: the update fails, the working set stays.
     drop(std::mem::replace(&mut delegate, Server::start("", "")));
     let error = lanseal_fails(&["certs", "renew", "router", "-c", config]);
-    assert!(error.contains("updating the TXT at the delegate"), "{error}");
+    assert!(
+        error.contains("updating the TXT at the delegate"),
+        "{error}"
+    );
     unchanged();
     let status = lanseal(&["certs", "status", "-c", config]);
-    assert!(status.contains("last error:") && status.contains("failures: 1"), "{status}");
+    assert!(
+        status.contains("last error:") && status.contains("failures: 1"),
+        "{status}"
+    );
     assert!(status.contains("not after:"), "{status}");
 
     // The CA down.
@@ -409,12 +472,17 @@ fn a_txt_the_ca_rejects_fails_cleanly() {
         api,
         directory: pebble.directory(),
         ca_bundle: pebble.ca_bundle().to_path_buf(),
-        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n".into(),
+        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n"
+            .into(),
     };
     let config = router.write(&[]);
     let config = config.to_str().unwrap();
     let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
-    let cname: Vec<String> = setup.iter().filter(|r| r.contains("CNAME")).cloned().collect();
+    let cname: Vec<String> = setup
+        .iter()
+        .filter(|r| r.contains("CNAME"))
+        .cloned()
+        .collect();
     let fulldomain = cname[0].split_whitespace().last().unwrap().to_string();
     let _liar = Server::start_config(&format!(
         "[dns]\nlisten = [\"127.0.0.1:{liar_port}\"]\nresolv_file = \"\"\n\
@@ -457,7 +525,10 @@ fn no_renewal_decision_while_the_clock_is_implausible() {
         let lines = lines.clone();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 lines.lock().unwrap().push(line);
             }
         });
@@ -474,5 +545,8 @@ fn no_renewal_decision_while_the_clock_is_implausible() {
     let _ = child.wait();
     let log = lines.lock().unwrap().join("\n");
     assert!(ok, "status never said the clock is implausible:\n{log}");
-    assert!(!log.contains("ACME directory"), "no attempt was made:\n{log}");
+    assert!(
+        !log.contains("ACME directory"),
+        "no attempt was made:\n{log}"
+    );
 }

@@ -43,8 +43,6 @@ use order::{AttemptError, Checked};
 
 /// How often the thread looks for a renewal asked for from the command line.
 pub const POLL: Duration = Duration::from_secs(2);
-/// While the clock is implausible, look again this often.
-const CLOCK_RECHECK_SECS: i64 = 60;
 /// After an issuance, the next is at least this far off.
 const RENEWED_AGAIN_AFTER_SECS: i64 = 3600;
 /// The file whose lock says a daemon runs the certs role.
@@ -63,7 +61,11 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: &Config, store: store::Shared, control: Option<Control>) -> Result<Self, String> {
+    pub fn new(
+        config: &Config,
+        store: store::Shared,
+        control: Option<Control>,
+    ) -> Result<Self, String> {
         let Some(acme) = config.acme.clone() else {
             return Err("no [acme] section and no [[cert]]".to_string());
         };
@@ -114,7 +116,12 @@ impl Context {
                 .await
                 .map_err(|e| fail(format!("the ACME directory {directory}: {e}")));
         }
-        let contact: Vec<String> = self.acme.email.iter().map(|e| format!("mailto:{e}")).collect();
+        let contact: Vec<String> = self
+            .acme
+            .email
+            .iter()
+            .map(|e| format!("mailto:{e}"))
+            .collect();
         let contact: Vec<&str> = contact.iter().map(String::as_str).collect();
         let eab = match &self.acme.eab {
             None => None,
@@ -143,7 +150,10 @@ impl Context {
             .lock()
             .put_acme_account(&directory, &row, now())
             .map_err(|e| fail(e.to_string()))?;
-        log::info!("certs: ACME account {} created at {directory}", account.id());
+        log::info!(
+            "certs: ACME account {} created at {directory}",
+            account.id()
+        );
         Ok(account)
     }
 
@@ -207,8 +217,14 @@ fn now() -> i64 {
     i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX)
 }
 
+/// Jitter only (nothing secret): when the system's generator fails, the clock's
+/// nanoseconds still spread routers apart.
 fn random() -> u64 {
-    schedule::random_u64()
+    schedule::random_u64().unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()))
+    })
 }
 
 /// The deployed certificate of `cert`, if its files hold one that parses.
@@ -261,7 +277,7 @@ pub async fn turn(context: &Context, cert: &Cert, why: Turn) -> CertificateRow {
     row.renew_requested = false;
     row.updated = now;
     if !schedule::clock_plausible(now) {
-        row.renew_after = Some(now + CLOCK_RECHECK_SECS);
+        row.renew_after = Some(now + schedule::CLOCK_RECHECK_SECS);
         row.reason = Some(schedule::Reason::ClockImplausible.to_string());
         save(context, &row);
         return row;
@@ -271,7 +287,9 @@ pub async fn turn(context: &Context, cert: &Cert, why: Turn) -> CertificateRow {
         row.not_before = Some(info.not_before);
         row.not_after = Some(info.not_after);
     }
-    let fresh = current.as_ref().is_some_and(|i| covers(i, cert) && i.not_after > now);
+    let fresh = current
+        .as_ref()
+        .is_some_and(|i| covers(i, cert) && i.not_after > now);
     let due = row.renew_after.is_none_or(|t| t <= now);
     let recheck_only = row.reason.as_deref() == Some(&schedule::Reason::AriRecheck.to_string());
     if fresh && !forced && (!due || recheck_only) {
@@ -321,7 +339,7 @@ pub async fn turn(context: &Context, cert: &Cert, why: Turn) -> CertificateRow {
             row.state = e.state.to_string();
             row.last_error = Some(e.message);
             row.renew_after = Some(now.saturating_add(wait));
-            row.reason = Some(schedule::Reason::Backoff.to_string());
+            row.reason = Some(schedule::Reason::FailureBackoff.to_string());
         }
     }
     save(context, &row);
@@ -361,7 +379,8 @@ async fn attempt(
         && let Some(first) = cert.domains.first()
     {
         let domain = acmedns::base_domain(first);
-        if let Err(e) = deploy::write_openwrt_links(Path::new(OPENWRT_ACME_DIR), domain, &cert.dir) {
+        if let Err(e) = deploy::write_openwrt_links(Path::new(OPENWRT_ACME_DIR), domain, &cert.dir)
+        {
             log::warn!("certs: {}: {e}", cert.name);
         }
     }
@@ -412,7 +431,7 @@ async fn plan(context: &Context, cert: &Cert, info: &x509::CertInfo, row: &mut C
     row.reason = Some(if cert.renew_before_days > 0 {
         schedule::Reason::RenewBeforeDays.to_string()
     } else {
-        schedule::Reason::ThirdOfLifetime.to_string()
+        schedule::Reason::LifetimeThird.to_string()
     });
 }
 
@@ -504,8 +523,8 @@ fn run(context: &Context, certs: &[Cert], requests: &std::sync::mpsc::Receiver<S
         let mut earliest = i64::MAX;
         for cert in certs {
             let row = context.store.lock().certificate(&cert.name).ok().flatten();
-            let requested = row.as_ref().is_some_and(|r| r.renew_requested)
-                || asked.contains(&cert.name);
+            let requested =
+                row.as_ref().is_some_and(|r| r.renew_requested) || asked.contains(&cert.name);
             let due = row
                 .as_ref()
                 .and_then(|r| r.renew_after)
@@ -529,7 +548,9 @@ fn run(context: &Context, certs: &[Cert], requests: &std::sync::mpsc::Receiver<S
             earliest = earliest.min(row.renew_after.unwrap_or(i64::MAX));
         }
         startup = false;
-        let wait = earliest.saturating_sub(now()).clamp(0, POLL.as_secs() as i64);
+        let wait = earliest
+            .saturating_sub(now())
+            .clamp(0, POLL.as_secs() as i64);
         match requests.recv_timeout(Duration::from_secs(wait as u64)) {
             Ok(name) => asked.push(name),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -576,7 +597,11 @@ fn find<'c>(config: &'c Config, name: &str) -> Result<&'c Cert, String> {
         format!(
             "no [[cert]] named `{name}` in {} (there are: {})",
             config.source,
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         )
     })
 }
@@ -586,10 +611,17 @@ pub fn status(config: &Config, state_dir: &Path) -> Result<String, String> {
     let store = open_store(state_dir)?;
     let mut out = String::new();
     for cert in &config.certs {
-        let row = store.lock().certificate(&cert.name).map_err(|e| e.to_string())?;
+        let row = store
+            .lock()
+            .certificate(&cert.name)
+            .map_err(|e| e.to_string())?;
         let row = row.unwrap_or_else(|| new_row(cert));
         let deployed = deployed(cert);
-        out.push_str(&format!("{}\n  names:        {}\n", cert.name, cert.domains.join(", ")));
+        out.push_str(&format!(
+            "{}\n  names:        {}\n",
+            cert.name,
+            cert.domains.join(", ")
+        ));
         out.push_str(&format!("  state:        {}\n", row.state));
         match &deployed {
             Some(info) => out.push_str(&format!(
@@ -597,7 +629,10 @@ pub fn status(config: &Config, state_dir: &Path) -> Result<String, String> {
                 iso8601(info.not_after),
                 cert.dir.display()
             )),
-            None => out.push_str(&format!("  not after:    (no certificate in {})\n", cert.dir.display())),
+            None => out.push_str(&format!(
+                "  not after:    (no certificate in {})\n",
+                cert.dir.display()
+            )),
         }
         match row.renew_after {
             Some(at) => out.push_str(&format!(
@@ -608,7 +643,10 @@ pub fn status(config: &Config, state_dir: &Path) -> Result<String, String> {
             None => out.push_str("  next renewal: as soon as the daemon runs\n"),
         }
         if let Some(error) = &row.last_error {
-            out.push_str(&format!("  last error:   {error} (failures: {})\n", row.failures));
+            out.push_str(&format!(
+                "  last error:   {error} (failures: {})\n",
+                row.failures
+            ));
         }
     }
     if config.certs.is_empty() {
@@ -625,7 +663,9 @@ pub fn setup(config: &Config, state_dir: &Path, name: &str) -> Result<String, St
     let context = Context::new(config, store, None)?;
     let runtime = runtime()?;
     runtime.block_on(async {
-        let meta = order::directory_meta(&context).await.map_err(|e| e.to_string())?;
+        let meta = order::directory_meta(&context)
+            .await
+            .map_err(|e| e.to_string())?;
         let account = context.account().await.map_err(|e| e.to_string())?;
         let identity = meta
             .caa_identities
@@ -657,7 +697,13 @@ pub fn setup(config: &Config, state_dir: &Path, name: &str) -> Result<String, St
                     out.push_str(&format!("{owner}. TXT \"{value}\"\n"));
                 }
             }
-            for line in caa::recommended(base, &identity, account.id(), cert.challenge.name(), wildcard) {
+            for line in caa::recommended(
+                base,
+                &identity,
+                account.id(),
+                cert.challenge.name(),
+                wildcard,
+            ) {
                 out.push_str(&line);
                 out.push_str("  ; recommended\n");
             }
@@ -708,7 +754,9 @@ pub fn renew(config: &Config, state_dir: &Path, name: &str) -> Result<Certificat
                 }
             }
         }
-        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", state_dir.join(LOCK_FILE).display())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(format!("{}: {e}", state_dir.join(LOCK_FILE).display()))
+        }
     }
 }
 
@@ -733,7 +781,10 @@ pub fn import_lego(state_dir: &Path, file: &Path) -> Result<String, String> {
             .lock()
             .put_delegate_credentials(acmedns::base_domain(domain), &row, now())
             .map_err(|e| e.to_string())?;
-        out.push_str(&format!("imported {domain}: {}\n", acmedns::setup_record(domain, &c.fulldomain)));
+        out.push_str(&format!(
+            "imported {domain}: {}\n",
+            acmedns::setup_record(domain, &c.fulldomain)
+        ));
     }
     Ok(out)
 }
@@ -741,7 +792,10 @@ pub fn import_lego(state_dir: &Path, file: &Path) -> Result<String, String> {
 /// `certs export-lego FILE`: the store's registrations in lego's format (0600).
 pub fn export_lego(state_dir: &Path, file: &Path) -> Result<usize, String> {
     let store = open_store(state_dir)?;
-    let rows = store.lock().all_delegate_credentials().map_err(|e| e.to_string())?;
+    let rows = store
+        .lock()
+        .all_delegate_credentials()
+        .map_err(|e| e.to_string())?;
     let entries: Vec<(String, acmedns::Credentials)> = rows
         .into_iter()
         .map(|(domain, c)| {

@@ -129,10 +129,10 @@ pub fn persist_value_matches(
     let Some(issuer) = parts.next() else {
         return false;
     };
-    if !issuers
-        .iter()
-        .any(|i| i.trim_end_matches('.').eq_ignore_ascii_case(issuer.trim_end_matches('.')))
-    {
+    if !issuers.iter().any(|i| {
+        i.trim_end_matches('.')
+            .eq_ignore_ascii_case(issuer.trim_end_matches('.'))
+    }) {
         return false;
     }
     let (mut account, mut wildcard_ok) = (false, !wildcard);
@@ -208,7 +208,10 @@ impl<'c> Checked<'c> {
     }
 
     /// Orders, and answers every pending challenge.
-    pub async fn order(self, replaces: Option<&x509::CertInfo>) -> Result<Pending<'c>, AttemptError> {
+    pub async fn order(
+        self,
+        replaces: Option<&x509::CertInfo>,
+    ) -> Result<Pending<'c>, AttemptError> {
         let identifiers: Vec<Identifier> = self
             .cert
             .domains
@@ -270,8 +273,7 @@ impl<'c> Checked<'c> {
                 };
                 if self.cert.challenge == Challenge::Dns01 {
                     let value = challenge.key_authorization().dns_value();
-                    let Some((_, credentials)) =
-                        self.delegations.iter().find(|(b, _)| *b == base)
+                    let Some((_, credentials)) = self.delegations.iter().find(|(b, _)| *b == base)
                     else {
                         return Err(failed(format!("no delegate registration for {base}")));
                     };
@@ -309,7 +311,11 @@ async fn check_cname(context: &Context, base: &str, fulldomain: &str) -> Result<
         .await
         .map_err(|e| failed(format!("checking the CNAME {name}: {e}")))?;
     let want = fulldomain.trim_end_matches('.').to_ascii_lowercase();
-    if target.as_deref().map(|t| t.trim_end_matches('.').to_ascii_lowercase()) == Some(want) {
+    if target
+        .as_deref()
+        .map(|t| t.trim_end_matches('.').to_ascii_lowercase())
+        == Some(want)
+    {
         return Ok(());
     }
     let record = acmedns::setup_record(base, fulldomain);
@@ -333,7 +339,11 @@ async fn check_persist_record(
     let wildcard = cert.domains.iter().any(|d| d == &format!("*.{base}"));
     let (name, want) = match meta.caa_identities.first() {
         Some(issuer) => persist_record(base, issuer, account_url, wildcard),
-        None => return Err(failed("the CA names no caaIdentities: the dns-persist-01 issuer is unknown")),
+        None => {
+            return Err(failed(
+                "the CA names no caaIdentities: the dns-persist-01 issuer is unknown",
+            ));
+        }
     };
     let values = context
         .checker
@@ -420,13 +430,25 @@ impl<'c> Pending<'c> {
                 .checker
                 .authoritative_servers(&credentials.fulldomain)
                 .await
-                .map_err(|e| failed(format!("finding {}'s servers: {e}", credentials.fulldomain)))?;
+                .map_err(|e| {
+                    failed(format!("finding {}'s servers: {e}", credentials.fulldomain))
+                })?;
             let seen = self
                 .context
                 .checker
-                .wait_txt_at(&servers, &credentials.fulldomain, values, PROPAGATION_TIMEOUT)
+                .wait_txt_at(
+                    &servers,
+                    &credentials.fulldomain,
+                    values,
+                    PROPAGATION_TIMEOUT,
+                )
                 .await
-                .map_err(|e| failed(format!("checking the TXT at {}: {e}", credentials.fulldomain)))?;
+                .map_err(|e| {
+                    failed(format!(
+                        "checking the TXT at {}: {e}",
+                        credentials.fulldomain
+                    ))
+                })?;
             if !seen {
                 return Err(failed(format!(
                     "the delegate's servers {} did not return the new TXT at {} within {} s",
@@ -456,11 +478,16 @@ impl<'c> Pending<'c> {
         let retries = RetryPolicy::new()
             .initial_delay(Duration::from_millis(250))
             .timeout(VALIDATION_TIMEOUT);
-        let status = self
-            .order
-            .poll_ready(&retries)
-            .await
-            .map_err(|e| failed(format!("waiting for validation: {e}")))?;
+        let status = match self.order.poll_ready(&retries).await {
+            Ok(status) => status,
+            Err(instant_acme::Error::Api(problem)) => {
+                return Err(failed(format!(
+                    "the CA did not validate: {}",
+                    problem.detail.as_deref().unwrap_or("no detail given")
+                )));
+            }
+            Err(e) => return Err(failed(format!("waiting for validation: {e}"))),
+        };
         if status != OrderStatus::Ready {
             return Err(failed(format!(
                 "the CA did not validate: {}",
@@ -579,11 +606,24 @@ mod tests {
         let (name, value) = persist_record("home.test", &issuers[0], url, false);
         assert_eq!(name, "_validation-persist.home.test");
         assert!(persist_value_matches(&value, &issuers, url, false));
-        assert!(!persist_value_matches(&value, &issuers, url, true), "no wildcard policy");
+        assert!(
+            !persist_value_matches(&value, &issuers, url, true),
+            "no wildcard policy"
+        );
         let (_, wild) = persist_record("home.test", &issuers[0], url, true);
         assert!(persist_value_matches(&wild, &issuers, url, true));
-        assert!(!persist_value_matches(&value, &issuers, "https://x/acct/2", false));
-        assert!(!persist_value_matches(&value, &["other.ca".to_string()], url, false));
+        assert!(!persist_value_matches(
+            &value,
+            &issuers,
+            "https://x/acct/2",
+            false
+        ));
+        assert!(!persist_value_matches(
+            &value,
+            &["other.ca".to_string()],
+            url,
+            false
+        ));
         assert!(persist_value_matches(
             " PEBBLE.letsencrypt.org ;accounturi=https://127.0.0.1:14000/my-account/1 ; persistUntil=1",
             &issuers,
