@@ -214,6 +214,11 @@ fn reload(control: &Control, running: &Config) {
     if config.delegate != running.delegate {
         log::warn!("reload: the [delegate] section changed; it takes effect at the next restart");
     }
+    if config.acme != running.acme || config.certs != running.certs {
+        log::warn!(
+            "reload: the [acme] and [[cert]] sections changed; they take effect at the next restart"
+        );
+    }
     if config.user != running.user || config.state_dir != running.state_dir {
         log::warn!("reload: `user` and `state_dir` take effect at the next restart");
     }

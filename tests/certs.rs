@@ -318,17 +318,27 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     );
     drop(a);
     let a = Server::start_config(&config_text);
-    let (line, _) = wait_log_within(&a, "certs: router issued and deployed", ISSUE_TIMEOUT);
+    let (line, seen) = wait_log_within(&a, "certs: router issued and deployed", ISSUE_TIMEOUT);
     eprintln!("ARI renewal: {line}");
+    // The order named the certificate it replaces, and Pebble (which checks the
+    // identifier against the certificates it issued to this account) took it.
+    let replacing = format!("(replaces {})", pebble.cert_id(&first));
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("certs: router: ordered") && l.contains(&replacing)),
+        "no order replacing {replacing}:\n{}",
+        seen.join("\n")
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains("was refused")),
+        "{}",
+        seen.join("\n")
+    );
     let second = read(&router_dir.join("cert.pem"));
     assert_ne!(first, second, "a new certificate was deployed");
     verify(&pebble, &router_dir, &work.0);
     key_matches(&router_dir);
     assert_eq!(read(&hook_log).lines().count(), 2, "the hook ran again");
-    assert!(
-        pebble.log().contains("replaces") || pebble.certificate_status(&first).is_some(),
-        "Pebble saw the replacement"
-    );
 
     // `certs renew` through the running daemon.
     let out = lanseal(&["certs", "renew", "persist", "-c", config]);
@@ -549,4 +559,75 @@ fn no_renewal_decision_while_the_clock_is_implausible() {
         !log.contains("ACME directory"),
         "no attempt was made:\n{log}"
     );
+}
+
+/// A lego (or acme.sh) user keeps their registration and CNAME: lego's storage
+/// file goes into the store and comes out again byte for byte, 0600.
+#[test]
+fn lego_registrations_are_imported_and_exported() {
+    let work = TempDir::new();
+    let state = work.0.join("state");
+    let config = work.write(
+        "a.toml",
+        &format!(
+            "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n",
+            state.display()
+        ),
+    );
+    let config = config.to_str().unwrap();
+    // As lego writes it: one line of JSON, keyed by the bare domain (for both
+    // `x.home.test` and `*.x.home.test`), 64-character password as getlocalcert issues.
+    let lego = format!(
+        "{{\"nas.home.test\":{{\"fulldomain\":\"1d6a1b8c-1f0e-4f5e-9a57-5d2c8f6b0c11.auth.test\",\
+         \"subdomain\":\"1d6a1b8c-1f0e-4f5e-9a57-5d2c8f6b0c11\",\"username\":\"8f1d2c3b-4a5e-4f60-8b7a-9c0d1e2f3a4b\",\
+         \"password\":\"{}\",\"server_url\":\"https://auth.example.org\"}},\
+         \"x.home.test\":{{\"fulldomain\":\"2e7b2c9d-2a1f-4a6f-8b68-6e3d9a7c1d22.auth.test\",\
+         \"subdomain\":\"2e7b2c9d-2a1f-4a6f-8b68-6e3d9a7c1d22\",\"username\":\"9a2e3d4c-5b6f-4a71-9c8b-0d1e2f3a4b5c\",\
+         \"password\":\"{}\",\"server_url\":\"https://auth.example.org\"}}}}",
+        "ab".repeat(32),
+        "X_y-".repeat(10)
+    );
+    let file = work.write("lego.json", &lego);
+    let out = lanseal(&["certs", "import-lego", file.to_str().unwrap(), "-c", config]);
+    assert!(
+        out.contains(
+            "_acme-challenge.nas.home.test. CNAME 1d6a1b8c-1f0e-4f5e-9a57-5d2c8f6b0c11.auth.test."
+        ),
+        "{out}"
+    );
+    let exported = work.0.join("out.json");
+    let out = lanseal(&[
+        "certs",
+        "export-lego",
+        exported.to_str().unwrap(),
+        "-c",
+        config,
+    ]);
+    assert!(out.contains("2 registration(s)"), "{out}");
+    assert_eq!(read(&exported), lego, "lego's format, byte for byte");
+    let mode = std::fs::metadata(&exported).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Bad input: a clear error, exit 1, nothing imported.
+    let broken = work.write("broken.json", "{\"a.test\": 5}");
+    let error = lanseal_fails(&[
+        "certs",
+        "import-lego",
+        broken.to_str().unwrap(),
+        "-c",
+        config,
+    ]);
+    assert!(error.contains("broken.json"), "{error}");
+    // Usage errors: exit 2.
+    for args in [
+        &["certs"][..],
+        &["certs", "renew"],
+        &["certs", "frob"],
+        &["certs", "status", "x"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let error = lanseal_fails(&["certs", "renew", "nosuch", "-c", config]);
+    assert!(error.contains("no [[cert]] named `nosuch`"), "{error}");
 }

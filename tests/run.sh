@@ -25,8 +25,9 @@ apt_install() {
 # dig (dnsutils) and kdig (knot-dnsutils) are the wire-level clients of the tests;
 # unbound is the DNS-over-TLS server of tests/dot.rs, openssl makes its certificates
 # (and Pebble's listener certificate); curl talks to Pebble; python3-venv holds
-# certbot for tests/acme_clients.rs.
-apt_install dnsutils knot-dnsutils unbound openssl curl python3 python3-venv
+# certbot for tests/acme_clients.rs; faketime gives the certs role a 1970 clock
+# (tests/certs.rs), as a router without a real-time clock has at boot.
+apt_install dnsutils knot-dnsutils unbound openssl curl faketime python3 python3-venv
 
 # The ACME CA of every certificate test: Debian unstable's pebble 2.10 (ARI,
 # profiles, dns-persist-01; bookworm's 2.4 has none of them), unpacked into

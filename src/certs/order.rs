@@ -218,27 +218,48 @@ impl<'c> Checked<'c> {
             .iter()
             .map(|d| Identifier::Dns(d.clone()))
             .collect();
-        let mut new_order = NewOrder::new(&identifiers);
-        if let Some(profile) = &self.cert.profile {
-            new_order = new_order.profile(profile);
-        }
-        let aki;
-        let serial;
-        if let Some(info) = replaces.filter(|_| self.meta.renewal_info)
-            && let Some(key_id) = &info.authority_key_id
-        {
-            aki = key_id.clone();
-            serial = info.serial.clone();
+        let plain = || match &self.cert.profile {
+            Some(profile) => NewOrder::new(&identifiers).profile(profile),
+            None => NewOrder::new(&identifiers),
+        };
+        let mut new_order = plain();
+        // RFC 9773 §5: the order names the certificate it replaces.
+        let replacing = replaces
+            .filter(|_| self.meta.renewal_info)
+            .and_then(|info| Some((info.authority_key_id.clone()?, info.serial.clone())));
+        if let Some((key_id, serial)) = &replacing {
             new_order = new_order.replaces(instant_acme::CertificateIdentifier::new(
-                aki.as_slice().into(),
+                key_id.as_slice().into(),
                 serial.as_slice().into(),
             ));
         }
-        let mut order = self
-            .account
-            .new_order(&new_order)
-            .await
-            .map_err(|e| failed(format!("new order: {e}")))?;
+        let replaced = replaces.and_then(x509::ari_identifier);
+        let names = self.cert.domains.join(", ");
+        let mut order = match (self.account.new_order(&new_order).await, &replacing) {
+            (Ok(order), _) => {
+                match (&replacing, &replaced) {
+                    (Some(_), Some(id)) => {
+                        log::info!("certs: {}: ordered {names} (replaces {id})", self.cert.name)
+                    }
+                    _ => log::info!("certs: {}: ordered {names}", self.cert.name),
+                }
+                order
+            }
+            // A CA may refuse the replacement (already replaced, not found): the
+            // certificate is still wanted, so order it plainly.
+            (Err(e), Some(_)) => {
+                log::warn!(
+                    "certs: {}: the order replacing {} was refused ({e}); ordering without `replaces`",
+                    self.cert.name,
+                    replaced.as_deref().unwrap_or("the current certificate")
+                );
+                self.account
+                    .new_order(&plain())
+                    .await
+                    .map_err(|e| failed(format!("new order: {e}")))?
+            }
+            (Err(e), None) => return Err(failed(format!("new order: {e}"))),
+        };
         let challenge_type = match self.cert.challenge {
             Challenge::Dns01 => ChallengeType::Dns01,
             // instant-acme 0.8 has no variant for it: its catch-all carries the name,
