@@ -55,7 +55,13 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     };
     let delegate = match (&config.delegate, &store) {
         (Some(settings), Some(store)) => {
-            Some(crate::delegate::Prepared::new(settings, store.clone()).map_err(RunError)?)
+            let acme_dir = state_dir
+                .join("certs")
+                .join(crate::config::DELEGATE_API_CERT);
+            Some(
+                crate::delegate::Prepared::new(settings, store.clone(), &acme_dir)
+                    .map_err(RunError)?,
+            )
         }
         _ => None,
     };
@@ -118,12 +124,27 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
         config.zones.len(),
         config.source
     );
+    let api_certificate = delegate
+        .as_ref()
+        .filter(|_| {
+            config
+                .delegate
+                .as_ref()
+                .is_some_and(|d| d.tls_acme.is_some())
+        })
+        .and_then(|d| d.certificate());
     if let Some(delegate) = delegate {
         delegate.start().map_err(RunError)?;
     }
     if let (false, Some(store)) = (config.certs.is_empty(), &store) {
-        crate::certs::start(&config, &state_dir, store.clone(), control.clone())
-            .map_err(RunError)?;
+        crate::certs::start(
+            &config,
+            &state_dir,
+            store.clone(),
+            control.clone(),
+            api_certificate,
+        )
+        .map_err(RunError)?;
         log::info!("certs: managing {} certificate(s)", config.certs.len());
     }
     loop {
@@ -139,17 +160,13 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     }
 }
 
-/// The directory of durable state: `state_dir`, else `/etc/lanseal` for root and
-/// `~/.local/state/lanseal` for anyone else (trying lanseal needs no root).
+/// The directory of durable state: `state_dir`, else the default
+/// ([`crate::config::default_state_dir`]).
 pub fn state_dir(config: &Config) -> PathBuf {
-    if let Some(dir) = &config.state_dir {
-        return dir.clone();
-    }
-    let home = std::env::var_os("HOME").filter(|_| !nix::unistd::getuid().is_root());
-    match home {
-        Some(home) => PathBuf::from(home).join(".local/state/lanseal"),
-        None => PathBuf::from("/etc/lanseal"),
-    }
+    config
+        .state_dir
+        .clone()
+        .unwrap_or_else(crate::config::default_state_dir)
 }
 
 /// Opens `<state_dir>/lanseal.db`, the one store, as the handle roles share.

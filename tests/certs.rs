@@ -631,3 +631,90 @@ fn lego_registrations_are_imported_and_exported() {
     let error = lanseal_fails(&["certs", "renew", "nosuch", "-c", config]);
     assert!(error.contains("no [[cert]] named `nosuch`"), "{error}");
 }
+
+/// `[delegate] tls = "acme"`: the delegate obtains its API's certificate itself,
+/// proving it in its own zone (no HTTP round trip), and serves it without a
+/// restart; until then a self-signed stand-in keeps the listener up.
+#[test]
+fn the_delegate_obtains_and_serves_its_own_api_certificate() {
+    let work = TempDir::new();
+    let port = free_dns_port();
+    let pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], port)));
+    let state = work.0.join("state");
+    let config = format!(
+        "log_level = \"debug\"\nstate_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:{port}\"]\nresolv_file = \"\"\n\
+         [delegate]\nzone = \"auth.test\"\napi_listen = \"127.0.0.1:0\"\ntls = \"acme\"\n\
+         [acme]\ndirectory = \"{}\"\nca_bundle = \"{}\"\ncheck_resolvers = [\"127.0.0.1:{port}\"]\n",
+        state.display(),
+        pebble.directory(),
+        pebble.ca_bundle().display()
+    );
+    let delegate = Server::start_config(&config);
+    let api_port = |server: &Server| {
+        let line = server.wait_log("delegate API on ");
+        let api = line
+            .split("delegate API on ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_string();
+        api.rsplit(':').next().unwrap().to_string()
+    };
+    let port_now = api_port(&delegate);
+    let root = work.0.join("pebble-root.pem");
+    std::fs::write(&root, pebble.root_pem()).unwrap();
+    let health = |api_port: &str| {
+        let resolve = format!("ns1.auth.test:{api_port}:127.0.0.1");
+        Command::new("curl")
+            .args([
+                "-sS",
+                "--noproxy",
+                "*",
+                "-m",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg("--cacert")
+            .arg(&root)
+            .args(["--resolve", &resolve])
+            .arg(format!("https://ns1.auth.test:{api_port}/health"))
+            .output()
+            .unwrap()
+    };
+    wait_log_within(
+        &delegate,
+        "the delegate API serves the new certificate",
+        ISSUE_TIMEOUT,
+    );
+    let out = health(&port_now);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "HTTPS with Pebble's certificate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = state.join("certs/delegate-api");
+    verify(&pebble, &dir, &work.0);
+    assert!(sans(&dir.join("cert.pem")).contains("DNS:ns1.auth.test"));
+    // The challenge record served during validation is gone again.
+    let txt = dig(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        &["_acme-challenge.ns1.auth.test", "TXT", "+short"],
+    );
+    assert_eq!(txt.trim(), "", "challenge TXT left behind: {txt}");
+
+    // A restart serves the stored certificate at once.
+    drop(delegate);
+    let delegate = Server::start_config(&config);
+    let port_now = api_port(&delegate);
+    let out = health(&port_now);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

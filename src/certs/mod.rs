@@ -34,7 +34,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use instant_acme::{Account, ExternalAccountKey, NewAccount};
+
+use crate::http::CertificateSlot;
 
 use crate::config::{Acme, Cert, Challenge, Config};
 use crate::control::Control;
@@ -56,8 +60,13 @@ pub struct Context {
     pub http: http::Client,
     pub checker: dnscheck::Checker,
     pub store: store::Shared,
-    /// The running daemon's control handle (cache flushes); `None` from the CLI.
+    /// The running daemon's control handle (cache flushes, our own zone's
+    /// challenge records); `None` from the CLI.
     pub control: Option<Control>,
+    /// `[delegate] zone`, where `Challenge::OwnZone` answers its challenges.
+    pub delegate_zone: Option<String>,
+    /// The delegate API's certificate, replaced when its own certificate renews.
+    pub api_certificate: Option<Arc<CertificateSlot>>,
 }
 
 impl Context {
@@ -93,6 +102,8 @@ impl Context {
             checker,
             store,
             control,
+            delegate_zone: config.delegate.as_ref().map(|d| d.zone.clone()),
+            api_certificate: None,
         })
     }
 
@@ -375,6 +386,15 @@ async fn attempt(
         state: "failed",
         message: format!("deploying: {e}"),
     })?;
+    if cert.challenge == Challenge::OwnZone
+        && let Some(slot) = &context.api_certificate
+    {
+        let fullchain = format!("{}{}", issued.cert_pem, issued.chain_pem);
+        match slot.replace(fullchain.as_bytes(), issued.key_pem.as_bytes()) {
+            Ok(()) => log::info!("certs: the delegate API serves the new certificate"),
+            Err(e) => log::error!("certs: the delegate API keeps its certificate: {e}"),
+        }
+    }
     if cert.openwrt_acme_links
         && let Some(first) = cert.domains.first()
     {
@@ -461,11 +481,13 @@ async fn ari_window(context: &Context, info: &x509::CertInfo) -> Option<(i64, i6
 }
 
 /// Starts the certs thread. It holds `certs.lock` in `state_dir` while it runs.
+/// `api_certificate`: the delegate API's slot, when it serves a certificate of ours.
 pub fn start(
     config: &Config,
     state_dir: &Path,
     store: store::Shared,
     control: Control,
+    api_certificate: Option<Arc<CertificateSlot>>,
 ) -> Result<(), String> {
     let lock = lock_file(state_dir)?;
     match lock.try_lock() {
@@ -480,7 +502,8 @@ pub fn start(
             return Err(format!("{}: {e}", state_dir.join(LOCK_FILE).display()));
         }
     }
-    let context = Context::new(config, store, Some(control.clone()))?;
+    let mut context = Context::new(config, store, Some(control.clone()))?;
+    context.api_certificate = api_certificate;
     let certs = config.certs.clone();
     let requests = control.renewal_requests();
     std::thread::Builder::new()
@@ -691,6 +714,7 @@ pub fn setup(config: &Config, state_dir: &Path, name: &str) -> Result<String, St
                     out.push_str(&acmedns::setup_record(base, &credentials.fulldomain));
                     out.push('\n');
                 }
+                Challenge::OwnZone => {}
                 Challenge::DnsPersist01 => {
                     let (owner, value) =
                         order::persist_record(base, &identity, account.id(), wildcard);

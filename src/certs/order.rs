@@ -194,6 +194,8 @@ impl<'c> Checked<'c> {
                     check_persist_record(context, cert, base, &meta, account.id()).await?;
                 }
             }
+            // The names are in our own zone: nothing for the owner to add.
+            Challenge::OwnZone => {}
         }
         for domain in &cert.domains {
             check_caa(context, domain, &meta, account.id(), cert.challenge).await?;
@@ -261,13 +263,15 @@ impl<'c> Checked<'c> {
             (Err(e), None) => return Err(failed(format!("new order: {e}"))),
         };
         let challenge_type = match self.cert.challenge {
-            Challenge::Dns01 => ChallengeType::Dns01,
+            Challenge::Dns01 | Challenge::OwnZone => ChallengeType::Dns01,
             // instant-acme 0.8 has no variant for it: its catch-all carries the name,
             // and the challenge is answered like any other (POST {} to its URL).
             Challenge::DnsPersist01 => ChallengeType::Unknown("dns-persist-01".to_string()),
         };
         // Values per delegate subdomain (an apex and its wildcard share one).
         let mut values: Vec<(acmedns::Credentials, Vec<String>)> = Vec::new();
+        // OwnZone: (`_acme-challenge.<name>`, value) served from our own zone.
+        let mut own: Vec<(String, String)> = Vec::new();
         let mut challenge_urls = Vec::new();
         {
             let mut authorizations = order.authorizations();
@@ -292,6 +296,10 @@ impl<'c> Checked<'c> {
                         self.cert.challenge.name()
                     )));
                 };
+                if self.cert.challenge == Challenge::OwnZone {
+                    let value = challenge.key_authorization().dns_value();
+                    own.push((format!("_acme-challenge.{base}"), value));
+                }
                 if self.cert.challenge == Challenge::Dns01 {
                     let value = challenge.key_authorization().dns_value();
                     let Some((_, credentials)) = self.delegations.iter().find(|(b, _)| *b == base)
@@ -318,6 +326,7 @@ impl<'c> Checked<'c> {
             cert: self.cert,
             order,
             values,
+            own,
             answered: self.cert.challenge == Challenge::DnsPersist01,
         })
     }
@@ -392,11 +401,16 @@ async fn check_caa(
 ) -> Result<(), AttemptError> {
     let wildcard = domain.starts_with("*.");
     let base = acmedns::base_domain(domain);
-    let found = context
-        .checker
-        .caa(base)
-        .await
-        .map_err(|e| failed(format!("checking CAA for {base}: {e}")))?;
+    // Only a definite refusal stops the order here: when the tree cannot be read
+    // (a server that refuses a parent zone, split horizon), the CA checks CAA
+    // itself and has the last word.
+    let found = match context.checker.caa(base).await {
+        Ok(found) => found,
+        Err(e) => {
+            log::warn!("certs: cannot check CAA for {base} ({e}); the CA will");
+            return Ok(());
+        }
+    };
     let Some((owner, set)) = found else {
         return Ok(());
     };
@@ -431,13 +445,33 @@ pub struct Pending<'c> {
     order: instant_acme::Order,
     /// dns-01: the values each delegate account must serve.
     values: Vec<(acmedns::Credentials, Vec<String>)>,
+    /// OwnZone: the TXT records to serve from our own zone.
+    own: Vec<(String, String)>,
     answered: bool,
+}
+
+/// Challenge TXT records served from our own zone while an order validates;
+/// removed when dropped, whatever the outcome.
+struct OwnRecords {
+    control: Option<crate::control::Control>,
+    ids: Vec<u64>,
+}
+
+impl Drop for OwnRecords {
+    fn drop(&mut self) {
+        if let Some(control) = &self.control {
+            for id in &self.ids {
+                let _ = control.remove_record(*id);
+            }
+        }
+    }
 }
 
 impl<'c> Pending<'c> {
     /// dns-01: update the TXT at each delegate, wait for its own servers to
     /// return it, tell the CA; then wait for the CA's verdict.
     pub async fn validate(mut self) -> Result<Ready<'c>, AttemptError> {
+        let _own = self.serve_own().await?;
         for (credentials, values) in &self.values {
             for value in values {
                 acmedns::update(&self.context.http, credentials, value)
@@ -519,6 +553,60 @@ impl<'c> Pending<'c> {
             cert: self.cert,
             order: self.order,
         })
+    }
+
+    /// OwnZone: the TXT values go straight into our delegate zone (through the
+    /// control handle, at TTL 1); then our own servers must return them.
+    async fn serve_own(&self) -> Result<OwnRecords, AttemptError> {
+        let mut served = OwnRecords {
+            control: self.context.control.clone(),
+            ids: Vec::new(),
+        };
+        if self.own.is_empty() {
+            return Ok(served);
+        }
+        let (Some(control), Some(zone)) = (&self.context.control, &self.context.delegate_zone)
+        else {
+            return Err(failed(
+                "the delegate's own certificate is obtained by the running daemon only",
+            ));
+        };
+        for (name, value) in &self.own {
+            let record = format!("{name}. 1 TXT \"{value}\"");
+            let added = control
+                .add_record(zone, &record)
+                .map_err(|e| failed(format!("serving {name} in {zone}: {e}")))?;
+            served.ids.push(added.id);
+        }
+        let mut names: Vec<&String> = self.own.iter().map(|(n, _)| n).collect();
+        names.dedup();
+        for name in names {
+            let values: Vec<String> = self
+                .own
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .collect();
+            let servers = self
+                .context
+                .checker
+                .authoritative_servers(name)
+                .await
+                .map_err(|e| failed(format!("finding {name}'s servers: {e}")))?;
+            let seen = self
+                .context
+                .checker
+                .wait_txt_at(&servers, name, &values, PROPAGATION_TIMEOUT)
+                .await
+                .map_err(|e| failed(format!("checking the TXT at {name}: {e}")))?;
+            if !seen {
+                return Err(failed(format!(
+                    "our own servers {} did not return the TXT at {name}",
+                    list(&servers)
+                )));
+            }
+        }
+        Ok(served)
     }
 
     /// What the CA said about each failed challenge.

@@ -41,6 +41,9 @@ pub enum Challenge {
     Dns01,
     /// A persistent `_validation-persist` TXT naming the account.
     DnsPersist01,
+    /// dns-01 answered in this lanseal's own delegate zone (the delegate API's
+    /// certificate, `[delegate] tls = "acme"`): no HTTP round trip, no CNAME.
+    OwnZone,
 }
 
 impl Challenge {
@@ -48,6 +51,7 @@ impl Challenge {
         match self {
             Self::Dns01 => "dns-01",
             Self::DnsPersist01 => "dns-persist-01",
+            Self::OwnZone => "dns-01",
         }
     }
 }
@@ -152,10 +156,29 @@ pub(super) fn resolve_acme(
     }))
 }
 
+/// The name of the delegate API's own certificate (`[delegate] tls = "acme"`).
+pub const DELEGATE_API_CERT: &str = "delegate-api";
+
+/// The delegate API's certificate, kept by the certs role like any other.
+pub(super) fn delegate_api_cert(host: String, state_dir: &Path) -> Cert {
+    Cert {
+        name: DELEGATE_API_CERT.to_string(),
+        domains: vec![host],
+        challenge: Challenge::OwnZone,
+        delegate: None,
+        key_type: KeyType::Ec256,
+        dir: state_dir.join("certs").join(DELEGATE_API_CERT),
+        openwrt_acme_links: false,
+        deploy_hook: None,
+        renew_before_days: 0,
+        profile: None,
+    }
+}
+
 /// Resolves every `[[cert]]`; `state_dir` gives the default `dir`.
 pub(super) fn resolve_certs(
     raw: Vec<raw::Cert>,
-    state_dir: Option<&Path>,
+    state_dir: &Path,
     lines: &Lines<'_>,
 ) -> Result<Vec<Cert>, ConfigError> {
     if let Some(extra) = raw.get(CERTS_MAX) {
@@ -180,7 +203,7 @@ pub(super) fn resolve_certs(
                 format!("cert.name `{name}`: expected letters, digits, '-', '_' or '.' (a file name), such as \"router\""),
             ));
         }
-        if certs.iter().any(|c| c.name == name) {
+        if certs.iter().any(|c| c.name == name) || name == DELEGATE_API_CERT {
             return Err(lines.error(at, format!("cert.name `{name}` is used twice")));
         }
         let domains = domains(cert.domains, at, lines)?;
@@ -229,15 +252,9 @@ pub(super) fn resolve_certs(
                 )
             })?,
         };
-        let dir = match (cert.dir, state_dir) {
-            (Some(dir), _) => PathBuf::from(dir),
-            (None, Some(state)) => state.join("certs").join(&name),
-            (None, None) => {
-                return Err(lines.error(
-                    at,
-                    format!("cert `{name}`: needs dir (or a state_dir to put certs/{name} in)"),
-                ));
-            }
+        let dir = match cert.dir {
+            Some(dir) => PathBuf::from(dir),
+            None => state_dir.join("certs").join(&name),
         };
         let renew_before_days = match cert.renew_before_days {
             None => 0,

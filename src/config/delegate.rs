@@ -38,6 +38,9 @@ pub struct Delegate {
     pub api_prefix: String,
     /// HTTPS when both are given; plain HTTP otherwise.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `tls = "acme"`: HTTPS with a certificate for this host name (at or below
+    /// the zone) that the certs role obtains, proving it in the zone itself.
+    pub tls_acme: Option<String>,
     pub registration: Registration,
     pub admin_token_file: Option<PathBuf>,
     pub trusted_proxies: Vec<acl::Net>,
@@ -53,6 +56,7 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
     let soa_email = soa_email(raw.soa_email, &zone, lines)?;
     let api_listen = api_listen(raw.api_listen, lines)?;
     let api_prefix = api_prefix(raw.api_prefix, lines)?;
+    let tls_acme = tls_acme(raw.tls, raw.api_host, &raw.tls_cert, &ns, &zone, lines)?;
     let tls = tls_files(raw.tls_cert, raw.tls_key, lines)?;
     let registration = registration(raw.registration.as_ref(), lines)?;
     let admin_token_file = admin_token_file(raw.admin_token_file, registration, zone_at, lines)?;
@@ -65,6 +69,7 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
         api_listen,
         api_prefix,
         tls,
+        tls_acme,
         registration,
         admin_token_file,
         trusted_proxies,
@@ -195,6 +200,66 @@ fn api_prefix(raw: Option<Spanned<String>>, lines: &Lines<'_>) -> Result<String,
         ));
     }
     Ok(text)
+}
+
+/// `tls = "acme"` and `api_host`: the host name the API's certificate names; by
+/// default the first name server inside the zone (its address is in the zone),
+/// else the zone's apex.
+fn tls_acme(
+    tls: Option<Spanned<String>>,
+    api_host: Option<Spanned<String>>,
+    tls_cert: &Option<Spanned<String>>,
+    ns: &[String],
+    zone: &str,
+    lines: &Lines<'_>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(tls) = tls else {
+        if let Some(host) = api_host {
+            return Err(lines.error(
+                host.span().start,
+                "delegate.api_host: only with tls = \"acme\" (the name its certificate is for)",
+            ));
+        }
+        return Ok(None);
+    };
+    if tls.get_ref() != "acme" {
+        return Err(lines.error(
+            tls.span().start,
+            format!(
+                "delegate.tls `{}`: expected \"acme\" (or tls_cert and tls_key for files)",
+                tls.get_ref()
+            ),
+        ));
+    }
+    if let Some(cert) = tls_cert {
+        return Err(lines.error(
+            cert.span().start,
+            "delegate: tls = \"acme\" obtains the certificate; tls_cert and tls_key are for files",
+        ));
+    }
+    let inside = |name: &str| name == zone || name.ends_with(&format!(".{zone}"));
+    let host = match api_host {
+        Some(host) => {
+            let text = host
+                .get_ref()
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            if !inside(&text) || super::zone::domain_below_root(&text).is_none() {
+                return Err(lines.error(
+                    host.span().start,
+                    format!("delegate.api_host `{text}`: expected a name in the zone {zone} (its challenge is answered there)"),
+                ));
+            }
+            text
+        }
+        None => ns
+            .iter()
+            .map(|n| n.trim_end_matches('.').to_string())
+            .find(|n| inside(n))
+            .unwrap_or_else(|| zone.to_string()),
+    };
+    Ok(Some(host))
 }
 
 /// `tls_cert` and `tls_key`: both (HTTPS) or neither (plain HTTP).

@@ -19,7 +19,7 @@ mod mail;
 mod raw;
 mod zone;
 
-pub use acme::{Acme, Cert, Challenge};
+pub use acme::{Acme, Cert, Challenge, DELEGATE_API_CERT};
 pub use delegate::{Delegate, Registration};
 pub use dns::Dns;
 
@@ -72,6 +72,16 @@ impl LogLevel {
             Self::Debug => log::LevelFilter::Debug,
             Self::Trace => log::LevelFilter::Trace,
         }
+    }
+}
+
+/// The state directory when `state_dir` is not written: `/etc/lanseal` for root
+/// and `~/.local/state/lanseal` for anyone else (trying lanseal needs no root).
+pub fn default_state_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").filter(|_| !nix::unistd::getuid().is_root());
+    match home {
+        Some(home) => PathBuf::from(home).join(".local/state/lanseal"),
+        None => PathBuf::from("/etc/lanseal"),
     }
 }
 
@@ -179,7 +189,11 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         }
     };
     let state_dir = raw.state_dir.map(PathBuf::from);
-    let certs = acme::resolve_certs(raw.cert, state_dir.as_deref(), lines)?;
+    let state = state_dir.clone().unwrap_or_else(default_state_dir);
+    let mut certs = acme::resolve_certs(raw.cert, &state, lines)?;
+    if let Some(host) = delegate.as_ref().and_then(|d| d.tls_acme.clone()) {
+        certs.push(acme::delegate_api_cert(host, &state));
+    }
     let acme = acme::resolve_acme(raw.acme, !certs.is_empty(), lines)?;
     let config = Config {
         source: lines.file.to_string(),

@@ -194,6 +194,8 @@ pub struct Delegate {
     pub api_prefix: Option<Spanned<String>>,
     pub tls_cert: Option<Spanned<String>>,
     pub tls_key: Option<Spanned<String>>,
+    pub tls: Option<Spanned<String>>,
+    pub api_host: Option<Spanned<String>>,
     pub registration: Option<Spanned<String>>,
     pub admin_token_file: Option<Spanned<String>>,
     pub trusted_proxies: Option<Vec<Spanned<String>>>,

@@ -35,7 +35,13 @@ pub struct Prepared {
 impl Prepared {
     /// Loads every account's records from `store` and binds the API: all that
     /// can fail, before any thread starts.
-    pub fn new(settings: &config::Delegate, store: store::Shared) -> Result<Self, String> {
+    /// `acme_dir`: where the certs role keeps the API's own certificate
+    /// (`tls = "acme"`).
+    pub fn new(
+        settings: &config::Delegate,
+        store: store::Shared,
+        acme_dir: &Path,
+    ) -> Result<Self, String> {
         let apex = crate::dns::zone::domain_wire(&settings.zone)
             .map_err(|e| format!("delegate zone: {e}"))?;
         let records = Arc::new(DelegateRecords::new(apex.into()));
@@ -50,12 +56,16 @@ impl Prepared {
             Some(file) => Some(admin_token(file)?),
             None => None,
         };
-        let (tls, certificate) = match &settings.tls {
-            Some((cert, key)) => {
+        let (tls, certificate) = match (&settings.tls, &settings.tls_acme) {
+            (Some((cert, key)), _) => {
                 let (config, slot) = crate::http::load_tls(cert, key)?;
                 (Some(config), Some(slot))
             }
-            None => (None, None),
+            (None, Some(host)) => {
+                let (config, slot) = crate::http::load_or_stand_in(acme_dir, host)?;
+                (Some(config), Some(slot))
+            }
+            (None, None) => (None, None),
         };
         let (listener, bound) = crate::http::bind(settings.api_listen).map_err(|e| {
             format!(

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 pub use limits::{Counters, LimitCounter, Limits};
 pub use server::{Server, bind, spawn};
-pub use tls::{CertificateError, CertificateSlot, load_tls};
+pub use tls::{CertificateError, CertificateSlot, load_or_stand_in, load_tls};
 
 #[derive(Debug, Clone)]
 pub struct Request {

@@ -73,6 +73,14 @@ impl CertificateSlot {
         Ok(())
     }
 
+    /// The certificate and key presented now.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// A server config that presents whatever this slot holds at each handshake.
     pub fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, String> {
         let mut config = ServerConfig::builder_with_provider(self.provider.clone())
@@ -143,6 +151,38 @@ pub fn load_tls(
     Ok((slot.server_config()?, slot))
 }
 
+/// The certificate the certs role keeps in `dir` (fullchain.pem, privkey.pem)
+/// for `host`, or, before it has one, a self-signed stand-in for `host` so the
+/// listener is up at once (clients refuse it until the real one arrives, which
+/// replaces it without a restart).
+pub fn load_or_stand_in(
+    dir: &Path,
+    host: &str,
+) -> Result<(Arc<ServerConfig>, Arc<CertificateSlot>), String> {
+    let (cert, key) = (dir.join("fullchain.pem"), dir.join("privkey.pem"));
+    if cert.exists() && key.exists() {
+        match load_tls(&cert, &key) {
+            Ok(loaded) => return Ok(loaded),
+            Err(e) => {
+                log::warn!("{e}; serving a self-signed certificate until a new one is issued")
+            }
+        }
+    }
+    let key_pair = rcgen::KeyPair::generate().map_err(|e| format!("a stand-in key: {e}"))?;
+    let params = rcgen::CertificateParams::new(vec![host.to_string()])
+        .map_err(|e| format!("a stand-in certificate for {host}: {e}"))?;
+    let certificate = params
+        .self_signed(&key_pair)
+        .map_err(|e| format!("a stand-in certificate for {host}: {e}"))?;
+    let slot = CertificateSlot::new(
+        certificate.pem().as_bytes(),
+        key_pair.serialize_pem().as_bytes(),
+    )
+    .map_err(|e| format!("a stand-in certificate for {host}: {e:?}"))?;
+    let slot = Arc::new(slot);
+    Ok((slot.server_config()?, slot))
+}
+
 fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, String> {
     let (mut pem, file) = (Vec::new(), path.display());
     let read = std::fs::File::open(path)
@@ -168,6 +208,32 @@ mod tests {
 
     use super::*;
     use crate::http::{Handler, Limits, Request, Response, bind, spawn};
+
+    /// Without a stored certificate: a self-signed one for the host, so HTTPS is
+    /// up; with a stored pair: that pair.
+    #[test]
+    fn stand_in_until_a_certificate_is_stored() {
+        let dir = std::env::temp_dir().join(format!("lanseal-standin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (_, slot) = load_or_stand_in(&dir, "ns1.auth.test").unwrap();
+        let served = slot.current();
+        let first = served.cert[0].as_ref().to_vec();
+        let text = String::from_utf8_lossy(&first).into_owned();
+        assert!(!first.is_empty(), "{text}");
+        // A stored pair is what is served next time.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["ns1.auth.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(dir.join("fullchain.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("privkey.pem"), key.serialize_pem()).unwrap();
+        let (_, slot) = load_or_stand_in(&dir, "ns1.auth.test").unwrap();
+        assert_eq!(slot.current().cert[0].as_ref(), cert.der().as_ref());
+        assert_ne!(slot.current().cert[0].as_ref(), first.as_slice());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn openssl(dir: &Path, args: &str) {
         let output = Command::new("openssl")

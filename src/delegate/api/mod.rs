@@ -168,6 +168,7 @@ mod tests {
             api_listen: "127.0.0.1:0".parse().unwrap(),
             api_prefix: String::new(),
             tls: None,
+            tls_acme: None,
             registration: Registration::Open,
             admin_token_file: None,
             trusted_proxies: Vec::new(),

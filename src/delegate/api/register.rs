@@ -92,7 +92,7 @@ impl Api {
 
     /// The API's base URL as this client reached it.
     fn server_url(&self, request: &Request) -> String {
-        let scheme = if self.config.tls.is_some() {
+        let scheme = if self.config.tls.is_some() || self.config.tls_acme.is_some() {
             "https"
         } else {
             "http"
