@@ -1,15 +1,18 @@
 //! # lanseal — architecture map
 //!
 //! lanseal is one small static binary for home routers and single-board computers.
-//! It has two roles so far. `dns`: the resolver the LAN asks, answering from local
+//! It has three roles so far. `dns`: the resolver the LAN asks, answering from local
 //! zones the owner defines, IP-embedded names and the LAN's lease and hosts names,
 //! and forwarding everything else to upstream resolvers through an answer cache,
 //! to the clients its ACL admits and within their rate limits. `delegate`: on a
 //! small public server, an acme-dns-compatible ACME-challenge delegate — an HTTP
 //! API with scoped keys and the authoritative zone its TXT records live in.
-//! Later roles (`certs`, `api`) plug into the same process as further config
-//! sections and modules, and reach what runs through one [`control::Control`]
-//! handle and one [`store::Shared`] store; this map grows with them.
+//! `certs`: the router's own LAN certificates, obtained from an ACME CA and
+//! renewed forever, proven through a delegate (dns-01 behind one CNAME the owner
+//! adds once) or a persistent record (dns-persist-01), and the delegate's own API
+//! certificate. The coming `api` role plugs into the same process as a further
+//! config section and module; every role reaches what runs through one
+//! [`control::Control`] handle and one [`store::Shared`] store.
 //!
 //! ## Bird's-eye view
 //!
@@ -31,6 +34,11 @@
 //!  internet ─HTTP(S)─▶ http (own thread, bounded workers) ─▶ delegate::api ─▶ store (SQLite)
 //!                                                               └─▶ dns::dynamic (in memory)
 //!  internet ─DNS─▶ dns::server ─▶ answer(public): the delegate zone only, to anyone
+//!  certs thread (own current-thread runtime, one attempt at a time):
+//!    schedule ─▶ order: check (dnscheck: CNAME, CAA; the directory) ─▶ pending
+//!    (acmedns update, or own zone via control; TXT seen at the authoritative
+//!    servers) ─▶ ready ─▶ issued (key: fresh key + CSR) ─▶ deploy (one set) ─▶ hooks
+//!    └─ certs::http (hyper HTTP/1.1 + rustls) ─HTTPS─▶ ACME CA, delegate API
 //! ```
 //!
 //! ## The path of a DNS query
@@ -77,7 +85,9 @@
 //!   rejected) and [`config::Config`] (defaults applied, everything validated,
 //!   zones built once and kept for the daemon). One file per section: `[dns]` in
 //!   `config::dns`, `[[zone]]` in `config::zone` (`[zone.mail]` turned into record
-//!   lines by `config::mail`), `[delegate]` in `config::delegate`; address forms in
+//!   lines by `config::mail`), `[delegate]` in `config::delegate`, `[acme]` and
+//!   `[[cert]]` in `config::acme` (`tls = "acme"` adds the delegate API's own
+//!   certificate as one more); address forms in
 //!   `config::address`, offsets to lines in `config::lines`. The delegate's zone
 //!   records are the delegate's, `delegate::zone::spec`.
 //!   Invariant: a `Config` that exists is valid; every error carries file, line and
@@ -142,9 +152,29 @@
 //! - [`store`] — the one SQLite file of every role: the daemon opens it once
 //!   (when a role needs it) and hands each role a clone of `store::Shared` (the
 //!   `Store` behind one mutex). `schema` migrates by `user_version` (version 2
-//!   holds the certs and local-API tables to come); one file per table group
-//!   (`accounts`, `runtime`). Rollback journal with `synchronous = FULL`, one
-//!   transaction per write, 0600 in a 0700 directory; never on the DNS path.
+//!   added the certs and local-API tables, version 3 the certs role's schedule
+//!   columns); one file per table group (`accounts`, `certs`, `runtime`).
+//!   Rollback journal with `synchronous = FULL`, one transaction per write, 0600
+//!   in a 0700 directory; never on the DNS path. A certificate's row is written
+//!   only when it changed (flash wear).
+//! - [`certs`] — the certs role: `mod` the scheduler thread (due times, renewals
+//!   asked through `Control` or by `lanseal certs renew` as a store flag, a
+//!   `certs.lock` that tells the CLI a daemon runs) and the CLI's commands;
+//!   `order` the attempt as one type per state (`Checked` → `Pending` → `Ready`
+//!   → `Issued`); `schedule` pure timing (ARI pick, a third of the lifetime or
+//!   `renew_before_days`, jitter, backoff 1 h to 1 day, clock plausibility
+//!   against the build time from build.rs); `http` the role's one HTTP client
+//!   (hyper HTTP/1.1 on tokio-rustls, bundled roots plus `ca_bundle`, bounded,
+//!   no redirects), also instant-acme's transport; `acmedns` the delegate's API
+//!   (register, update) and lego's storage file; `dnscheck` and `caa` the checks
+//!   (CNAME, the RFC 8659 climb with RFC 8657 parameters, TXT at the
+//!   authoritative servers, found by discovery or `check_resolvers`); `key`
+//!   fresh keys and CSRs; `x509` a panic-free DER reader (validity, serial, AKI,
+//!   SANs); `deploy` the certbot layout as one set (hidden set directories, one
+//!   `current` symlink renamed), OpenWrt links, hooks in their own process group
+//!   with a timeout. Invariants: only an issued certificate is deployed, so a
+//!   failed attempt never touches the working set; no decision while the clock
+//!   is earlier than the build.
 //! - [`http`] — a bounded HTTP/1.1 server: `server` (one tokio thread, a
 //!   blocking worker pool of one per core but one, every HTTP thread at nice 10
 //!   so DNS threads preempt bcrypt), `slots` (at most 64 connections, 8 per
@@ -176,6 +206,22 @@
 //! on the tokio and rustls already here, and bounds what tiny_http did not
 //! (slow clients, header size).
 //!
+//! ## Why instant-acme without its HTTP client, and what the certs role costs
+//!
+//! The design named instant-acme; it is used for the protocol (JWS, nonces,
+//! orders, ARI). Its `hyper-rustls` feature was left off: that client verifies
+//! through rustls-platform-verifier (routers have no CA store, so the builder
+//! fails there) and brings HTTP/2. `certs::http` is instant-acme's transport
+//! instead: hyper's HTTP/1.1 client connection on the rustls already in the tree,
+//! with webpki-roots and `ca_bundle`, and the same client calls the delegate's
+//! API. ring cannot make RSA keys, so `rsa` 0.10 does (keys only; ring signs):
+//! +206 912 bytes on x86_64 (0.9 would be +130 304 but is 10–15 times slower to
+//! generate keys, which on a MIPS router means minutes). instant-acme 0.8 has no
+//! type for dns-persist-01: its `ChallengeType::Unknown` carries the name and the
+//! challenge is answered like any other (POST `{}`); the issuer domain name comes
+//! from the directory's `caaIdentities`, because instant-acme drops the
+//! challenge's `issuer-domain-names` (Pebble 2.10 sends the same list).
+//!
 //! ## Why not hickory-server's `Server`
 //!
 //! The design started from hickory-server's `Server` with our own `RequestHandler`.
@@ -199,8 +245,8 @@
 //!   directory and store, setgroups, setgid, setuid, verified; exit 1 if any step
 //!   fails; refused once a thread exists) → block signals → read lease/hosts
 //!   files and interfaces (as `user`, as every reload will) → start DNS threads
-//!   and the watcher → log `listening on ADDR` → start the delegate API → wait
-//!   for signals.
+//!   and the watcher → log `listening on ADDR` → start the delegate API → start
+//!   the certs thread (it takes `certs.lock`) → wait for signals.
 //! - **Change at run time**: nothing a query reads is ever mutated. SIGHUP, a lease
 //!   file, an interface change or a role's request (through `control::Control`)
 //!   builds a new `Service` from `control::State` and publishes it; threads switch at their next query and the old one is freed

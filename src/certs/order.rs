@@ -255,12 +255,12 @@ impl<'c> Checked<'c> {
                     self.cert.name,
                     replaced.as_deref().unwrap_or("the current certificate")
                 );
-                self.account
-                    .new_order(&plain())
-                    .await
-                    .map_err(|e| failed(format!("new order: {e}")))?
+                match self.account.new_order(&plain()).await {
+                    Ok(order) => order,
+                    Err(e) => return Err(self.order_refused(e)),
+                }
             }
-            (Err(e), None) => return Err(failed(format!("new order: {e}"))),
+            (Err(e), None) => return Err(self.order_refused(e)),
         };
         let challenge_type = match self.cert.challenge {
             Challenge::Dns01 | Challenge::OwnZone => ChallengeType::Dns01,
@@ -329,6 +329,26 @@ impl<'c> Checked<'c> {
             own,
             answered: self.cert.challenge == Challenge::DnsPersist01,
         })
+    }
+}
+
+impl Checked<'_> {
+    /// A refused order; when the CA no longer knows the account (a CA reset, a
+    /// test CA restarted), the stored one is forgotten so the next attempt makes
+    /// a new one, whose URL the CAA and dns-persist-01 records must then name.
+    fn order_refused(&self, error: instant_acme::Error) -> AttemptError {
+        let unknown = matches!(&error, instant_acme::Error::Api(problem)
+            if problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:accountDoesNotExist"));
+        if unknown {
+            let directory = &self.context.acme.directory;
+            let _ = self.context.store.lock().delete_acme_account(directory);
+            return failed(format!(
+                "the CA no longer knows the account {}: a new one is made at the next \
+                 attempt (records naming the old account URL must be updated: `lanseal certs setup`)",
+                self.account.id()
+            ));
+        }
+        failed(format!("new order: {error}"))
     }
 }
 

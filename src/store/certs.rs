@@ -79,6 +79,17 @@ impl Store {
             .map_err(|e| self.error(&format!("store the ACME account for {directory_url}"), e))
     }
 
+    /// Forgets the account of a directory (the CA no longer knows it).
+    pub fn delete_acme_account(&mut self, directory_url: &str) -> Result<bool, StoreError> {
+        self.connection
+            .execute(
+                "DELETE FROM acme_accounts WHERE directory_url = ?1",
+                params![directory_url],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.error(&format!("forget the ACME account for {directory_url}"), e))
+    }
+
     pub fn delegate_credentials(
         &self,
         base_domain: &str,
