@@ -61,6 +61,8 @@ struct Router {
     directory: String,
     ca_bundle: PathBuf,
     certs: String,
+    /// The server A's checks ask (default: A itself).
+    check: Option<SocketAddr>,
 }
 
 impl Router {
@@ -77,7 +79,10 @@ impl Router {
              routes = {{ \"auth.test\" = [\"{delegate}\"] }}\n\
              [[zone]]\nname = \"home.test\"\nrecords = [{records}]\n\
              [acme]\ndirectory = \"{directory}\"\nca_bundle = \"{ca}\"\n\
-             check_resolvers = [\"127.0.0.1:{port}\"]\n{certs}",
+             check_resolvers = [\"{check}\"]\n{certs}",
+            check = self
+                .check
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], self.port))),
             state = self.state().display(),
             port = self.port,
             delegate = self.delegate_dns,
@@ -212,6 +217,7 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
         directory: pebble.directory(),
         ca_bundle: pebble.ca_bundle().to_path_buf(),
         certs,
+        check: None,
     };
 
     // The owner's part: `certs setup` registers at the delegate (and the ACME
@@ -382,6 +388,7 @@ fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
         ca_bundle: pebble.ca_bundle().to_path_buf(),
         certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n"
             .into(),
+        check: None,
     };
     let config = router.write(&[]);
     let config = config.to_str().unwrap();
@@ -491,6 +498,7 @@ fn a_txt_the_ca_rejects_fails_cleanly() {
         ca_bundle: pebble.ca_bundle().to_path_buf(),
         certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n"
             .into(),
+        check: None,
     };
     let config = router.write(&[]);
     let config = config.to_str().unwrap();
@@ -724,4 +732,72 @@ fn the_delegate_obtains_and_serves_its_own_api_certificate() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The router's cache must not serve an answer for the challenge name cached
+/// before the update: here A has cached NODATA for the delegate's TXT (for the
+/// delegate's negative TTL, 60 s) when the order starts, and Pebble asks A. The
+/// checks ask another server (C, with the same zone and route), so only the
+/// flush after the update lets Pebble see the new value.
+#[test]
+fn the_routers_cache_is_flushed_after_each_update() {
+    let work = TempDir::new();
+    let (delegate, api) = delegate(&work.0.join("state-b"));
+    let port = free_dns_port();
+    let pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], port)));
+    let mut router = Router {
+        dir: work.0.clone(),
+        port,
+        delegate_dns: delegate.addr,
+        api,
+        directory: pebble.directory(),
+        ca_bundle: pebble.ca_bundle().to_path_buf(),
+        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n"
+            .into(),
+        check: None,
+    };
+    let config = router.write(&[]);
+    let config = config.to_str().unwrap();
+    let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
+    let cname: Vec<String> = setup
+        .iter()
+        .filter(|r| r.contains("CNAME"))
+        .cloned()
+        .collect();
+    let records: Vec<String> = cname.iter().map(|r| format!("{r:?}")).collect();
+    let checker_config = |listen: &str, records: &[String]| {
+        format!(
+            "[dns]\nlisten = [\"{listen}\"]\nresolv_file = \"\"\n\
+             routes = {{ \"auth.test\" = [\"{}\"] }}\n\
+             [[zone]]\nname = \"home.test\"\nrecords = [{}]\n",
+            delegate.addr,
+            records.join(", ")
+        )
+    };
+    let checker = Server::start_config(&checker_config("127.0.0.1:0", &[]));
+    router.check = Some(checker.addr);
+    // A starts without the CNAME: its first attempt waits for it. Meanwhile a
+    // LAN client asks A for the delegate's TXT: NODATA (registered, no value
+    // yet), which A caches for the delegate's negative TTL.
+    let a = Server::start_config(&router.config(&[]));
+    wait_log_within(&a, "waiting_for_cname", ISSUE_TIMEOUT);
+    let fulldomain = cname[0].split_whitespace().last().unwrap().to_string();
+    let out = dig(a.addr, &[&fulldomain, "TXT"]);
+    assert!(
+        out.contains("status: NOERROR") && out.contains("ANSWER: 0"),
+        "NODATA: {out}"
+    );
+    // The CNAME added (the reload keeps the cache); the order's update must
+    // flush A's NODATA, or Pebble, asking A, would not see the value.
+    checker.dir.write(
+        "lanseal.toml",
+        &checker_config(&checker.addr.to_string(), &records),
+    );
+    checker.signal("HUP");
+    checker.wait_log("reloaded");
+    reload(&a, &router, &cname);
+    let out = lanseal(&["certs", "renew", "router", "-c", config]);
+    assert!(out.contains("router: valid"), "{out}");
+    drop(a);
+    drop(checker);
 }
