@@ -431,28 +431,46 @@ async fn plan(context: &Context, cert: &Cert, info: &x509::CertInfo, row: &mut C
     if cert.renew_before_days == 0
         && let Some((start, end, retry_secs)) = ari_window(context, info).await
     {
-        let pick = schedule::ari_pick(start, end, now, random());
-        let recheck = now.saturating_add(schedule::clamp_retry_after_secs(retry_secs));
-        if recheck < pick {
-            row.renew_after = Some(recheck);
-            row.reason = Some(schedule::Reason::AriRecheck.to_string());
-        } else {
-            row.renew_after = Some(pick);
-            row.reason = Some(schedule::Reason::AriWindow.to_string());
-        }
+        apply_ari(row, (start, end, retry_secs), now, random());
         return;
     }
+    (row.ari_start, row.ari_end, row.ari_pick) = (None, None, None);
     row.renew_after = Some(schedule::renew_at(
         info.not_before,
         info.not_after,
         cert.renew_before_days,
         random(),
     ));
-    row.reason = Some(if cert.renew_before_days > 0 {
-        schedule::Reason::RenewBeforeDays.to_string()
+    let rule = schedule::renew_rule(info.not_before, info.not_after, cert.renew_before_days);
+    row.reason = Some(rule.to_string());
+}
+
+/// The schedule from an ARI answer: the time picked in the window (kept while
+/// the window is the same) or, when sooner, the re-check the Retry-After asks.
+fn apply_ari(
+    row: &mut CertificateRow,
+    (start, end, retry_secs): (i64, i64, i64),
+    now: i64,
+    random: u64,
+) {
+    // Picked once per window: picking again at every re-check would drift
+    // the renewals of many routers towards the window's end.
+    let same_window = row.ari_start == Some(start) && row.ari_end == Some(end);
+    let pick = match row.ari_pick.filter(|_| same_window) {
+        Some(pick) => pick,
+        None => schedule::ari_pick(start, end, now, random),
+    };
+    row.ari_start = Some(start);
+    row.ari_end = Some(end);
+    row.ari_pick = Some(pick);
+    let recheck = now.saturating_add(schedule::clamp_retry_after_secs(retry_secs));
+    if recheck < pick {
+        row.renew_after = Some(recheck);
+        row.reason = Some(schedule::Reason::AriRecheck.to_string());
     } else {
-        schedule::Reason::LifetimeThird.to_string()
-    });
+        row.renew_after = Some(pick);
+        row.reason = Some(schedule::Reason::AriWindow.to_string());
+    }
 }
 
 /// RFC 9773: the suggested window (unix seconds) and the Retry-After, if offered.
@@ -846,7 +864,33 @@ pub fn state_dir_of(config: &Config) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn an_ari_pick_is_kept_while_the_window_stays() {
+        let day = 86_400;
+        let mut row = CertificateRow::default();
+        apply_ari(&mut row, (10 * day, 12 * day, 6 * 3600), 0, 1);
+        let first = row.ari_pick.unwrap();
+        assert!((10 * day..12 * day).contains(&first));
+        assert_eq!(row.renew_after, Some(6 * 3600), "the re-check comes first");
+        assert_eq!(row.reason.as_deref(), Some("ARI re-check"));
+        // The same window later, another random draw: the pick stays.
+        apply_ari(
+            &mut row,
+            (10 * day, 12 * day, 6 * 3600),
+            3 * day,
+            u64::MAX / 3,
+        );
+        assert_eq!(row.ari_pick, Some(first));
+        // The window moves (say, the CA asks for an early renewal): a new pick.
+        apply_ari(&mut row, (4 * day, 5 * day, 6 * 3600), 4 * day, 7);
+        let second = row.ari_pick.unwrap();
+        assert!((4 * day..5 * day).contains(&second), "{second}");
+        assert_eq!(row.renew_after, Some(second));
+        assert_eq!(row.reason.as_deref(), Some("ARI window"));
+    }
 
     #[test]
     fn iso_dates() {

@@ -217,20 +217,6 @@ pub enum Reason {
     AriRecheck,
 }
 
-impl Reason {
-    /// Whether waking for this reason means attempting a renewal (the others only
-    /// look again: at the clock, or at the CA's ARI window).
-    pub fn renews(self) -> bool {
-        match self {
-            Reason::AriWindow
-            | Reason::LifetimeThird
-            | Reason::RenewBeforeDays
-            | Reason::FailureBackoff => true,
-            Reason::ClockImplausible | Reason::AriRecheck => false,
-        }
-    }
-}
-
 impl fmt::Display for Reason {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(match self {
@@ -242,47 +228,6 @@ impl fmt::Display for Reason {
             Reason::AriRecheck => "ARI re-check",
         })
     }
-}
-
-/// What the scheduler knows about one certificate, as it keeps it (in the store,
-/// so a restart resumes it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    /// When to renew: `ari_pick` of the last ARI window, or `renew_at` without ARI.
-    pub renew_at: i64,
-    /// Why then: `Reason::AriWindow`, or `renew_rule`'s answer.
-    pub renew_reason: Reason,
-    /// When to fetch the ARI window again (now + `clamp_retry_after_secs`), None
-    /// without ARI. The caller sets a new, later time after every fetch, answered
-    /// or failed.
-    pub ari_retry_at: Option<i64>,
-    /// No attempt before this (last failure + `backoff_secs`), None after a success.
-    pub failure_backoff_until: Option<i64>,
-}
-
-/// The next wake-up for a certificate and why. While the clock is implausible:
-/// a minute from now, to look at it again. Otherwise the renewal time, pushed back
-/// to the end of a failure's backoff, or the ARI re-check if that comes first.
-/// Never before `now`: a time already past means now.
-pub fn next_wake(plan: &Plan, now: i64) -> (i64, Reason) {
-    if !clock_plausible(now) {
-        return (
-            now.saturating_add(CLOCK_RECHECK_SECS),
-            Reason::ClockImplausible,
-        );
-    }
-    let (mut at, mut reason) = (plan.renew_at, plan.renew_reason);
-    if let Some(until) = plan.failure_backoff_until
-        && until > at
-    {
-        (at, reason) = (until, Reason::FailureBackoff);
-    }
-    if let Some(recheck) = plan.ari_retry_at
-        && recheck < at
-    {
-        (at, reason) = (recheck, Reason::AriRecheck);
-    }
-    (at.max(now), reason)
 }
 
 #[cfg(test)]
@@ -660,142 +605,18 @@ mod tests {
         }
     }
 
-    fn plan(renew_at: i64, renew_reason: Reason) -> Plan {
-        Plan {
-            renew_at,
-            renew_reason,
-            ari_retry_at: None,
-            failure_backoff_until: None,
-        }
-    }
-
-    #[test]
-    fn next_wake_waits_for_a_believable_clock() {
-        for now in [0, 3_600, -1, i64::MIN, BUILD_UNIX - CLOCK_SLACK_SECS - 1] {
-            let due = Plan {
-                ari_retry_at: Some(0),
-                failure_backoff_until: Some(0),
-                ..plan(0, Reason::LifetimeThird)
-            };
-            assert_eq!(
-                next_wake(&due, now),
-                (
-                    now.saturating_add(CLOCK_RECHECK_SECS),
-                    Reason::ClockImplausible
-                )
-            );
-        }
-    }
-
-    #[test]
-    fn next_wake_renews_at_the_planned_time() {
-        for reason in [
-            Reason::AriWindow,
-            Reason::LifetimeThird,
-            Reason::RenewBeforeDays,
-        ] {
-            assert_eq!(
-                next_wake(&plan(T + DAY_SECS, reason), T),
-                (T + DAY_SECS, reason)
-            );
-            // Due already (a router that was off): now.
-            assert_eq!(next_wake(&plan(T - DAY_SECS, reason), T), (T, reason));
-            assert_eq!(next_wake(&plan(i64::MIN, reason), T), (T, reason));
-            assert_eq!(next_wake(&plan(i64::MAX, reason), T), (i64::MAX, reason));
-        }
-    }
-
-    #[test]
-    fn next_wake_rechecks_ari_first_when_sooner() {
-        let mut ari = plan(T + 10 * DAY_SECS, Reason::AriWindow);
-        ari.ari_retry_at = Some(T + 6 * HOUR_SECS);
-        assert_eq!(next_wake(&ari, T), (T + 6 * HOUR_SECS, Reason::AriRecheck));
-        // A re-check already due: now.
-        ari.ari_retry_at = Some(T - 1);
-        assert_eq!(next_wake(&ari, T), (T, Reason::AriRecheck));
-        // A renewal sooner than the re-check wins.
-        ari.ari_retry_at = Some(T + 11 * DAY_SECS);
-        assert_eq!(next_wake(&ari, T), (T + 10 * DAY_SECS, Reason::AriWindow));
-        // A tie renews.
-        ari.ari_retry_at = Some(T + 10 * DAY_SECS);
-        assert_eq!(next_wake(&ari, T), (T + 10 * DAY_SECS, Reason::AriWindow));
-    }
-
-    #[test]
-    fn next_wake_honours_the_failure_backoff() {
-        // Renewal was due; it failed; the retry waits for the backoff.
-        let mut failed = plan(T - DAY_SECS, Reason::LifetimeThird);
-        failed.failure_backoff_until = Some(T + 2 * HOUR_SECS);
-        assert_eq!(
-            next_wake(&failed, T),
-            (T + 2 * HOUR_SECS, Reason::FailureBackoff)
-        );
-        // Backoff over: try again now.
-        assert_eq!(
-            next_wake(&failed, T + 3 * HOUR_SECS),
-            (T + 3 * HOUR_SECS, Reason::FailureBackoff)
-        );
-        // A renewal time later than the backoff (a new ARI window moved it): that.
-        failed.renew_at = T + DAY_SECS;
-        failed.renew_reason = Reason::AriWindow;
-        assert_eq!(next_wake(&failed, T), (T + DAY_SECS, Reason::AriWindow));
-        // An ARI re-check during the backoff comes first.
-        failed.renew_at = T - DAY_SECS;
-        failed.ari_retry_at = Some(T + HOUR_SECS);
-        assert_eq!(next_wake(&failed, T), (T + HOUR_SECS, Reason::AriRecheck));
-    }
-
-    #[test]
-    fn next_wake_extremes_do_not_overflow() {
-        for now in EXTREMES {
-            for renew in EXTREMES {
-                for other in [None, Some(i64::MIN), Some(0), Some(T), Some(i64::MAX)] {
-                    let extreme = Plan {
-                        renew_at: renew,
-                        renew_reason: Reason::RenewBeforeDays,
-                        ari_retry_at: other,
-                        failure_backoff_until: other,
-                    };
-                    let (at, _) = next_wake(&extreme, now);
-                    assert!(at >= now, "{now} {renew} {other:?}: {at}");
-                }
-            }
-        }
-    }
-
     #[test]
     fn reasons_read_as_status_text() {
         let cases = [
-            (Reason::AriWindow, "ARI window", true),
-            (Reason::LifetimeThird, "one third of lifetime left", true),
-            (Reason::RenewBeforeDays, "renew_before_days", true),
-            (Reason::FailureBackoff, "backoff after failure", true),
-            (Reason::ClockImplausible, "clock implausible", false),
-            (Reason::AriRecheck, "ARI re-check", false),
+            (Reason::AriWindow, "ARI window"),
+            (Reason::LifetimeThird, "one third of lifetime left"),
+            (Reason::RenewBeforeDays, "renew_before_days"),
+            (Reason::FailureBackoff, "backoff after failure"),
+            (Reason::ClockImplausible, "clock implausible"),
+            (Reason::AriRecheck, "ARI re-check"),
         ];
-        for (reason, text, renews) in cases {
+        for (reason, text) in cases {
             assert_eq!(reason.to_string(), text);
-            assert_eq!(reason.renews(), renews, "{reason}");
         }
-    }
-
-    #[test]
-    fn a_whole_life_with_the_6_day_profile() {
-        // Issue, renew at ~4 days, fail twice, succeed: each wake is where it
-        // should be and the certificate never expires unseen.
-        let (not_before, not_after) = (T, T + 518_400);
-        let renew = renew_at(not_before, not_after, 0, u64::MAX / 2);
-        let mut state = plan(renew, renew_rule(not_before, not_after, 0));
-        let (wake, reason) = next_wake(&state, T);
-        assert_eq!((wake, reason), (renew, Reason::LifetimeThird));
-        let mut now = wake;
-        for failures in 1..=2 {
-            state.failure_backoff_until = Some(now + backoff_secs(failures, 0));
-            let (wake, reason) = next_wake(&state, now);
-            assert_eq!(reason, Reason::FailureBackoff);
-            assert_eq!(wake - now, backoff_secs(failures, 0));
-            now = wake;
-        }
-        assert!(now < not_after - DAY_SECS, "retries well before expiry");
     }
 }

@@ -43,6 +43,11 @@ pub struct CertificateRow {
     pub failures: u32,
     pub last_error: Option<String>,
     pub renew_requested: bool,
+    /// The ARI window last seen for the deployed certificate, and the time
+    /// picked in it (RFC 9773 §4.2: picked once per window).
+    pub ari_start: Option<i64>,
+    pub ari_end: Option<i64>,
+    pub ari_pick: Option<i64>,
     pub updated: i64,
 }
 
@@ -172,7 +177,8 @@ impl Store {
         self.connection
             .query_row(
                 "SELECT name, domains, key_type, state, not_before, not_after, renew_after,
-                        reason, failures, last_error, renew_requested, updated
+                        reason, failures, last_error, renew_requested, updated,
+                        ari_start, ari_end, ari_pick
                  FROM certificates WHERE name = ?1",
                 params![name],
                 |row| {
@@ -189,6 +195,9 @@ impl Store {
                         last_error: row.get(9)?,
                         renew_requested: row.get(10)?,
                         updated: row.get(11)?,
+                        ari_start: row.get(12)?,
+                        ari_end: row.get(13)?,
+                        ari_pick: row.get(14)?,
                     })
                 },
             )
@@ -212,8 +221,8 @@ impl Store {
             .execute(
                 "INSERT OR REPLACE INTO certificates
                  (name, domains, key_type, state, not_before, not_after, renew_after, reason,
-                  failures, last_error, renew_requested, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                  failures, last_error, renew_requested, updated, ari_start, ari_end, ari_pick)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     row.name,
                     row.domains,
@@ -226,7 +235,10 @@ impl Store {
                     row.failures,
                     row.last_error,
                     row.renew_requested,
-                    row.updated
+                    row.updated,
+                    row.ari_start,
+                    row.ari_end,
+                    row.ari_pick
                 ],
             )
             .map(|_| true)

@@ -8,8 +8,8 @@
 //! one account per ACME directory, its key as PKCS#8 DER), `delegate_credentials`
 //! (certs: what the router registered at a delegate, per base domain) and
 //! `runtime_records` (the local API: records added at run time, served by DNS
-//! from memory). Version 3: `certificates` gains `not_before`, `reason` and
-//! `renew_requested`.
+//! from memory). Version 3: `certificates` gains `not_before`, `reason`,
+//! `renew_requested`, and the last ARI window with the time picked in it.
 
 use rusqlite::Connection;
 
@@ -69,12 +69,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX runtime_records_zone ON runtime_records(zone);
 ",
     // What the certs role learned it needs: the start of the validity (for the
-    // one-third rule), why the next renewal is when it is, and a renewal asked
-    // for by `lanseal certs renew` while the daemon runs.
+    // one-third rule), why the next renewal is when it is, a renewal asked for
+    // by `lanseal certs renew` while the daemon runs, and the ARI window last
+    // seen with the time picked in it (picked again only when the window moves).
     "
     ALTER TABLE certificates ADD COLUMN not_before INTEGER;
     ALTER TABLE certificates ADD COLUMN reason TEXT;
     ALTER TABLE certificates ADD COLUMN renew_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE certificates ADD COLUMN ari_start INTEGER;
+    ALTER TABLE certificates ADD COLUMN ari_end INTEGER;
+    ALTER TABLE certificates ADD COLUMN ari_pick INTEGER;
 ",
 ];
 
