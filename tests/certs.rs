@@ -206,7 +206,9 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
          [[cert]]\nname = \"short\"\ndomains = [\"short.home.test\"]\ndelegate = \"{{api}}\"\n\
          profile = \"shortlived\"\nrenew_before_days = 5\nkey_type = \"ec384\"\n\
          [[cert]]\nname = \"persist\"\ndomains = [\"p.home.test\"]\nchallenge = \"dns-persist-01\"\n\
-         profile = \"default\"\n",
+         profile = \"default\"\nkey_type = \"rsa2048\"\n\
+         [[cert]]\nname = \"bad\"\ndomains = [\"bad.home.test\"]\nchallenge = \"dns-persist-01\"\n\
+         profile = \"nosuch\"\n",
         hook = hook_log.display()
     );
     let router = Router {
@@ -301,8 +303,23 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     let days = end.duration_since(start).unwrap().as_secs() as f64 / 86_400.0;
     assert!((89.9..90.1).contains(&days), "default: {days} days");
 
-    // The status: valid, and why the next renewal is when it is.
+    // The status: valid, and why the next renewal is when it is; the unknown
+    // profile named with the ones offered.
     let status = lanseal(&["certs", "status", "-c", config]);
+    assert!(
+        status.contains("profile `nosuch` is not offered by")
+            && status.contains("(offered: default, shortlived)"),
+        "{status}"
+    );
+    let key = Command::new("openssl")
+        .args(["pkey", "-noout", "-text", "-in"])
+        .arg(state.join("certs/persist/privkey.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&key.stdout).contains("Private-Key: (2048 bit"),
+        "rsa2048"
+    );
     assert!(status.contains("state:        valid"), "{status}");
     assert!(
         status.contains("(ARI window)") || status.contains("(ARI re-check)"),

@@ -340,7 +340,14 @@ pub async fn turn(context: &Context, cert: &Cert, why: Turn) -> CertificateRow {
         }
         Err(e) => {
             row.failures = row.failures.saturating_add(1);
-            let wait = schedule::backoff_secs(row.failures, random());
+            let wait = match e.state {
+                // The owner is adding the record now, most likely: look again
+                // soon (1 min, doubling), not after the hour a failure waits.
+                "waiting_for_cname" | "waiting_for_record" => {
+                    waiting_recheck_secs(row.failures, random())
+                }
+                _ => schedule::backoff_secs(row.failures, random()),
+            };
             log::warn!(
                 "certs: {}: {e}; next attempt in {} s (failure {})",
                 cert.name,
@@ -355,6 +362,16 @@ pub async fn turn(context: &Context, cert: &Cert, why: Turn) -> CertificateRow {
     }
     save(context, &row);
     row
+}
+
+/// While waiting for the owner's record: 1 min after the first look, doubling,
+/// at most [`schedule::BACKOFF_FIRST_SECS`] (then the failure backoff's first
+/// step), plus up to 10% jitter.
+fn waiting_recheck_secs(looks: u32, random: u64) -> i64 {
+    const FIRST_SECS: i64 = 60;
+    let doublings = looks.saturating_sub(1).min(6);
+    let base = (FIRST_SECS << doublings).min(schedule::BACKOFF_FIRST_SECS);
+    base + (random % (base as u64 / 10 + 1)) as i64
 }
 
 fn save(context: &Context, row: &CertificateRow) {
@@ -890,6 +907,16 @@ mod tests {
         assert!((4 * day..5 * day).contains(&second), "{second}");
         assert_eq!(row.renew_after, Some(second));
         assert_eq!(row.reason.as_deref(), Some("ARI window"));
+    }
+
+    #[test]
+    fn waiting_for_a_record_looks_again_soon() {
+        assert_eq!(waiting_recheck_secs(1, 0), 60);
+        assert_eq!(waiting_recheck_secs(2, 0), 120);
+        assert_eq!(waiting_recheck_secs(6, 0), 1920);
+        assert_eq!(waiting_recheck_secs(7, 0), 3600);
+        assert_eq!(waiting_recheck_secs(u32::MAX, 0), 3600);
+        assert!(waiting_recheck_secs(1, u64::MAX) <= 66);
     }
 
     #[test]

@@ -363,6 +363,12 @@ mod tests {
         assert_eq!(cert.dir, PathBuf::from("/s/certs/router"));
         assert_eq!(cert.renew_before_days, 0);
         assert!(Config::parse("", "t.toml").unwrap().acme.is_none());
+        // Without state_dir, dir is under the default state directory.
+        let config = Config::parse(CERT, "t.toml").unwrap();
+        assert_eq!(
+            config.certs[0].dir,
+            crate::config::default_state_dir().join("certs/router")
+        );
     }
 
     #[test]
@@ -429,11 +435,6 @@ mod tests {
                 "[[cert]]\nname = \"a\"\ndomains = [\"a.test\"]\nchallenge = \"dns-persist-01\"\nkey_type = \"ed25519\"\n",
                 5,
                 "expected one of ec256",
-            ),
-            (
-                "[[cert]]\nname = \"a\"\ndomains = [\"a.test\"]\nchallenge = \"dns-persist-01\"\n",
-                2,
-                "needs dir",
             ),
             (
                 "state_dir = \"/s\"\n[[cert]]\nname = \"a\"\ndomains = [\"a.test\"]\nchallenge = \"dns-persist-01\"\nrenew_before_days = -1\n",

@@ -419,6 +419,47 @@ mod tests {
     }
 
     #[test]
+    fn tls_acme() {
+        let zone = "[delegate]\nzone = \"auth.test\"\n";
+        let config = Config::parse(&format!("{zone}tls = \"acme\"\n"), "t.toml").unwrap();
+        let delegate = config.delegate.unwrap();
+        assert_eq!(delegate.tls_acme.as_deref(), Some("ns1.auth.test"));
+        // The certs role keeps it as one more certificate, proven in the zone.
+        assert_eq!(config.certs.len(), 1);
+        assert_eq!(config.certs[0].name, crate::config::DELEGATE_API_CERT);
+        assert_eq!(config.certs[0].challenge, crate::config::Challenge::OwnZone);
+        assert!(config.acme.is_some());
+        let text = format!("{zone}ns = [\"ns.elsewhere.test.\"]\ntls = \"acme\"\n");
+        let config = Config::parse(&text, "t.toml").unwrap();
+        assert_eq!(
+            config.delegate.unwrap().tls_acme.as_deref(),
+            Some("auth.test")
+        );
+        assert_errors(&[
+            (
+                format!("{zone}tls = \"files\"\n"),
+                3,
+                "delegate.tls `files`: expected \"acme\"",
+            ),
+            (
+                format!("{zone}tls = \"acme\"\napi_host = \"api.other.test\"\n"),
+                4,
+                "delegate.api_host `api.other.test`: expected a name in the zone auth.test",
+            ),
+            (
+                format!("{zone}api_host = \"ns1.auth.test\"\n"),
+                3,
+                "only with tls = \"acme\"",
+            ),
+            (
+                format!("{zone}tls = \"acme\"\ntls_cert = \"/c\"\ntls_key = \"/k\"\n"),
+                4,
+                "tls_cert and tls_key are for files",
+            ),
+        ]);
+    }
+
+    #[test]
     fn defaults_and_forms() {
         let config = Config::parse(
             "[delegate]\nzone = \"Auth.Test.\"\nsoa_email = \"Me@Example.org\"\n\
