@@ -10,6 +10,7 @@ mod common;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
@@ -390,32 +391,62 @@ fn reload(a: &Server, router: &Router, records: &[String]) {
     a.wait_log("reloaded");
 }
 
-#[test]
-fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
+/// One certificate, `router` for home.test through the delegate B: B, Pebble
+/// (validating through `pebble_port`, A's port unless given), A's settings, A's
+/// config file and the CNAME `certs setup` printed for it.
+struct OneCert {
+    delegate: Server,
+    pebble: Pebble,
+    router: Router,
+    config: String,
+    cname: String,
+    work: TempDir,
+}
+
+fn one_cert(pebble_port: Option<u16>) -> OneCert {
     let work = TempDir::new();
     let (delegate, api) = delegate(&work.0.join("state-b"));
     let port = free_dns_port();
-    let mut pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], port)));
+    let pebble_dns = SocketAddr::from(([127, 0, 0, 1], pebble_port.unwrap_or(port)));
+    let pebble = Pebble::start(&work.0, pebble_dns);
     let router = Router {
         dir: work.0.clone(),
         port,
         delegate_dns: delegate.addr,
-        api: api.clone(),
+        api,
         directory: pebble.directory(),
         ca_bundle: pebble.ca_bundle().to_path_buf(),
         certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n"
             .into(),
         check: None,
     };
-    let config = router.write(&[]);
-    let config = config.to_str().unwrap();
-    let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
-    let cname: Vec<String> = setup
-        .iter()
-        .filter(|r| r.contains("CNAME"))
-        .cloned()
-        .collect();
+    let config = router.write(&[]).to_str().unwrap().to_string();
+    let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", &config]));
+    let cname: Vec<&String> = setup.iter().filter(|r| r.contains("CNAME")).collect();
     assert_eq!(cname.len(), 1, "{setup:?}");
+    let cname = cname[0].clone();
+    OneCert {
+        delegate,
+        pebble,
+        router,
+        config,
+        cname,
+        work,
+    }
+}
+
+#[test]
+fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
+    let OneCert {
+        delegate,
+        mut pebble,
+        router,
+        config,
+        cname,
+        work: _work,
+    } = one_cert(None);
+    let config = config.as_str();
+    let cname = vec![cname];
 
     // A missing CNAME: waiting, with the record to add.
     let a = Server::start_config(&router.config(&[]));
@@ -500,31 +531,18 @@ fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
 /// says what the CA said, nothing is deployed.
 #[test]
 fn a_txt_the_ca_rejects_fails_cleanly() {
-    let work = TempDir::new();
-    let (delegate, api) = delegate(&work.0.join("state-b"));
-    let port = free_dns_port();
     // Pebble's resolver: a lanseal that answers the delegate's names with a wrong value.
     let liar_port = free_dns_port();
-    let pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], liar_port)));
-    let router = Router {
-        dir: work.0.clone(),
-        port,
-        delegate_dns: delegate.addr,
-        api,
-        directory: pebble.directory(),
-        ca_bundle: pebble.ca_bundle().to_path_buf(),
-        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n"
-            .into(),
-        check: None,
-    };
-    let config = router.write(&[]);
-    let config = config.to_str().unwrap();
-    let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
-    let cname: Vec<String> = setup
-        .iter()
-        .filter(|r| r.contains("CNAME"))
-        .cloned()
-        .collect();
+    let OneCert {
+        delegate: _delegate,
+        pebble: _pebble,
+        router,
+        config,
+        cname,
+        work: _work,
+    } = one_cert(Some(liar_port));
+    let config = config.as_str();
+    let cname = vec![cname];
     let fulldomain = cname[0].split_whitespace().last().unwrap().to_string();
     let _liar = Server::start_config(&format!(
         "[dns]\nlisten = [\"127.0.0.1:{liar_port}\"]\nresolv_file = \"\"\n\
@@ -534,7 +552,7 @@ fn a_txt_the_ca_rejects_fails_cleanly() {
         format!("{fulldomain} 1 TXT \"{}\"", "x".repeat(43))
     ));
     let a = Server::start_config(&router.config(&cname));
-    let (line, _) = wait_log_within(&a, "certs: router:", ISSUE_TIMEOUT);
+    let (line, _) = wait_log_within(&a, "certs: router: failed", ISSUE_TIMEOUT);
     assert!(line.contains("the CA did not validate"), "{line}");
     let status = lanseal(&["certs", "status", "-c", config]);
     assert!(status.contains("state:        failed"), "{status}");
@@ -555,12 +573,16 @@ fn no_renewal_decision_while_the_clock_is_implausible() {
         state.display()
     );
     let path = work.write("a.toml", &config);
+    // faketime forks lanseal and waits for it: the pair is a process group of
+    // its own, killed whole at the end.
     let mut child = Command::new("faketime")
         .args(["1970-01-02 00:00:00", BIN, "run", "-c"])
         .arg(&path)
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .spawn()
         .expect("faketime (tests/run.sh installs it)");
+    let group = format!("-{}", child.id());
     let stderr = child.stderr.take().unwrap();
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     {
@@ -583,7 +605,7 @@ fn no_renewal_decision_while_the_clock_is_implausible() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).contains("(clock implausible)")
     });
-    let _ = child.kill();
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
     let _ = child.wait();
     let log = lines.lock().unwrap().join("\n");
     assert!(ok, "status never said the clock is implausible:\n{log}");
@@ -758,29 +780,16 @@ fn the_delegate_obtains_and_serves_its_own_api_certificate() {
 /// flush after the update lets Pebble see the new value.
 #[test]
 fn the_routers_cache_is_flushed_after_each_update() {
-    let work = TempDir::new();
-    let (delegate, api) = delegate(&work.0.join("state-b"));
-    let port = free_dns_port();
-    let pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], port)));
-    let mut router = Router {
-        dir: work.0.clone(),
-        port,
-        delegate_dns: delegate.addr,
-        api,
-        directory: pebble.directory(),
-        ca_bundle: pebble.ca_bundle().to_path_buf(),
-        certs: "[[cert]]\nname = \"router\"\ndomains = [\"home.test\"]\ndelegate = \"{api}\"\n"
-            .into(),
-        check: None,
-    };
-    let config = router.write(&[]);
-    let config = config.to_str().unwrap();
-    let setup = records_from_setup(&lanseal(&["certs", "setup", "router", "-c", config]));
-    let cname: Vec<String> = setup
-        .iter()
-        .filter(|r| r.contains("CNAME"))
-        .cloned()
-        .collect();
+    let OneCert {
+        delegate,
+        pebble: _pebble,
+        mut router,
+        config,
+        cname,
+        work: _work,
+    } = one_cert(None);
+    let config = config.as_str();
+    let cname = vec![cname];
     let records: Vec<String> = cname.iter().map(|r| format!("{r:?}")).collect();
     let checker_config = |listen: &str, records: &[String]| {
         format!(
