@@ -222,6 +222,12 @@
 //! from the directory's `caaIdentities`, because instant-acme drops the
 //! challenge's `issuer-domain-names` (Pebble 2.10 sends the same list).
 //!
+//! Measured on mipsel (stripped, `cross/build.sh`): 3 921 820 → 5 131 020 bytes
+//! with the role (+1 209 200). By `cargo bloat` symbols (estimates under fat
+//! LTO): the role's own code 248 KB, hyper/http 162 KB, rsa and crypto-bigint
+//! 135 KB, instant-acme 84 KB, rcgen/yasna/pem/time 83 KB, and 307 KB more in
+//! crates already here (serde_json, tokio, std generics) for what the role calls.
+//!
 //! ## Why not hickory-server's `Server`
 //!
 //! The design started from hickory-server's `Server` with our own `RequestHandler`.
