@@ -346,18 +346,47 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     eprintln!("ARI renewal: {line}");
     // The order named the certificate it replaces, and Pebble (which checks the
     // identifier against the certificates it issued to this account) took it.
-    let replacing = format!("(replaces {})", pebble.cert_id(&first));
-    assert!(
-        seen.iter()
-            .any(|l| l.contains("certs: router: ordered") && l.contains(&replacing)),
-        "no order replacing {replacing}:\n{}",
-        seen.join("\n")
-    );
-    assert!(
-        !seen.iter().any(|l| l.contains("was refused")),
-        "{}",
-        seen.join("\n")
-    );
+    // Pebble 2.10 compares serials without DER's leading zero byte, so for a
+    // serial whose first byte has the top bit set it refuses a correct
+    // `replaces` (/work/notes/pebble.md); then the plain order must follow.
+    let id = pebble.cert_id(&first);
+    let serial = {
+        let path = work.0.join("first.pem");
+        std::fs::write(&path, &first).unwrap();
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-serial", "-in"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .trim_start_matches("serial=")
+            .to_string()
+    };
+    let padded = if serial.len() % 2 == 1 {
+        format!("0{serial}")
+    } else {
+        serial.clone()
+    };
+    let leading_zero = u8::from_str_radix(&padded[..2], 16).unwrap() >= 0x80;
+    let log = seen.join("\n");
+    if leading_zero && log.contains("was refused") {
+        assert!(
+            log.contains(&format!("the order replacing {id} was refused")),
+            "{log}"
+        );
+        eprintln!(
+            "Pebble refused `replaces` for serial {serial} (its leading-zero bug); ordered plainly"
+        );
+    } else {
+        let replacing = format!("(replaces {id})");
+        assert!(
+            seen.iter()
+                .any(|l| l.contains("certs: router: ordered") && l.contains(&replacing)),
+            "no order replacing {replacing}:\n{log}"
+        );
+        assert!(!log.contains("was refused"), "{log}");
+    }
     let second = read(&router_dir.join("cert.pem"));
     assert_ne!(first, second, "a new certificate was deployed");
     verify(&pebble, &router_dir, &work.0);
