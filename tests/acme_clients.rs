@@ -86,13 +86,7 @@ fn certbot_gets_a_certificate_from_pebble_through_the_delegate() {
 
     // lanseal: the delegate zone, and example.test still without the CNAME.
     let server = Server::start_config(&config(&state, "127.0.0.1:0", "127.0.0.1:0", ""));
-    let line = server.wait_log("delegate API on ");
-    let api = line
-        .split("delegate API on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_string();
+    let api = server.delegate_api();
     let api_addr = api.strip_prefix("http://").unwrap().to_string();
 
     // Register at the acme-dns API, then point _acme-challenge at the account's

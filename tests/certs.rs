@@ -43,13 +43,7 @@ fn delegate(state: &Path) -> (Server, String) {
         state.display()
     );
     let server = Server::start_config(&config);
-    let line = server.wait_log("delegate API on ");
-    let api = line
-        .split("delegate API on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_string();
+    let api = server.delegate_api();
     (server, api)
 }
 
@@ -734,13 +728,7 @@ fn the_delegate_obtains_and_serves_its_own_api_certificate() {
     );
     let delegate = Server::start_config(&config);
     let api_port = |server: &Server| {
-        let line = server.wait_log("delegate API on ");
-        let api = line
-            .split("delegate API on ")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .to_string();
+        let api = server.delegate_api();
         api.rsplit(':').next().unwrap().to_string()
     };
     let port_now = api_port(&delegate);

@@ -38,13 +38,7 @@ fn start_delegate(state: &TempDir, extra: &str) -> (Server, String) {
         state.0.display()
     );
     let server = Server::start_config(&config);
-    let line = server.wait_log("delegate API on ");
-    let base = line
-        .split("delegate API on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_string();
+    let base = server.delegate_api();
     (server, base)
 }
 

@@ -30,13 +30,7 @@ impl Delegate {
             state.0.display()
         );
         let server = Server::start_config(&config);
-        let line = server.wait_log("delegate API on ");
-        let api = line
-            .split("delegate API on ")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .to_string();
+        let api = server.delegate_api();
         Self { server, api }
     }
 

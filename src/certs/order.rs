@@ -272,7 +272,6 @@ impl<'c> Checked<'c> {
         let mut values: Vec<(acmedns::Credentials, Vec<String>)> = Vec::new();
         // OwnZone: (`_acme-challenge.<name>`, value) served from our own zone.
         let mut own: Vec<(String, String)> = Vec::new();
-        let mut challenge_urls = Vec::new();
         {
             let mut authorizations = order.authorizations();
             while let Some(authorization) = authorizations.next().await {
@@ -311,7 +310,6 @@ impl<'c> Checked<'c> {
                         None => values.push((credentials.clone(), vec![value])),
                     }
                 }
-                challenge_urls.push(challenge.url.clone());
                 // Answered below, after the TXT is visible (dns-01), or now.
                 if self.cert.challenge == Challenge::DnsPersist01 {
                     challenge

@@ -253,6 +253,14 @@ impl Server {
         }
     }
 
+    /// The delegate API's base URL, from its start-up log line
+    /// ("delegate API on http://127.0.0.1:PORT[/prefix]").
+    pub fn delegate_api(&self) -> String {
+        let line = self.wait_log("delegate API on ");
+        let url = line.split("delegate API on ").nth(1).unwrap_or_default();
+        url.trim().to_string()
+    }
+
     /// The counters lanseal logs on SIGUSR1, by name.
     pub fn counters(&self) -> std::collections::HashMap<String, u64> {
         self.signal("USR1");
