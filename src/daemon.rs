@@ -150,7 +150,16 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     loop {
         match signals.wait() {
             Ok(Signal::SIGHUP) => reload(&control, &config),
-            Ok(Signal::SIGUSR1) => log_counters(&control),
+            Ok(Signal::SIGUSR1) => {
+                log_counters(&control);
+                if !config.certs.is_empty() {
+                    let bounds: Vec<String> = crate::certs::bounds_hit()
+                        .iter()
+                        .map(|(name, value)| format!("{name}={value}"))
+                        .collect();
+                    log::info!("certs bounds hit: {}", bounds.join(" "));
+                }
+            }
             Ok(signal) => {
                 log::info!("{signal}: exiting");
                 return Ok(());

@@ -387,6 +387,14 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     key_matches(&router_dir);
     assert_eq!(read(&hook_log).lines().count(), 2, "the hook ran again");
 
+    // SIGUSR1 logs the role's bounds with the counters (none hit here).
+    a.signal("USR1");
+    let line = a.wait_log("certs bounds hit:");
+    assert!(
+        line.contains("http_connect_timeouts=0 ") && line.contains("dns_check_servers_asked=0"),
+        "{line}"
+    );
+
     // `certs renew` through the running daemon.
     let out = lanseal(&["certs", "renew", "persist", "-c", config]);
     assert!(out.contains("persist: valid"), "{out}");

@@ -617,6 +617,24 @@ fn run(context: &Context, certs: &[Cert], requests: &std::sync::mpsc::Receiver<S
     }
 }
 
+/// Every bound of the role's clients that was hit, by name (SIGUSR1's log line;
+/// the local API will serve them too).
+pub fn bounds_hit() -> Vec<(&'static str, usize)> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (h, d) = (&http::BOUNDS_HIT, &dnscheck::LIMITS_HIT);
+    vec![
+        ("http_connect_timeouts", h.connect_timeouts.load(Relaxed)),
+        ("http_request_timeouts", h.request_timeouts.load(Relaxed)),
+        (
+            "http_responses_too_large",
+            h.responses_too_large.load(Relaxed),
+        ),
+        ("dns_check_cname_chains", d.cname_chain.load(Relaxed)),
+        ("dns_check_climb_labels", d.climb_labels.load(Relaxed)),
+        ("dns_check_servers_asked", d.servers_asked.load(Relaxed)),
+    ]
+}
+
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
 pub fn iso8601(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
