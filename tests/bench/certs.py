@@ -183,6 +183,7 @@ def run(work, procs, pebble_bin):
     wait_for(lambda: log_line(j("a-dns.log"), "listening on"), "the DNS-only lanseal")
     time.sleep(1)
     baseline_rss = status(dns_only.pid, "VmRSS")
+    baseline_anon = status(dns_only.pid, "RssAnon")
     dns_only.kill()
     dns_only.wait()
 
@@ -194,7 +195,8 @@ def run(work, procs, pebble_bin):
     line = wait_for(lambda: log_line(j("a.log"), "issued and deployed"), "lanseal's certificate")
     wall_ms = (time.monotonic() - started) * 1000
     time.sleep(1)
-    lanseal = {"rss": status(a.pid, "VmRSS"), "hwm": status(a.pid, "VmHWM"), "cpu": cpu_ms(a.pid)}
+    lanseal = {"rss": status(a.pid, "VmRSS"), "hwm": status(a.pid, "VmHWM"), "cpu": cpu_ms(a.pid),
+               "anon": status(a.pid, "RssAnon")}
     own_ms = line.split("deployed in ")[1].split(" ms")[0]
 
     # certbot, through the same delegate and A.
@@ -231,6 +233,8 @@ def run(work, procs, pebble_bin):
     print(f"  VmRSS DNS role alone:            {baseline_rss:8d} KiB")
     print(f"  VmRSS with certs, after deploy:  {lanseal['rss']:8d} KiB   (+{lanseal['rss'] - baseline_rss} KiB)")
     print(f"  VmHWM with certs:                {lanseal['hwm']:8d} KiB")
+    print(f"  RssAnon (heap, stacks) alone / with certs: {baseline_anon} / {lanseal['anon']} KiB"
+          f"   (+{lanseal['anon'] - baseline_anon} KiB; the rest is the binary's pages)")
     if certbot is None:
         print(f"certbot: {CERTBOT} missing (tests/run.sh makes it); no comparison")
         return
