@@ -85,22 +85,32 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this code writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
-/// Brings the schema to [`SCHEMA_VERSION`], one transaction per step.
+/// Brings the schema to [`SCHEMA_VERSION`], one transaction per step. Each step
+/// takes the write lock first (an IMMEDIATE transaction, waiting out
+/// `busy_timeout`) and reads the version inside it: another process opening the
+/// same file at the same moment (the daemon and `lanseal certs status`, say) has
+/// either done the step already, and it is skipped, or waits for this one.
 pub(super) fn migrate(connection: &mut Connection, name: &str) -> Result<(), StoreError> {
     let fail = |what: &str, e: rusqlite::Error| error(name, what, e);
-    let found: i64 = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|e| fail("reading the schema version", e))?;
-    let Some(found) = usize::try_from(found).ok().filter(|&v| v <= SCHEMA_VERSION) else {
-        return Err(StoreError::Failed(format!(
-            "store {name}: schema version {found} was written by a newer lanseal \
-             (this one knows up to {SCHEMA_VERSION}); run the newer lanseal or restore a backup"
-        )));
-    };
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+    loop {
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| fail("locking the store to read the schema version", e))?;
+        let found: i64 = transaction
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| fail("reading the schema version", e))?;
+        let Some(from) = usize::try_from(found).ok().filter(|&v| v <= SCHEMA_VERSION) else {
+            return Err(StoreError::Failed(format!(
+                "store {name}: schema version {found} was written by a newer lanseal \
+                 (this one knows up to {SCHEMA_VERSION}); run the newer lanseal or restore a backup"
+            )));
+        };
+        let Some(sql) = MIGRATIONS.get(from) else {
+            // Up to date: nothing was written, the lock goes with the transaction.
+            return Ok(());
+        };
         let to = from + 1;
         let what = format!("migrating the schema from version {from} to {to}");
-        let transaction = connection.transaction().map_err(|e| fail(&what, e))?;
         transaction.execute_batch(sql).map_err(|e| fail(&what, e))?;
         // user_version lives in the file header, which the transaction covers.
         transaction
@@ -108,7 +118,6 @@ pub(super) fn migrate(connection: &mut Connection, name: &str) -> Result<(), Sto
             .map_err(|e| fail(&what, e))?;
         transaction.commit().map_err(|e| fail(&what, e))?;
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -142,6 +151,40 @@ mod tests {
         connection
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap()
+    }
+
+    /// Two processes opening a version-1 file at once (the daemon and the CLI):
+    /// both end up at the latest version, neither fails on a step the other did.
+    #[test]
+    fn concurrent_openers_migrate_once() {
+        for _ in 0..20 {
+            let dir = TempDir::new();
+            std::fs::create_dir_all(&dir.0).unwrap();
+            let path = dir.0.join(FILE_NAME);
+            {
+                let raw = Connection::open(&path).unwrap();
+                raw.execute_batch(VERSION_1_AS_SHIPPED).unwrap();
+                raw.pragma_update(None, "user_version", 1).unwrap();
+            }
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&path).map(|s| version(&s.connection))
+                    })
+                })
+                .collect();
+            for opener in openers {
+                let opened = opener.join().unwrap();
+                assert_eq!(
+                    opened.as_ref().ok(),
+                    Some(&(SCHEMA_VERSION as i64)),
+                    "{opened:?}"
+                );
+            }
+        }
     }
 
     #[test]
