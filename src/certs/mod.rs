@@ -183,14 +183,8 @@ impl Context {
             .lock()
             .delegate_credentials(base)
             .map_err(|e| fail(e.to_string()))?;
-        if let Some(c) = stored {
-            return Ok(acmedns::Credentials {
-                fulldomain: c.fulldomain,
-                subdomain: c.subdomain,
-                username: c.username,
-                password: c.password,
-                server_url: c.server_url,
-            });
+        if let Some(stored) = stored {
+            return Ok(stored.into());
         }
         let Some(delegate) = &cert.delegate else {
             return Err(fail(format!("cert `{}` names no delegate", cert.name)));
@@ -198,16 +192,9 @@ impl Context {
         let credentials = acmedns::register(&self.http, delegate)
             .await
             .map_err(|e| fail(format!("registering at the delegate {delegate}: {e}")))?;
-        let row = DelegateCredentials {
-            server_url: credentials.server_url.clone(),
-            username: credentials.username.clone(),
-            password: credentials.password.clone(),
-            subdomain: credentials.subdomain.clone(),
-            fulldomain: credentials.fulldomain.clone(),
-        };
         self.store
             .lock()
-            .put_delegate_credentials(base, &row, now())
+            .put_delegate_credentials(base, &credentials.clone().into(), now())
             .map_err(|e| fail(e.to_string()))?;
         log::info!(
             "certs: registered {base} at {delegate}: add {}",
@@ -220,6 +207,31 @@ impl Context {
     pub fn flush(&self, name: &str) {
         if let Some(control) = &self.control {
             let _ = control.flush_cache(Some(name));
+        }
+    }
+}
+
+/// The store keeps what the acme-dns client registered, field for field.
+impl From<DelegateCredentials> for acmedns::Credentials {
+    fn from(c: DelegateCredentials) -> Self {
+        Self {
+            fulldomain: c.fulldomain,
+            subdomain: c.subdomain,
+            username: c.username,
+            password: c.password,
+            server_url: c.server_url,
+        }
+    }
+}
+
+impl From<acmedns::Credentials> for DelegateCredentials {
+    fn from(c: acmedns::Credentials) -> Self {
+        Self {
+            server_url: c.server_url,
+            username: c.username,
+            password: c.password,
+            subdomain: c.subdomain,
+            fulldomain: c.fulldomain,
         }
     }
 }
@@ -842,21 +854,13 @@ const RENEW_WAIT: Duration = Duration::from_secs(300);
 
 /// `certs import-lego FILE`: lego's (or acme.sh's) registrations into the store.
 pub fn import_lego(state_dir: &Path, file: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let entries = acmedns::parse_lego(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let entries = acmedns::read_lego(file).map_err(|e| e.to_string())?;
     let store = open_store(state_dir)?;
     let mut out = String::new();
     for (domain, c) in &entries {
-        let row = DelegateCredentials {
-            server_url: c.server_url.clone(),
-            username: c.username.clone(),
-            password: c.password.clone(),
-            subdomain: c.subdomain.clone(),
-            fulldomain: c.fulldomain.clone(),
-        };
         store
             .lock()
-            .put_delegate_credentials(acmedns::base_domain(domain), &row, now())
+            .put_delegate_credentials(acmedns::base_domain(domain), &c.clone().into(), now())
             .map_err(|e| e.to_string())?;
         out.push_str(&format!(
             "imported {domain}: {}\n",
@@ -875,18 +879,7 @@ pub fn export_lego(state_dir: &Path, file: &Path) -> Result<usize, String> {
         .map_err(|e| e.to_string())?;
     let entries: Vec<(String, acmedns::Credentials)> = rows
         .into_iter()
-        .map(|(domain, c)| {
-            (
-                domain,
-                acmedns::Credentials {
-                    fulldomain: c.fulldomain,
-                    subdomain: c.subdomain,
-                    username: c.username,
-                    password: c.password,
-                    server_url: c.server_url,
-                },
-            )
-        })
+        .map(|(domain, stored)| (domain, stored.into()))
         .collect();
     acmedns::write_lego(file, &entries).map_err(|e| format!("{}: {e}", file.display()))?;
     Ok(entries.len())
