@@ -213,11 +213,10 @@ mod tests {
 
     use super::*;
 
-    /// `openssl req -inform DER -noout -text -verify` on `csr`: the text it prints
-    /// (and asserts that the self-signature verifies).
-    fn openssl_req_text(csr: &[u8]) -> String {
+    /// `openssl <args>` with `input` on its standard input: its output.
+    fn openssl_with_input(args: &[&str], input: &[u8]) -> std::process::Output {
         let mut child = Command::new("openssl")
-            .args(["req", "-inform", "DER", "-noout", "-text", "-verify"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -227,9 +226,18 @@ mod tests {
             .stdin
             .take()
             .expect("stdin piped")
-            .write_all(csr)
-            .expect("CSR written to openssl");
-        let output = child.wait_with_output().expect("openssl finishes");
+            .write_all(input)
+            .expect("input written to openssl");
+        child.wait_with_output().expect("openssl finishes")
+    }
+
+    /// `openssl req -inform DER -noout -text -verify` on `csr`: the text it prints
+    /// (and asserts that the self-signature verifies).
+    fn openssl_req_text(csr: &[u8]) -> String {
+        let output = openssl_with_input(
+            &["req", "-inform", "DER", "-noout", "-text", "-verify"],
+            csr,
+        );
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         assert!(
@@ -246,20 +254,7 @@ mod tests {
 
     /// `openssl pkey -text` on the PEM key: its description.
     fn openssl_key_text(pem: &str) -> String {
-        let mut child = Command::new("openssl")
-            .args(["pkey", "-noout", "-text"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("openssl runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin piped")
-            .write_all(pem.as_bytes())
-            .expect("key written to openssl");
-        let output = child.wait_with_output().expect("openssl finishes");
+        let output = openssl_with_input(&["pkey", "-noout", "-text"], pem.as_bytes());
         assert!(
             output.status.success(),
             "openssl pkey failed: {}",

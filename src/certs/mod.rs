@@ -536,19 +536,12 @@ pub fn start(
     control: Control,
     api_certificate: Option<Arc<CertificateSlot>>,
 ) -> Result<(), String> {
-    let lock = lock_file(state_dir)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(format!(
-                "{}: another lanseal runs the certs role for this state directory",
-                state_dir.join(LOCK_FILE).display()
-            ));
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(format!("{}: {e}", state_dir.join(LOCK_FILE).display()));
-        }
-    }
+    let Some(lock) = take_lock(state_dir)? else {
+        return Err(format!(
+            "{}: another lanseal runs the certs role for this state directory",
+            state_dir.join(LOCK_FILE).display()
+        ));
+    };
     let mut context = Context::new(config, store, Some(control.clone()))?;
     context.api_certificate = api_certificate;
     let certs = config.certs.clone();
@@ -563,15 +556,22 @@ pub fn start(
     Ok(())
 }
 
-fn lock_file(state_dir: &Path) -> Result<File, String> {
+/// `certs.lock`, held: `Some` while this process runs the role, `None` when
+/// another (a daemon) holds it.
+fn take_lock(state_dir: &Path) -> Result<Option<File>, String> {
     std::fs::create_dir_all(state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
     let path = state_dir.join(LOCK_FILE);
-    File::options()
+    let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -761,15 +761,8 @@ pub fn setup(config: &Config, state_dir: &Path, name: &str) -> Result<String, St
             .cloned()
             .unwrap_or_else(|| "letsencrypt.org".to_string());
         let mut out = String::new();
-        let mut bases: Vec<String> = Vec::new();
-        for domain in &cert.domains {
-            let base = acmedns::base_domain(domain).to_string();
-            if !bases.contains(&base) {
-                bases.push(base);
-            }
-        }
-        for base in &bases {
-            let wildcard = cert.domains.contains(&format!("*.{base}"));
+        for base in &order::base_domains(cert) {
+            let wildcard = order::has_wildcard(cert, base);
             match cert.challenge {
                 Challenge::Dns01 => {
                     let credentials = context
@@ -806,45 +799,37 @@ pub fn setup(config: &Config, state_dir: &Path, name: &str) -> Result<String, St
 pub fn renew(config: &Config, state_dir: &Path, name: &str) -> Result<CertificateRow, String> {
     let cert = find(config, name)?;
     let store = open_store(state_dir)?;
-    let lock = lock_file(state_dir)?;
-    match lock.try_lock() {
-        Ok(()) => {
-            let context = Context::new(config, store, None)?;
-            let runtime = runtime()?;
-            Ok(runtime.block_on(turn(&context, cert, Turn::Forced)))
+    if let Some(_lock) = take_lock(state_dir)? {
+        let context = Context::new(config, store, None)?;
+        let runtime = runtime()?;
+        return Ok(runtime.block_on(turn(&context, cert, Turn::Forced)));
+    }
+    // A daemon runs: ask it, and wait for its answer in the store.
+    let before = store.lock().certificate(name).map_err(|e| e.to_string())?;
+    let asked = store
+        .lock()
+        .request_certificate_renewal(name)
+        .map_err(|e| e.to_string())?;
+    if !asked {
+        return Err(format!(
+            "the daemon has not scheduled `{name}` yet; try again in a few seconds"
+        ));
+    }
+    let deadline = std::time::Instant::now() + RENEW_WAIT;
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let row = store.lock().certificate(name).map_err(|e| e.to_string())?;
+        if let Some(row) = row
+            && !row.renew_requested
+            && Some(&row) != before.as_ref()
+        {
+            return Ok(row);
         }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            // A daemon runs: ask it, and wait for its answer in the store.
-            let before = store.lock().certificate(name).map_err(|e| e.to_string())?;
-            let asked = store
-                .lock()
-                .request_certificate_renewal(name)
-                .map_err(|e| e.to_string())?;
-            if !asked {
-                return Err(format!(
-                    "the daemon has not scheduled `{name}` yet; try again in a few seconds"
-                ));
-            }
-            let deadline = std::time::Instant::now() + RENEW_WAIT;
-            loop {
-                std::thread::sleep(Duration::from_millis(250));
-                let row = store.lock().certificate(name).map_err(|e| e.to_string())?;
-                if let Some(row) = row
-                    && !row.renew_requested
-                    && Some(&row) != before.as_ref()
-                {
-                    return Ok(row);
-                }
-                if std::time::Instant::now() >= deadline {
-                    return Err(format!(
-                        "the daemon did not finish renewing `{name}` within {} s; see `lanseal certs status`",
-                        RENEW_WAIT.as_secs()
-                    ));
-                }
-            }
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(format!("{}: {e}", state_dir.join(LOCK_FILE).display()))
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "the daemon did not finish renewing `{name}` within {} s; see `lanseal certs status`",
+                RENEW_WAIT.as_secs()
+            ));
         }
     }
 }

@@ -92,7 +92,7 @@ pub async fn directory_meta(context: &Context) -> Result<DirectoryMeta, AttemptE
 }
 
 /// The names as the DNS checks see them: each base domain once (`*.x` → `x`).
-fn base_domains(cert: &Cert) -> Vec<String> {
+pub fn base_domains(cert: &Cert) -> Vec<String> {
     let mut bases: Vec<String> = Vec::new();
     for domain in &cert.domains {
         let base = acmedns::base_domain(domain).to_string();
@@ -101,6 +101,14 @@ fn base_domains(cert: &Cert) -> Vec<String> {
         }
     }
     bases
+}
+
+/// Does the certificate name `*.<base>` (a dns-persist-01 record then needs
+/// `policy=wildcard`, a CAA check `issuewild`)?
+pub fn has_wildcard(cert: &Cert, base: &str) -> bool {
+    cert.domains
+        .iter()
+        .any(|d| d.strip_prefix("*.") == Some(base))
 }
 
 /// The dns-persist-01 record for `base`: name and value.
@@ -350,6 +358,34 @@ impl Checked<'_> {
     }
 }
 
+/// Waits until every authoritative server of `name` (`whose` in the message)
+/// returns all of `values`, within [`PROPAGATION_TIMEOUT`].
+async fn wait_visible(
+    context: &Context,
+    name: &str,
+    values: &[String],
+    whose: &str,
+) -> Result<(), AttemptError> {
+    let servers = context
+        .checker
+        .authoritative_servers(name)
+        .await
+        .map_err(|e| failed(format!("finding {name}'s servers: {e}")))?;
+    let seen = context
+        .checker
+        .wait_txt_at(&servers, name, values, PROPAGATION_TIMEOUT)
+        .await
+        .map_err(|e| failed(format!("checking the TXT at {name}: {e}")))?;
+    if !seen {
+        return Err(failed(format!(
+            "{whose} {} did not return the new TXT at {name} within {} s",
+            list(&servers),
+            PROPAGATION_TIMEOUT.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 /// The CNAME the owner must add points at the delegate.
 async fn check_cname(context: &Context, base: &str, fulldomain: &str) -> Result<(), AttemptError> {
     let name = format!("_acme-challenge.{base}");
@@ -384,7 +420,7 @@ async fn check_persist_record(
     meta: &DirectoryMeta,
     account_url: &str,
 ) -> Result<(), AttemptError> {
-    let wildcard = cert.domains.iter().any(|d| d == &format!("*.{base}"));
+    let wildcard = has_wildcard(cert, base);
     let (name, want) = match meta.caa_identities.first() {
         Some(issuer) => persist_record(base, issuer, account_url, wildcard),
         None => {
@@ -498,38 +534,13 @@ impl<'c> Pending<'c> {
             }
             // The router's own cache must not serve a NODATA cached before the update.
             self.context.flush(&credentials.fulldomain);
-            let servers = self
-                .context
-                .checker
-                .authoritative_servers(&credentials.fulldomain)
-                .await
-                .map_err(|e| {
-                    failed(format!("finding {}'s servers: {e}", credentials.fulldomain))
-                })?;
-            let seen = self
-                .context
-                .checker
-                .wait_txt_at(
-                    &servers,
-                    &credentials.fulldomain,
-                    values,
-                    PROPAGATION_TIMEOUT,
-                )
-                .await
-                .map_err(|e| {
-                    failed(format!(
-                        "checking the TXT at {}: {e}",
-                        credentials.fulldomain
-                    ))
-                })?;
-            if !seen {
-                return Err(failed(format!(
-                    "the delegate's servers {} did not return the new TXT at {} within {} s",
-                    list(&servers),
-                    credentials.fulldomain,
-                    PROPAGATION_TIMEOUT.as_secs()
-                )));
-            }
+            wait_visible(
+                self.context,
+                &credentials.fulldomain,
+                values,
+                "the delegate's servers",
+            )
+            .await?;
         }
         if !self.answered {
             let mut authorizations = self.order.authorizations();
@@ -605,24 +616,7 @@ impl<'c> Pending<'c> {
                 .filter(|(n, _)| n == name)
                 .map(|(_, v)| v.clone())
                 .collect();
-            let servers = self
-                .context
-                .checker
-                .authoritative_servers(name)
-                .await
-                .map_err(|e| failed(format!("finding {name}'s servers: {e}")))?;
-            let seen = self
-                .context
-                .checker
-                .wait_txt_at(&servers, name, &values, PROPAGATION_TIMEOUT)
-                .await
-                .map_err(|e| failed(format!("checking the TXT at {name}: {e}")))?;
-            if !seen {
-                return Err(failed(format!(
-                    "our own servers {} did not return the TXT at {name}",
-                    list(&servers)
-                )));
-            }
+            wait_visible(self.context, name, &values, "our own servers").await?;
         }
         Ok(served)
     }
