@@ -159,7 +159,8 @@
 //!   only when it changed (flash wear).
 //! - [`certs`] — the certs role: `mod` the scheduler thread (due times, renewals
 //!   asked through `Control` or by `lanseal certs renew` as a store flag, a
-//!   `certs.lock` that tells the CLI a daemon runs) and the CLI's commands;
+//!   `certs.lock` that tells the CLI a daemon runs); `cli` the commands
+//!   (`lanseal certs status|setup|renew|import-lego|export-lego`);
 //!   `order` the attempt as one type per state (`Checked` → `Pending` → `Ready`
 //!   → `Issued`); `schedule` pure timing (ARI pick, a third of the lifetime or
 //!   `renew_before_days`, jitter, backoff 1 h to 1 day, clock plausibility

@@ -77,7 +77,7 @@ fn main() -> ExitCode {
 
 /// `lanseal certs ...`: 0 done, 1 it failed (the message says why).
 fn certs(what: &Certs, config: &Config) -> ExitCode {
-    use lanseal::certs;
+    use lanseal::certs::cli as certs;
     let state_dir = certs::state_dir_of(config);
     let result = match what {
         Certs::Status => certs::status(config, &state_dir),
