@@ -54,6 +54,8 @@ pub enum ControlError {
     RoleOff(&'static str),
     /// A bound was reached (`RUNTIME_RECORDS_MAX`, the renewal queue).
     Full(&'static str),
+    /// Keeping the change failed (the store); nothing changed.
+    Store(String),
 }
 
 impl std::fmt::Display for ControlError {
@@ -63,6 +65,7 @@ impl std::fmt::Display for ControlError {
             Self::NotFound => f.write_str("no such runtime record"),
             Self::RoleOff(role) => write!(f, "the {role} role is not enabled"),
             Self::Full(what) => write!(f, "{what} is full"),
+            Self::Store(message) => f.write_str(message),
         }
     }
 }
@@ -216,6 +219,9 @@ struct Inner {
     counters: Arc<Counters>,
     /// The certs role's queue of renewal requests, once it asked for one.
     renewals: Mutex<Option<mpsc::SyncSender<String>>>,
+    /// When the config now served was loaded (unix seconds; u32 lasts to 2106
+    /// and 32-bit MIPS has no 64-bit atomics).
+    loaded_unix: std::sync::atomic::AtomicU32,
 }
 
 impl Control {
@@ -235,6 +241,7 @@ impl Control {
                 current,
                 counters,
                 renewals: Mutex::new(None),
+                loaded_unix: std::sync::atomic::AtomicU32::new(unix_now_u32()),
             }),
         }
     }
@@ -266,6 +273,20 @@ impl Control {
     /// Adds `record` (zone-file syntax, relative to `zone`) to the zone named
     /// `zone`, checked exactly like a config record, and serves it at once.
     pub fn add_record(&self, zone: &str, record: &str) -> Result<RuntimeRecord, ControlError> {
+        self.add_record_with(zone, record, |_, next| Ok(next))
+    }
+
+    /// [`Control::add_record`], kept by `persist` first: it is called once the
+    /// record has been checked (with the record and the next free id) and
+    /// returns the id to serve it under (the store's); if it fails, nothing
+    /// changes. The state stays locked throughout, so no other change can come
+    /// between the check and the publication.
+    pub fn add_record_with(
+        &self,
+        zone: &str,
+        record: &str,
+        persist: impl FnOnce(&RuntimeRecord, u64) -> Result<u64, ControlError>,
+    ) -> Result<RuntimeRecord, ControlError> {
         let mut state = self.lock();
         if state.runtime.len() >= RUNTIME_RECORDS_MAX {
             return Err(ControlError::Full("the runtime record table"));
@@ -273,23 +294,42 @@ impl Control {
         let Some(spec) = state.specs.iter().find(|s| same_zone_name(&s.name, zone)) else {
             return Err(ControlError::Invalid(format!("no zone `{zone}`")));
         };
-        let added = RuntimeRecord {
+        let mut added = RuntimeRecord {
             id: state.next_record_id,
             zone: spec.name.clone(),
             record: record.trim().to_string(),
         };
+        if added.record.is_empty() || added.record.contains(['\n', '\r']) {
+            return Err(ControlError::Invalid(
+                "expected one record line, e.g. \"nas 300 A 192.168.1.10\"".to_string(),
+            ));
+        }
         let mut runtime = state.runtime.clone();
         runtime.push(added.clone());
         let zones = build(&state.specs, &runtime).map_err(ControlError::Invalid)?;
+        added.id = persist(&added, state.next_record_id)?;
+        if let Some(last) = runtime.last_mut() {
+            last.id = added.id;
+        }
         state.zones = Arc::new(zones);
         state.runtime = runtime;
-        state.next_record_id += 1;
+        state.next_record_id = state.next_record_id.max(added.id.saturating_add(1));
         self.inner.current.publish(state.service());
         Ok(added)
     }
 
     /// Removes the runtime record `id`.
     pub fn remove_record(&self, id: u64) -> Result<(), ControlError> {
+        self.remove_record_with(id, || Ok(()))
+    }
+
+    /// [`Control::remove_record`], forgotten by `persist` first (under the
+    /// state's lock); if it fails, nothing changes.
+    pub fn remove_record_with(
+        &self,
+        id: u64,
+        persist: impl FnOnce() -> Result<(), ControlError>,
+    ) -> Result<(), ControlError> {
         let mut state = self.lock();
         let Some(at) = state.runtime.iter().position(|r| r.id == id) else {
             return Err(ControlError::NotFound);
@@ -297,6 +337,7 @@ impl Control {
         let mut runtime = state.runtime.clone();
         runtime.remove(at);
         let zones = build(&state.specs, &runtime).map_err(ControlError::Invalid)?;
+        persist()?;
         state.zones = Arc::new(zones);
         state.runtime = runtime;
         self.inner.current.publish(state.service());
@@ -417,7 +458,30 @@ impl Control {
         state.hosts = Arc::new(hosts);
         state.dns = config.dns;
         self.inner.current.publish(state.service());
+        self.inner.loaded_unix.store(unix_now_u32(), Relaxed);
         Ok(())
+    }
+
+    /// When the config now served was loaded (start, or the last good SIGHUP).
+    pub fn loaded_unix(&self) -> i64 {
+        i64::from(self.inner.loaded_unix.load(Relaxed))
+    }
+
+    /// The config file's records, zone by zone (the roles' zones left out).
+    pub fn config_records(&self) -> Vec<(String, String)> {
+        let state = self.lock();
+        let config_specs = state.specs.iter().filter(|spec| {
+            !state
+                .role_specs
+                .iter()
+                .any(|role| same_zone_name(&role.name, &spec.name))
+        });
+        config_specs
+            .flat_map(|spec| {
+                let records = spec.records.iter();
+                records.map(|(record, _)| (spec.name.clone(), record.clone()))
+            })
+            .collect()
     }
 
     /// The watcher saw lease/hosts/resolv files or interface addresses change.
@@ -454,6 +518,10 @@ impl Control {
 
 /// Builds `specs` with `runtime` records added to their zones. Err: the message,
 /// naming the zone (and the runtime record when one is at fault).
+fn unix_now_u32() -> u32 {
+    u32::try_from(crate::clock::unix_seconds()).unwrap_or(u32::MAX)
+}
+
 fn build(specs: &[ZoneSpec], runtime: &[RuntimeRecord]) -> Result<Zones, String> {
     let mut specs = specs.to_vec();
     // Runtime records have no config line: line 0 names them by position.

@@ -59,6 +59,8 @@ pub struct ProcessCounters {
     pub host_reloads: AtomicUsize,
     /// Interface address changes that refreshed the `local` ACL.
     pub interface_changes: AtomicUsize,
+    /// DNS-over-TCP connections closed at `tcp_connections_max` to admit a new one.
+    pub tcp_evicted: AtomicUsize,
 }
 
 /// Every counter of the process.
@@ -117,6 +119,7 @@ impl Counters {
                 "interface_changes",
                 process(&self.process.interface_changes),
             ),
+            ("dns_tcp_evicted", process(&self.process.tcp_evicted)),
         ]
     }
 }

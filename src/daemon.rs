@@ -45,9 +45,9 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
     let state_dir = state_dir(&config);
-    // One store for every role that keeps state (the delegate, the certs role;
-    // the local API will take a clone of the same handle).
-    let needs_store = config.delegate.is_some() || !config.certs.is_empty();
+    // One store for every role that keeps state (the delegate, the certs role,
+    // the local API's runtime records): each takes a clone of the same handle.
+    let needs_store = config.delegate.is_some() || !config.certs.is_empty() || config.api.is_some();
     let store = if needs_store {
         Some(open_store(&state_dir)?)
     } else {
@@ -65,8 +65,13 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
         }
         _ => None,
     };
-    // Root is needed no more: every socket is bound, the store and the TLS keys are
-    // open, and no thread exists yet (server::spawn and the delegate start them).
+    let api = match &config.api {
+        Some(settings) => Some(crate::api::Prepared::new(settings).map_err(RunError)?),
+        None => None,
+    };
+    // Root is needed no more: every socket is bound, the store, the tokens and the
+    // TLS keys are open, and no thread exists yet (server::spawn and the roles
+    // start them).
     if let Some(user) = &config.user {
         let owned = if needs_store {
             store::owned_paths(&state_dir)
@@ -107,6 +112,13 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     let threads = state.dns.threads;
     let bound = sockets.bound.clone();
     let control = Control::start(state, counters.clone());
+    if let (Some(_), Some(store)) = (&api, &store) {
+        // Before the DNS threads start: the first query already sees them.
+        let served = crate::api::restore(&control, store).map_err(RunError)?;
+        if served > 0 {
+            log::info!("api: serving {served} runtime record(s) from the store");
+        }
+    }
     let _threads = server::spawn(sockets, control.current().clone(), counters, limits)
         .map_err(|e| RunError(format!("cannot start DNS threads: {e}")))?;
     {
@@ -133,8 +145,32 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
                 .is_some_and(|d| d.tls_acme.is_some())
         })
         .and_then(|d| d.certificate());
-    if let Some(delegate) = delegate {
-        delegate.start().map_err(RunError)?;
+    let delegate = match delegate {
+        Some(delegate) => {
+            let api = delegate.api();
+            let server = delegate.start().map_err(RunError)?;
+            Some(crate::api::DelegateParts { api, server })
+        }
+        None => None,
+    };
+    if let (Some(api), Some(store)) = (api, &store) {
+        let certs_context = match config.certs.is_empty() {
+            true => None,
+            false => Some(
+                crate::certs::Context::new(&config, store.clone(), Some(control.clone()))
+                    .map_err(RunError)?,
+            ),
+        };
+        let parts = crate::api::Parts {
+            control: control.clone(),
+            store: store.clone(),
+            certs: config.certs.clone(),
+            certs_context,
+            delegate,
+            config_source: config.source.clone(),
+            roles: crate::api::roles(&config),
+        };
+        api.start(parts).map_err(RunError)?;
     }
     if let (false, Some(store)) = (config.certs.is_empty(), &store) {
         crate::certs::start(
@@ -244,6 +280,9 @@ fn reload(control: &Control, running: &Config) {
         log::warn!(
             "reload: the [acme] and [[cert]] sections changed; they take effect at the next restart"
         );
+    }
+    if config.api != running.api {
+        log::warn!("reload: the [api] section changed; it takes effect at the next restart");
     }
     if config.user != running.user || config.state_dir != running.state_dir {
         log::warn!("reload: `user` and `state_dir` take effect at the next restart");

@@ -279,6 +279,7 @@
 //!   unbound in the same run; `cross/smoke.sh` runs the static binary of each
 //!   router architecture under qemu.
 
+pub mod api;
 pub mod certs;
 pub mod clock;
 pub mod config;
@@ -290,5 +291,6 @@ pub mod dns;
 pub mod http;
 pub mod log;
 pub mod privileges;
+pub mod secret;
 pub mod store;
 pub mod watch;

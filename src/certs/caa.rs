@@ -27,13 +27,13 @@ pub struct CaaRecord {
 impl CaaRecord {
     /// Zone-file form with its owner: `example.com. CAA 0 issue "letsencrypt.org"`.
     pub fn line(&self, owner: &str) -> String {
+        format!("{}. CAA {}", owner.trim_end_matches('.'), self.data())
+    }
+
+    /// The record data in zone-file form: `0 issue "letsencrypt.org"`.
+    pub fn data(&self) -> String {
         let value = self.value.replace('\\', "\\\\").replace('"', "\\\"");
-        format!(
-            "{}. CAA {} {} \"{value}\"",
-            owner.trim_end_matches('.'),
-            self.flags,
-            self.tag
-        )
+        format!("{} {} \"{value}\"", self.flags, self.tag)
     }
 }
 
@@ -238,18 +238,33 @@ pub fn recommended(
     method: &str,
     wildcard: bool,
 ) -> Vec<String> {
+    let records = recommended_records(domain, identity, account_url, method, wildcard);
+    let lines = records.into_iter();
+    lines
+        .map(|(owner, data)| format!("{owner} CAA {data}"))
+        .collect()
+}
+
+/// [`recommended`] as (owner with its final dot, record data) pairs.
+pub fn recommended_records(
+    domain: &str,
+    identity: &str,
+    account_url: &str,
+    method: &str,
+    wildcard: bool,
+) -> Vec<(String, String)> {
     let domain = domain.strip_prefix("*.").unwrap_or(domain);
     let record = |tag: &str| CaaRecord {
         flags: 0,
         tag: tag.into(),
         value: format!("{identity}; accounturi={account_url}; validationmethods={method}"),
     };
-    let owner = domain.trim_end_matches('.').to_ascii_lowercase();
-    let mut lines = vec![record("issue").line(&owner)];
+    let owner = format!("{}.", domain.trim_end_matches('.').to_ascii_lowercase());
+    let mut records = vec![(owner.clone(), record("issue").data())];
     if wildcard {
-        lines.push(record("issuewild").line(&owner));
+        records.push((owner, record("issuewild").data()));
     }
-    lines
+    records
 }
 
 #[cfg(test)]

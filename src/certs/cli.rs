@@ -34,53 +34,127 @@ fn find<'c>(config: &'c Config, name: &str) -> Result<&'c Cert, String> {
     })
 }
 
+/// One certificate as `certs status` and the local API show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub name: String,
+    pub domains: Vec<String>,
+    pub challenge: &'static str,
+    /// `pending`, `valid`, `waiting_for_cname`, `failed`, ...
+    pub state: String,
+    /// The deployed certificate's validity (unix seconds), if one is deployed.
+    pub not_before: Option<i64>,
+    pub not_after: Option<i64>,
+    pub dir: PathBuf,
+    /// The next attempt (unix seconds) and why then; `None` before the daemon
+    /// first looked at it.
+    pub renew_after: Option<i64>,
+    pub reason: Option<String>,
+    pub last_error: Option<String>,
+    pub failures: u32,
+    pub renew_requested: bool,
+}
+
+/// The status of `cert`: its store row and the certificate deployed in its dir.
+pub fn status_of(cert: &Cert, store: &store::Shared) -> Result<Status, String> {
+    let row = store
+        .lock()
+        .certificate(&cert.name)
+        .map_err(|e| e.to_string())?;
+    let row = row.unwrap_or_else(|| new_row(cert));
+    let deployed = deployed(cert);
+    Ok(Status {
+        name: cert.name.clone(),
+        domains: cert.domains.clone(),
+        challenge: cert.challenge.name(),
+        state: row.state,
+        not_before: deployed.as_ref().map(|info| info.not_before),
+        not_after: deployed.as_ref().map(|info| info.not_after),
+        dir: cert.dir.clone(),
+        renew_after: row.renew_after,
+        reason: row.reason,
+        last_error: row.last_error,
+        failures: row.failures,
+        renew_requested: row.renew_requested,
+    })
+}
+
 /// `certs status`: one paragraph per certificate.
 pub fn status(config: &Config, state_dir: &Path) -> Result<String, String> {
     let store = open_store(state_dir)?;
-    let mut out = String::new();
+    let mut all = Vec::new();
     for cert in &config.certs {
-        let row = store
-            .lock()
-            .certificate(&cert.name)
-            .map_err(|e| e.to_string())?;
-        let row = row.unwrap_or_else(|| new_row(cert));
-        let deployed = deployed(cert);
+        all.push(status_of(cert, &store)?);
+    }
+    Ok(status_text(&all))
+}
+
+/// The text of `certs status` for these certificates.
+pub fn status_text(all: &[Status]) -> String {
+    let mut out = String::new();
+    for status in all {
         out.push_str(&format!(
             "{}\n  names:        {}\n",
-            cert.name,
-            cert.domains.join(", ")
+            status.name,
+            status.domains.join(", ")
         ));
-        out.push_str(&format!("  state:        {}\n", row.state));
-        match &deployed {
-            Some(info) => out.push_str(&format!(
+        out.push_str(&format!("  state:        {}\n", status.state));
+        match status.not_after {
+            Some(not_after) => out.push_str(&format!(
                 "  not after:    {}\n  deployed in:  {}\n",
-                iso8601(info.not_after),
-                cert.dir.display()
+                iso8601(not_after),
+                status.dir.display()
             )),
             None => out.push_str(&format!(
                 "  not after:    (no certificate in {})\n",
-                cert.dir.display()
+                status.dir.display()
             )),
         }
-        match row.renew_after {
+        match status.renew_after {
             Some(at) => out.push_str(&format!(
                 "  next renewal: {} ({})\n",
                 iso8601(at),
-                row.reason.as_deref().unwrap_or("scheduled")
+                status.reason.as_deref().unwrap_or("scheduled")
             )),
             None => out.push_str("  next renewal: as soon as the daemon runs\n"),
         }
-        if let Some(error) = &row.last_error {
+        if let Some(error) = &status.last_error {
             out.push_str(&format!(
                 "  last error:   {error} (failures: {})\n",
-                row.failures
+                status.failures
             ));
         }
     }
-    if config.certs.is_empty() {
+    if all.is_empty() {
         out.push_str("no [[cert]] in the config\n");
     }
-    Ok(out)
+    out
+}
+
+/// One record the owner adds once, for `certs setup` and the local API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupRecord {
+    /// `cname` (dns-01 via the delegate), `persist` (dns-persist-01), `caa`.
+    pub purpose: &'static str,
+    /// Absolute, with the final dot.
+    pub owner: String,
+    pub rtype: &'static str,
+    /// The record data as a zone file writes it.
+    pub value: String,
+    /// Required for issuance (false: recommended, the CAA records).
+    pub required: bool,
+}
+
+impl SetupRecord {
+    /// The record as one zone-file line.
+    pub fn text(&self) -> String {
+        let line = format!("{} {} {}", self.owner, self.rtype, self.value);
+        if self.required {
+            line
+        } else {
+            format!("{line}  ; recommended")
+        }
+    }
 }
 
 /// `certs setup NAME`: the records the owner adds once (and registration at the
@@ -90,48 +164,70 @@ pub fn setup(config: &Config, state_dir: &Path, name: &str) -> Result<String, St
     let store = open_store(state_dir)?;
     let context = Context::new(config, store, None)?;
     let runtime = runtime()?;
-    runtime.block_on(async {
-        let meta = order::directory_meta(&context)
-            .await
-            .map_err(|e| e.to_string())?;
-        let account = context.account().await.map_err(|e| e.to_string())?;
-        let identity = meta
-            .caa_identities
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "letsencrypt.org".to_string());
-        let mut out = String::new();
-        for base in &order::base_domains(cert) {
-            let wildcard = order::has_wildcard(cert, base);
-            match cert.challenge {
-                Challenge::Dns01 => {
-                    let credentials = context
-                        .delegate_credentials(cert, base)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    out.push_str(&acmedns::setup_record(base, &credentials.fulldomain));
-                    out.push('\n');
-                }
-                Challenge::OwnZone => {}
-                Challenge::DnsPersist01 => {
-                    let (owner, value) =
-                        order::persist_record(base, &identity, account.id(), wildcard);
-                    out.push_str(&format!("{owner}. TXT \"{value}\"\n"));
-                }
+    let records = runtime.block_on(setup_records(&context, cert))?;
+    let lines: Vec<String> = records.iter().map(|r| r.text() + "\n").collect();
+    Ok(lines.concat())
+}
+
+/// The records `cert` needs: the ACME account is created and the delegate
+/// registration made if the store has none yet (both are kept).
+pub async fn setup_records(context: &Context, cert: &Cert) -> Result<Vec<SetupRecord>, String> {
+    let meta = order::directory_meta(context)
+        .await
+        .map_err(|e| e.to_string())?;
+    let account = context.account().await.map_err(|e| e.to_string())?;
+    let identity = meta
+        .caa_identities
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "letsencrypt.org".to_string());
+    let mut records = Vec::new();
+    for base in &order::base_domains(cert) {
+        let wildcard = order::has_wildcard(cert, base);
+        match cert.challenge {
+            Challenge::Dns01 => {
+                let credentials = context
+                    .delegate_credentials(cert, base)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let domain = acmedns::base_domain(base).trim_end_matches('.');
+                records.push(SetupRecord {
+                    purpose: "cname",
+                    owner: format!("_acme-challenge.{domain}."),
+                    rtype: "CNAME",
+                    value: format!("{}.", credentials.fulldomain.trim_end_matches('.')),
+                    required: true,
+                });
             }
-            for line in caa::recommended(
-                base,
-                &identity,
-                account.id(),
-                cert.challenge.name(),
-                wildcard,
-            ) {
-                out.push_str(&line);
-                out.push_str("  ; recommended\n");
+            Challenge::OwnZone => {}
+            Challenge::DnsPersist01 => {
+                let (owner, value) = order::persist_record(base, &identity, account.id(), wildcard);
+                records.push(SetupRecord {
+                    purpose: "persist",
+                    owner: format!("{owner}."),
+                    rtype: "TXT",
+                    value: format!("\"{value}\""),
+                    required: true,
+                });
             }
         }
-        Ok(out)
-    })
+        for (owner, value) in caa::recommended_records(
+            base,
+            &identity,
+            account.id(),
+            cert.challenge.name(),
+            wildcard,
+        ) {
+            records.push(SetupRecord {
+                purpose: "caa",
+                owner,
+                rtype: "CAA",
+                value,
+                required: false,
+            });
+        }
+    }
+    Ok(records)
 }
 
 /// `certs renew NAME`: through the running daemon when one holds the lock, else

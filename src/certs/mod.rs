@@ -237,7 +237,7 @@ impl From<acmedns::Credentials> for DelegateCredentials {
     }
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX)
 }
 
@@ -575,7 +575,7 @@ fn take_lock(state_dir: &Path) -> Result<Option<File>, String> {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

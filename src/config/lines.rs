@@ -27,6 +27,21 @@ impl<'a> Lines<'a> {
         self.starts.partition_point(|&start| start <= offset)
     }
 
+    /// The offset of the first line that is the header `[name]` (0 when none):
+    /// serde keeps no span for a table, so errors about a section as a whole
+    /// point here.
+    pub(super) fn section(&self, name: &str) -> usize {
+        let header = format!("[{name}]");
+        let mut starts = self.starts.iter();
+        let found = starts.find(|&&start| {
+            let line = self.text.get(start..).unwrap_or_default();
+            let line = line.lines().next().unwrap_or_default();
+            let line = line.split('#').next().unwrap_or_default();
+            line.trim() == header
+        });
+        found.copied().unwrap_or(0)
+    }
+
     pub(super) fn error(&self, offset: usize, message: impl std::fmt::Display) -> ConfigError {
         ConfigError {
             file: self.file.to_string(),

@@ -12,6 +12,7 @@
 
 mod acme;
 mod address;
+mod api;
 mod delegate;
 mod dns;
 mod lines;
@@ -20,6 +21,7 @@ mod raw;
 mod zone;
 
 pub use acme::{Acme, Cert, Challenge, DELEGATE_API_CERT};
+pub use api::Api;
 pub use delegate::{Delegate, Registration};
 pub use dns::Dns;
 
@@ -103,6 +105,8 @@ pub struct Config {
     pub acme: Option<Acme>,
     /// The certs role's certificates (`[[cert]]`); the role runs when any is given.
     pub certs: Vec<Cert>,
+    /// The local API role, when `[api]` is present.
+    pub api: Option<Api>,
     /// `zones` built (every record checked while building): the daemon serves
     /// these, so a zone is built once per load, not once to check and once to serve.
     pub zone_data: Zones,
@@ -195,6 +199,12 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         certs.push(acme::delegate_api_cert(host, &state));
     }
     let acme = acme::resolve_acme(raw.acme, !certs.is_empty(), lines)?;
+    let api = match raw.api {
+        None => None,
+        // The section header's line: serde keeps no span for a table, so the
+        // first line that says `[api]`.
+        Some(raw_api) => Some(api::resolve(raw_api, &state, lines.section("api"), lines)?),
+    };
     let config = Config {
         source: lines.file.to_string(),
         path: None,
@@ -206,6 +216,7 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         delegate,
         acme,
         certs,
+        api,
         zone_data: Zones::default(),
     };
     Ok((config, zone_lines))

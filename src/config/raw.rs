@@ -1,6 +1,7 @@
 //! The literal image of the TOML file: what the user wrote, with spans for errors.
 //! Unknown keys are rejected here; meaning and defaults are resolved in `super`
-//! (the top-level keys) and in each section's file (`dns`, `zone`, `delegate`).
+//! (the top-level keys) and in each section's file (`dns`, `zone`, `delegate`,
+//! `acme`, `api`).
 //! [`sections`] lists each section's keys as serde's derive knows them, so the
 //! message for an unknown key can name its section and the nearest valid key.
 
@@ -13,7 +14,7 @@ use toml::Spanned;
 /// Every section with its keys, as named in messages ("in [dns]"). The key
 /// sets are distinct (a unit test checks it), so the list serde reports for an
 /// unknown key tells which section it was found in.
-pub fn sections() -> [(&'static str, &'static [&'static str]); 7] {
+pub fn sections() -> [(&'static str, &'static [&'static str]); 8] {
     [
         ("at the top level", keys::<File>()),
         ("in [dns]", keys::<Dns>()),
@@ -22,6 +23,7 @@ pub fn sections() -> [(&'static str, &'static [&'static str]); 7] {
         ("in [delegate]", keys::<Delegate>()),
         ("in [acme]", keys::<Acme>()),
         ("in [[cert]]", keys::<Cert>()),
+        ("in [api]", keys::<Api>()),
     ]
 }
 
@@ -155,6 +157,16 @@ pub struct File {
     pub acme: Option<Acme>,
     #[serde(default)]
     pub cert: Vec<Cert>,
+    pub api: Option<Api>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    pub listen: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    pub keys_endpoint: Option<bool>,
+    pub metrics_public: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -53,7 +53,7 @@ impl Prepared {
             records.set(subdomain, values);
         }
         let admin_token = match &settings.admin_token_file {
-            Some(file) => Some(admin_token(file)?),
+            Some(file) => Some(crate::secret::token_file(file, "delegate: admin token")?),
             None => None,
         };
         let (tls, certificate) = match (&settings.tls, &settings.tls_acme) {
@@ -96,6 +96,11 @@ impl Prepared {
         })
     }
 
+    /// The API's state, for the local API's report (mode, accounts, activity).
+    pub fn api(&self) -> Arc<Api> {
+        self.api.clone()
+    }
+
     /// The API's certificate slot (HTTPS only): what a renewal replaces.
     pub fn certificate(&self) -> Option<Arc<crate::http::CertificateSlot>> {
         self.certificate.clone()
@@ -115,32 +120,4 @@ impl Prepared {
         log::info!("delegate API on {scheme}://{}{}", self.bound, self.prefix);
         Ok(server)
     }
-}
-
-/// The admin token for `registration = "token"`: read from `file`, or created
-/// there (0600) on first start.
-fn admin_token(file: &Path) -> Result<String, String> {
-    match std::fs::read_to_string(file) {
-        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", file.display())),
-    }
-    let token = creds::random_key()?;
-    let write = || -> std::io::Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(file)?;
-        writeln!(out, "{token}")
-    };
-    write().map_err(|e| format!("cannot create {}: {e}", file.display()))?;
-    log::info!("delegate: admin token written to {}", file.display());
-    Ok(token)
 }

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -360,6 +361,7 @@ async fn serve_tcp(listener: tokio::net::TcpListener, context: Context, limits: 
                     limits.connections_max
                 );
                 oldest.abort();
+                context.counters.process.tcp_evicted.fetch_add(1, Relaxed);
             }
         }
     }

@@ -18,6 +18,7 @@
 //! overwrites a newer one; a failed write answers 500 `db_error` and changes
 //! nothing. Runs on the HTTP server's bounded worker pool (bcrypt and SQLite block).
 
+mod activity;
 mod client;
 mod limits;
 mod register;
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Map, Value};
 
+pub use activity::Activity;
 pub use limits::LimitCounters;
 
 use crate::config::Delegate;
@@ -45,6 +47,7 @@ pub struct Api {
     registrations: Mutex<limits::RegistrationLimits>,
     updates: Mutex<limits::UpdateLimits>,
     limit_counters: LimitCounters,
+    activity: Activity,
     /// Tests only: runs once, between a TXT commit and its publication.
     #[cfg(test)]
     pause_after_commit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
@@ -90,6 +93,7 @@ impl Api {
             registrations: Mutex::new(limits::RegistrationLimits::new()),
             updates: Mutex::new(limits::UpdateLimits::new()),
             limit_counters: LimitCounters::default(),
+            activity: Activity::default(),
             #[cfg(test)]
             pause_after_commit: Mutex::new(None),
             #[cfg(test)]
@@ -122,9 +126,23 @@ impl Api {
         }
     }
 
-    /// Every limit hit so far (for the metrics of a later role).
+    /// Every limit hit so far (the local API's `delegate` and `/metrics`).
     pub fn limit_counters(&self) -> &LimitCounters {
         &self.limit_counters
+    }
+
+    /// Registrations and updates served, and the recent update rate.
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// The registration mode and the number of accounts (the local API).
+    pub fn registration(&self) -> crate::config::Registration {
+        self.config.registration
+    }
+
+    pub fn account_count(&self) -> Result<usize, store::StoreError> {
+        self.store().account_count()
     }
 
     /// The client's address: see `client`.

@@ -54,6 +54,7 @@ impl Api {
             "server_url": self.server_url(request),
         });
         log::info!("delegate: registered {fulldomain} for {client}");
+        self.activity.registered();
         Response::json(201, body.to_string())
     }
 
@@ -63,12 +64,9 @@ impl Api {
             Registration::Open => None,
             Registration::Closed => Some(Response::error(403, "registration_closed")),
             Registration::Token => {
-                let given = request
-                    .header("authorization")
-                    .and_then(|h| h.strip_prefix("Bearer "))
-                    .map(str::trim);
-                let expected = self.admin_token.as_deref();
-                let admitted = constant_time_eq(given, expected);
+                let given = request.header("authorization");
+                let expected = self.admin_token.as_deref().unwrap_or_default();
+                let admitted = crate::secret::bearer_matches(given, expected);
                 (!admitted).then(|| Response::error(401, "forbidden"))
             }
         }
@@ -128,14 +126,4 @@ fn parse_allowfrom(body: &[u8]) -> Result<Vec<String>, Response> {
         cidrs.push(cidr.clone());
     }
     creds::normalise_allowfrom(&cidrs).map_err(|()| Response::error(400, "invalid_allowfrom_cidr"))
-}
-
-/// Compares secrets in time independent of where they differ; false when
-/// either is missing.
-fn constant_time_eq(a: Option<&str>, b: Option<&str>) -> bool {
-    let (Some(a), Some(b)) = (a, b) else {
-        return false;
-    };
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -56,6 +56,7 @@ impl Api {
             log::error!("delegate: update: {e}");
             return Response::error(500, "db_error");
         }
+        self.activity.updated(crate::clock::monotonic_secs());
         Response::json(200, serde_json::json!({ "txt": txt }).to_string())
     }
 

@@ -1,0 +1,92 @@
+//! Bearer tokens kept in files: the local API's token and the delegate's admin
+//! token. [`token_file`] reads one, or creates it (0600, never overwriting a file
+//! another process created first) with a random token; [`bearer_matches`]
+//! compares what a request presents in constant time.
+
+use std::path::Path;
+
+/// The token in `file`, or a new random one written there (0600) when the file
+/// does not exist or is empty. `what` names the token in the log line.
+pub fn token_file(file: &Path, what: &str) -> Result<String, String> {
+    match std::fs::read_to_string(file) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    }
+    let token = crate::delegate::creds::random_key()?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        // An empty file left behind is replaced; its mode is not trusted.
+        let _ = std::fs::remove_file(file);
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(file)?;
+        writeln!(out, "{token}")?;
+        out.sync_all()
+    };
+    write().map_err(|e| format!("cannot create {}: {e}", file.display()))?;
+    log::info!("{what} written to {}", file.display());
+    Ok(token)
+}
+
+/// Whether an `Authorization` header value is `Bearer <expected>`. The time taken
+/// does not depend on where the two differ, nor on their lengths beyond their
+/// digests' (both are hashed first), so the token cannot be guessed byte by byte.
+pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> bool {
+    let given = authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map_or("", str::trim);
+    let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let (given_digest, expected_digest) = (digest(given), digest(expected));
+    let differ = given_digest
+        .as_ref()
+        .iter()
+        .zip(expected_digest.as_ref())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // An empty expected token admits nobody (a misconfiguration, never "open").
+    differ == 0 && !given.is_empty() && !expected.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn created_once_0600_then_read() {
+        let dir = crate::store::testing::TempDir::new();
+        let file = dir.0.join("sub/api.token");
+        let token = token_file(&file, "test token").unwrap();
+        assert!(token.len() >= 40, "{token}");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(token_file(&file, "test token").unwrap(), token);
+        std::fs::write(&file, "").unwrap();
+        assert_ne!(token_file(&file, "test token").unwrap(), token);
+    }
+
+    #[test]
+    fn bearer() {
+        assert!(bearer_matches(Some("Bearer abc"), "abc"));
+        assert!(bearer_matches(Some("Bearer  abc "), "abc"));
+        for given in [
+            None,
+            Some("abc"),
+            Some("Bearer abd"),
+            Some("Bearer ab"),
+            Some("Bearer "),
+        ] {
+            assert!(!bearer_matches(given, "abc"), "{given:?}");
+        }
+        assert!(!bearer_matches(Some("Bearer "), ""));
+    }
+}
