@@ -33,6 +33,9 @@ apt_install dnsutils knot-dnsutils unbound openssl curl faketime python3 python3
 # profiles, dns-persist-01; bookworm's 2.4 has none of them), unpacked into
 # target/pebble without touching the system's apt sources (tests/common/pebble.rs).
 tests/ca/fetch-pebble.sh >/dev/null
+# promtool checks /metrics (tests/api.rs): unpacked into target/promtool, since
+# installing Debian's prometheus package would start a Prometheus server.
+tests/tools/fetch-promtool.sh >/dev/null
 
 # certbot and its acme-dns authenticator (third-party clients of the delegate role),
 # pinned to the versions tests/acme_clients.rs was written against. certbot-acme-dns
