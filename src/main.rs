@@ -82,10 +82,10 @@ fn certs(what: &Certs, config: &Config) -> ExitCode {
     let result = match what {
         Certs::Status => certs::status(config, &state_dir),
         Certs::Setup(name) => certs::setup(config, &state_dir, name),
-        Certs::Renew(name) => certs::renew(config, &state_dir, name).and_then(|row| {
-            let line = format!("{}: {}", row.name, row.state);
-            match row.last_error {
-                Some(error) if row.state != "valid" => Err(format!("{line}: {error}")),
+        Certs::Renew(name) => certs::renew(config, &state_dir, name).and_then(|status| {
+            let line = format!("{}: {}", status.name, status.state);
+            match status.last_error {
+                Some(error) if status.state != "valid" => Err(format!("{line}: {error}")),
                 _ => Ok(format!("{line}\n")),
             }
         }),

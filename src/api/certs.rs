@@ -23,20 +23,7 @@ const KEY_FILES: [(&str, &str); 4] = [
 const KEY_FILE_BYTES_MAX: u64 = 64 * 1024;
 
 fn status_json(status: &Status) -> Value {
-    json!({
-        "name": status.name,
-        "domains": status.domains,
-        "challenge": status.challenge,
-        "state": status.state,
-        "not_before": status.not_before,
-        "not_after": status.not_after,
-        "dir": status.dir.display().to_string(),
-        "next_renewal": status.renew_after,
-        "next_renewal_reason": status.reason,
-        "last_error": status.last_error,
-        "failures": status.failures,
-        "renew_requested": status.renew_requested,
-    })
+    serde_json::to_value(status).unwrap_or_default()
 }
 
 fn record_json(record: &SetupRecord) -> Value {

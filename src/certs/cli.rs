@@ -2,14 +2,18 @@
 //! export-lego`. Each opens the config's store itself; `renew` goes through the
 //! running daemon when one holds `certs.lock`, else renews here.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use hyper::http::Method;
+use serde_json::Value;
 
 use super::{
     Context, Turn, acmedns, caa, deployed, iso8601, new_row, now, order, runtime, take_lock, turn,
 };
 use crate::config::{Cert, Challenge, Config};
-use crate::store::{self, CertificateRow};
+use crate::store;
 
 /// The store of a config's state directory, opened for the command line.
 fn open_store(state_dir: &Path) -> Result<store::Shared, String> {
@@ -34,12 +38,13 @@ fn find<'c>(config: &'c Config, name: &str) -> Result<&'c Cert, String> {
     })
 }
 
-/// One certificate as `certs status` and the local API show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One certificate as `certs status` and the local API show it (the API's JSON
+/// is this, serialized; the command line reads it back from a running daemon).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Status {
     pub name: String,
     pub domains: Vec<String>,
-    pub challenge: &'static str,
+    pub challenge: String,
     /// `pending`, `valid`, `waiting_for_cname`, `failed`, ...
     pub state: String,
     /// The deployed certificate's validity (unix seconds), if one is deployed.
@@ -48,7 +53,9 @@ pub struct Status {
     pub dir: PathBuf,
     /// The next attempt (unix seconds) and why then; `None` before the daemon
     /// first looked at it.
+    #[serde(rename = "next_renewal")]
     pub renew_after: Option<i64>,
+    #[serde(rename = "next_renewal_reason")]
     pub reason: Option<String>,
     pub last_error: Option<String>,
     pub failures: u32,
@@ -66,7 +73,7 @@ pub fn status_of(cert: &Cert, store: &store::Shared) -> Result<Status, String> {
     Ok(Status {
         name: cert.name.clone(),
         domains: cert.domains.clone(),
-        challenge: cert.challenge.name(),
+        challenge: cert.challenge.name().to_string(),
         state: row.state,
         not_before: deployed.as_ref().map(|info| info.not_before),
         not_after: deployed.as_ref().map(|info| info.not_after),
@@ -79,8 +86,17 @@ pub fn status_of(cert: &Cert, store: &store::Shared) -> Result<Status, String> {
     })
 }
 
-/// `certs status`: one paragraph per certificate.
+/// `certs status`: one paragraph per certificate; from the running daemon's
+/// local API when it answers, else from the store.
 pub fn status(config: &Config, state_dir: &Path) -> Result<String, String> {
+    if let Some(api) = LocalApi::of(config) {
+        let runtime = runtime()?;
+        let answer = runtime.block_on(api.call(Method::GET, "certs", None))?;
+        let certs = answer.get("certs").cloned().unwrap_or_default();
+        let all: Vec<Status> = serde_json::from_value(certs)
+            .map_err(|e| format!("the local API's certificate list: {e}"))?;
+        return Ok(status_text(&all));
+    }
     let store = open_store(state_dir)?;
     let mut all = Vec::new();
     for cert in &config.certs {
@@ -230,17 +246,24 @@ pub async fn setup_records(context: &Context, cert: &Cert) -> Result<Vec<SetupRe
     Ok(records)
 }
 
-/// `certs renew NAME`: through the running daemon when one holds the lock, else
-/// here and now. Returns the certificate's row afterwards.
-pub fn renew(config: &Config, state_dir: &Path, name: &str) -> Result<CertificateRow, String> {
+/// `certs renew NAME`: through the running daemon when one runs (its local
+/// API, else the store's flag when it holds the lock), else here and now.
+/// Returns the certificate's status afterwards.
+pub fn renew(config: &Config, state_dir: &Path, name: &str) -> Result<Status, String> {
     let cert = find(config, name)?;
+    if let Some(api) = LocalApi::of(config) {
+        let runtime = runtime()?;
+        return runtime.block_on(api.renew(name));
+    }
     let store = open_store(state_dir)?;
     if let Some(_lock) = take_lock(state_dir)? {
-        let context = Context::new(config, store, None)?;
+        let context = Context::new(config, store.clone(), None)?;
         let runtime = runtime()?;
-        return Ok(runtime.block_on(turn(&context, cert, Turn::Forced)));
+        runtime.block_on(turn(&context, cert, Turn::Forced));
+        return status_of(cert, &store);
     }
-    // A daemon runs: ask it, and wait for its answer in the store.
+    // A daemon runs without the local API: ask it through the store, and wait
+    // for its answer there.
     let before = store.lock().certificate(name).map_err(|e| e.to_string())?;
     let asked = store
         .lock()
@@ -253,19 +276,113 @@ pub fn renew(config: &Config, state_dir: &Path, name: &str) -> Result<Certificat
     }
     let deadline = std::time::Instant::now() + RENEW_WAIT;
     loop {
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(RENEW_POLL);
         let row = store.lock().certificate(name).map_err(|e| e.to_string())?;
         if let Some(row) = row
             && !row.renew_requested
             && Some(&row) != before.as_ref()
         {
-            return Ok(row);
+            return status_of(cert, &store);
         }
         if std::time::Instant::now() >= deadline {
-            return Err(format!(
-                "the daemon did not finish renewing `{name}` within {} s; see `lanseal certs status`",
-                RENEW_WAIT.as_secs()
-            ));
+            return Err(renew_timeout(name));
+        }
+    }
+}
+
+fn renew_timeout(name: &str) -> String {
+    format!(
+        "the daemon did not finish renewing `{name}` within {} s; see `lanseal certs status`",
+        RENEW_WAIT.as_secs()
+    )
+}
+
+/// How often `certs renew` looks whether the daemon is done.
+const RENEW_POLL: Duration = Duration::from_millis(250);
+/// How long the command line waits for the local API to answer (it is on
+/// this host; a daemon that does not answer within this is not used).
+const LOCAL_API_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The running daemon's local API, as the config names it.
+struct LocalApi {
+    base: String,
+    token: String,
+    client: super::http::Client,
+}
+
+impl LocalApi {
+    /// `None` without `[api]`, without its token file (then no daemon with
+    /// this config has served the API yet), or when nothing listens there (no
+    /// daemon runs).
+    fn of(config: &Config) -> Option<Self> {
+        let settings = config.api.as_ref()?;
+        let token = std::fs::read_to_string(&settings.token_file).ok()?;
+        let mut address = settings.listen;
+        // A daemon listening on every address is reached on loopback.
+        if address.ip().is_unspecified() {
+            let loopback = match address {
+                std::net::SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                std::net::SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            };
+            address.set_ip(loopback);
+        }
+        std::net::TcpStream::connect_timeout(&address, LOCAL_API_TIMEOUT).ok()?;
+        let client = super::http::Client::new(None).ok()?;
+        let client = client.with_timeouts(LOCAL_API_TIMEOUT, LOCAL_API_TIMEOUT);
+        Some(Self {
+            base: format!("http://{address}/api/v1/"),
+            token: token.trim().to_string(),
+            client,
+        })
+    }
+
+    /// The JSON answer of `path`. An answer that is an error is an error, with
+    /// the API's own detail.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
+        let authorization = format!("Bearer {}", self.token);
+        let headers = [("Authorization", authorization.as_str())];
+        let response = self.client.json(method, &url, &headers, body).await;
+        let response = response.map_err(|e| format!("the local API: {e}"))?;
+        let value: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+        if !(200..300).contains(&response.status) {
+            let detail = value
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            return Err(format!("{url}: {} {detail}", response.status));
+        }
+        Ok(value)
+    }
+
+    /// Asks the daemon to renew `name` and waits until its status changes.
+    async fn renew(&self, name: &str) -> Result<Status, String> {
+        let path = format!("certs/{name}");
+        let status = |value: Value| {
+            serde_json::from_value::<Status>(value).map_err(|e| format!("the local API: {e}"))
+        };
+        let before = status(self.call(Method::GET, &path, None).await?)?;
+        self.call(Method::POST, &format!("{path}/renew"), None)
+            .await?;
+        let deadline = tokio::time::Instant::now() + RENEW_WAIT;
+        loop {
+            tokio::time::sleep(RENEW_POLL).await;
+            let now = status(self.call(Method::GET, &path, None).await?)?;
+            let changed = Status {
+                renew_requested: before.renew_requested,
+                ..now.clone()
+            } != before;
+            if changed {
+                return Ok(now);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(renew_timeout(name));
+            }
         }
     }
 }

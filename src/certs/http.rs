@@ -157,10 +157,25 @@ impl Client {
         headers: &[(&str, &str)],
         body: &serde_json::Value,
     ) -> Result<Response, HttpError> {
-        let fail = |what: String| HttpError(format!("POST {url}: {what}"));
+        self.json(Method::POST, url, headers, Some(body)).await
+    }
+
+    /// A request with extra `headers` that accepts JSON, and sends `body` as
+    /// JSON when given (the local API's client: `lanseal certs` asking the
+    /// running daemon).
+    pub async fn json(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, HttpError> {
+        let fail = |what: String| HttpError(format!("{method} {url}: {what}"));
         let mut map = HeaderMap::new();
         let json = HeaderValue::from_static("application/json");
-        map.insert(http_types::header::CONTENT_TYPE, json.clone());
+        if body.is_some() {
+            map.insert(http_types::header::CONTENT_TYPE, json.clone());
+        }
         map.insert(http_types::header::ACCEPT, json);
         for (name, value) in headers {
             let name = http_types::HeaderName::from_bytes(name.as_bytes())
@@ -169,8 +184,11 @@ impl Client {
                 .map_err(|_| fail(format!("bad value for header {name}")))?;
             map.insert(name, value);
         }
-        let body = serde_json::to_vec(body).map_err(|e| fail(format!("JSON body: {e}")))?;
-        self.send(Method::POST, url, map, Bytes::from(body)).await
+        let body = match body {
+            Some(body) => serde_json::to_vec(body).map_err(|e| fail(format!("JSON body: {e}")))?,
+            None => Vec::new(),
+        };
+        self.send(method, url, map, Bytes::from(body)).await
     }
 
     /// One exchange on a new connection, within the request timeout.

@@ -287,23 +287,37 @@ fn serve_io_thread(
                 Err(e) => log::error!("TCP listener: {e}"),
             }
         }
-        tasks.spawn(forward_jobs(queue, current.clone()));
+        tasks.spawn(forward_jobs(
+            queue,
+            current.clone(),
+            counters.clone(),
+            index,
+        ));
         while tasks.join_next().await.is_some() {}
     });
 }
 
 /// Takes UDP queries the UDP threads could not answer and answers them from the
-/// upstreams, one task each.
-async fn forward_jobs(mut queue: tokio::sync::mpsc::Receiver<Job>, current: Arc<Current>) {
+/// upstreams, one task each. Every task runs on this (the I/O) thread, so the
+/// responses it sends are counted in this thread's block (`index`), keeping
+/// its single writer.
+async fn forward_jobs(
+    mut queue: tokio::sync::mpsc::Receiver<Job>,
+    current: Arc<Current>,
+    counters: Arc<Counters>,
+    index: usize,
+) {
     while let Some(job) = queue.recv().await {
         let service = current.load();
+        let counters = counters.clone();
         tokio::spawn(async move {
             let Some(forwarder) = &service.forwarder else {
                 return;
             };
             let response = forwarder.resolve(&service.answerer, job.pending).await;
-            if let Err(e) = job.socket.send_to(&response, job.peer) {
-                log::debug!("UDP send to {}: {e}", job.peer);
+            match job.socket.send_to(&response, job.peer) {
+                Ok(_) => counters.thread(index).answered.bump(),
+                Err(e) => log::debug!("UDP send to {}: {e}", job.peer),
             }
         });
     }

@@ -517,3 +517,104 @@ impl Server {
         value.split_whitespace().next().unwrap().parse().unwrap()
     }
 }
+
+/// A running daemon's local API (`[api]`), reached with curl.
+pub struct LocalApi {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub base: String,
+    pub token: String,
+}
+
+/// What curl got: the status, the headers (lower-case names) and the body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Server {
+    /// The local API, from its start-up log line
+    /// ("api: http://127.0.0.1:PORT/ (token in FILE)").
+    pub fn local_api(&self) -> LocalApi {
+        let line = self.wait_log("api: http://");
+        let rest = line.split("api: ").nth(1).unwrap();
+        let base = rest
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches('/');
+        let file = rest
+            .split("(token in ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(')');
+        let token = std::fs::read_to_string(file).unwrap().trim().to_string();
+        LocalApi {
+            base: base.to_string(),
+            token,
+        }
+    }
+}
+
+impl LocalApi {
+    /// `method path` with the token and `body` (JSON text), if any.
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Answer {
+        self.call_as(Some(&self.token), method, path, body)
+    }
+
+    /// `method path` presenting `token` (None: no Authorization header).
+    pub fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let mut command = Command::new("curl");
+        command.args(["-sS", "-D", "-", "-X", method, "--max-time", "60", &url]);
+        let authorization;
+        if let Some(token) = token {
+            authorization = format!("Authorization: Bearer {token}");
+            command.args(["-H", &authorization]);
+        }
+        if body.is_some() {
+            command.args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                "@-",
+            ]);
+        }
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("curl (tests/run.sh installs it)");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(body.unwrap_or_default().as_bytes())
+            .unwrap();
+        drop(stdin);
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "curl {method} {url}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8(output.stdout).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        Answer {
+            status,
+            headers: head.to_ascii_lowercase(),
+            body: body.to_string(),
+        }
+    }
+}
