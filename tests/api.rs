@@ -3,6 +3,7 @@
 //! malformed and oversize bodies, `/metrics` through `promtool check metrics`,
 //! and `keys` refused when off. The certificate endpoints with issued
 //! certificates are in tests/certs.rs (they need Pebble).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
