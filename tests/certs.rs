@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::pebble::Pebble;
 use common::*;
+use serde_json::Value;
 
 /// From A's start to a deployed certificate (the goal is 5 s; a loaded CI machine
 /// gets slack).
@@ -194,6 +195,7 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     let port = free_dns_port();
     let pebble = Pebble::start(&work.0, SocketAddr::from(([127, 0, 0, 1], port)));
     let hook_log = work.0.join("hook.log");
+    let api_port = free_tcp_port();
     let certs = format!(
         "[[cert]]\nname = \"router\"\ndomains = [\"home.test\", \"*.home.test\"]\n\
          delegate = \"{{api}}\"\nprofile = \"default\"\n\
@@ -203,8 +205,10 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
          [[cert]]\nname = \"persist\"\ndomains = [\"p.home.test\"]\nchallenge = \"dns-persist-01\"\n\
          profile = \"default\"\nkey_type = \"rsa2048\"\n\
          [[cert]]\nname = \"bad\"\ndomains = [\"bad.home.test\"]\nchallenge = \"dns-persist-01\"\n\
-         profile = \"nosuch\"\n",
-        hook = hook_log.display()
+         profile = \"nosuch\"\n\
+         [api]\nlisten = \"127.0.0.1:{api_port}\"\ntoken_file = \"{token}\"\nkeys_endpoint = true\n",
+        hook = hook_log.display(),
+        token = work.0.join("api.token").display(),
     );
     let router = Router {
         dir: work.0.clone(),
@@ -297,6 +301,12 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     let (start, end) = pebble.validity(&first);
     let days = end.duration_since(start).unwrap().as_secs() as f64 / 86_400.0;
     assert!((89.9..90.1).contains(&days), "default: {days} days");
+
+    let local_api = LocalApi {
+        base: format!("http://127.0.0.1:{api_port}"),
+        token: read(&work.0.join("api.token")).trim().to_string(),
+    };
+    local_api_reports_the_certificates(&a, &local_api, &state, &text, &work.0);
 
     // The status: valid, and why the next renewal is when it is; the unknown
     // profile named with the ones offered.
@@ -400,6 +410,113 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     assert!(out.contains("persist: valid"), "{out}");
     drop(a);
     drop(delegate);
+}
+
+/// The local API of a router with certificates deployed: the list, one
+/// certificate, its setup records, the keys, the expiry gauge, and the CLI
+/// reading through it.
+fn local_api_reports_the_certificates(
+    a: &Server,
+    api: &LocalApi,
+    state: &Path,
+    setup: &str,
+    work: &Path,
+) {
+    let list = api.call("GET", "/api/v1/certs", None);
+    assert_eq!(list.status, 200, "{}", list.body);
+    let list = list.json();
+    let certs = list["certs"].as_array().unwrap();
+    let names: Vec<&str> = certs.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["router", "short", "persist", "bad"]);
+    let router = api.call("GET", "/api/v1/certs/router", None).json();
+    assert_eq!(router["state"], "valid", "{router}");
+    assert_eq!(
+        router["domains"],
+        serde_json::json!(["home.test", "*.home.test"])
+    );
+    assert_eq!(router["challenge"], "dns-01");
+    let not_after = router["not_after"].as_i64().unwrap();
+    assert!(
+        router["next_renewal"].as_i64().unwrap() < not_after,
+        "{router}"
+    );
+    assert!(router["next_renewal_reason"].is_string(), "{router}");
+    let mut bad = Value::Null;
+    let tried = eventually(Duration::from_secs(60), || {
+        bad = api.call("GET", "/api/v1/certs/bad", None).json();
+        bad["last_error"].is_string()
+    });
+    assert!(tried, "{bad}");
+    assert!(
+        bad["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("profile `nosuch`"),
+        "{bad}"
+    );
+    assert_eq!(api.call("GET", "/api/v1/certs/nosuch", None).status, 404);
+    assert_eq!(
+        api.call("POST", "/api/v1/certs/nosuch/renew", None).status,
+        404
+    );
+    // The setup records are those `certs setup` printed, as records and text.
+    let answer = api.call("GET", "/api/v1/certs/router/setup", None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let records = answer.json();
+    let cname = records["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["purpose"] == "cname")
+        .unwrap()
+        .clone();
+    assert_eq!(cname["name"], "_acme-challenge.home.test.");
+    assert_eq!(cname["type"], "CNAME");
+    assert!(
+        setup.contains(cname["text"].as_str().unwrap()),
+        "{cname} in {setup}"
+    );
+    let text = records["text"].as_str().unwrap();
+    assert!(
+        text.contains("home.test. CAA 0 issuewild \"pebble.letsencrypt.org; accounturi="),
+        "{text}"
+    );
+    // The keys, exactly the deployed files.
+    let keys = api.call("GET", "/api/v1/keys/router", None);
+    assert_eq!(keys.status, 200);
+    let keys = keys.json();
+    let dir = state.join("certs/router");
+    for (key, file) in [
+        ("privkey", "privkey.pem"),
+        ("cert", "cert.pem"),
+        ("chain", "chain.pem"),
+        ("fullchain", "fullchain.pem"),
+    ] {
+        assert_eq!(keys[key].as_str().unwrap(), read(&dir.join(file)), "{key}");
+    }
+    a.wait_log("private key of `router` downloaded by 127.0.0.1");
+    let answer = api.call("GET", "/api/v1/keys/bad", None);
+    assert_eq!(answer.status, 404, "not deployed: {}", answer.body);
+    // The expiry as a timestamp gauge an alert can compare with time().
+    let metrics = api.call("GET", "/metrics", None).body;
+    let expiry =
+        format!("lanseal_certificate_expiry_timestamp_seconds{{name=\"router\"}} {not_after}\n");
+    assert!(metrics.contains(&expiry), "{metrics}");
+    assert!(
+        metrics.contains("lanseal_certificate_state{name=\"bad\",state=\"failed\"} 1"),
+        "{metrics}"
+    );
+    // `certs status` asks the running daemon: a config naming another (empty)
+    // state directory but the same API still shows the certificates valid.
+    let config = std::fs::read_to_string(a.dir.0.join("lanseal.toml")).unwrap();
+    let elsewhere = config.replace(
+        &state.display().to_string(),
+        &work.join("empty-state").display().to_string(),
+    );
+    let path = work.join("elsewhere.toml");
+    std::fs::write(&path, elsewhere).unwrap();
+    let status = lanseal(&["certs", "status", "-c", path.to_str().unwrap()]);
+    assert!(status.contains("state:        valid"), "{status}");
 }
 
 /// `lanseal <args>` that must fail with exit 1: its stderr.
