@@ -10,9 +10,9 @@
 //! `certs`: the router's own LAN certificates, obtained from an ACME CA and
 //! renewed forever, proven through a delegate (dns-01 behind one CNAME the owner
 //! adds once) or a persistent record (dns-persist-01), and the delegate's own API
-//! certificate. The coming `api` role plugs into the same process as a further
-//! config section and module; every role reaches what runs through one
-//! [`control::Control`] handle and one [`store::Shared`] store.
+//! certificate. `api`: the local JSON API, Prometheus metrics and a small web
+//! page, the backend of LuCI, scripts and a browser. Every role reaches what
+//! runs through one [`control::Control`] handle and one [`store::Shared`] store.
 //!
 //! ## Bird's-eye view
 //!
@@ -31,6 +31,8 @@
 //!                                          └─▶ cache ─▶ Answerer::complete writes the response
 //!  signals ─────▶ daemon (sigwait: SIGHUP reload, SIGUSR1 counters, SIGTERM)
 //!  inotify + netlink ─▶ watch (a thread asleep in poll until a file or address changes)
+//!  LAN/LuCI ─HTTP─▶ http (own thread) ─▶ api (token) ─▶ control (records, flush, stats,
+//!                                          renewals), store (runtime records), certs status
 //!  internet ─HTTP(S)─▶ http (own thread, bounded workers) ─▶ delegate::api ─▶ store (SQLite)
 //!                                                               └─▶ dns::dynamic (in memory)
 //!  internet ─DNS─▶ dns::server ─▶ answer(public): the delegate zone only, to anyone
@@ -149,6 +151,18 @@
 //!   loads the accounts from the store and binds the API before any thread
 //!   starts; `zone::spec` writes the zone's static records. Invariants: the store
 //!   commits before the API answers, and DNS publishes in commit order.
+//! - [`api`] — the local API role: `mod` the routes (404, 405 with `Allow`),
+//!   the bearer token (`secret`, constant time) and the error shape
+//!   `{"error", "detail"}`; `dns` status, statistics, runtime records (checked
+//!   by `Control`, kept in the store under the control's lock, so both change
+//!   or neither; served again at start-up before the DNS threads) and cache
+//!   flush; `certs` the certificates (`certs::cli::Status`, serialized), setup
+//!   records, renewals through `Control`, key download (off by default,
+//!   logged) and the delegate's report; `metrics` the Prometheus exposition;
+//!   `page` the embedded HTML page with a CSP of its inline blocks' hashes.
+//!   Runs on its own `http` server (16 connections, 16 KiB bodies, 2 workers).
+//! - [`secret`] — token files (read, or created 0600) and the constant-time
+//!   bearer check, for the API's token and the delegate's admin token.
 //! - [`store`] — the one SQLite file of every role: the daemon opens it once
 //!   (when a role needs it) and hands each role a clone of `store::Shared` (the
 //!   `Store` behind one mutex). `schema` migrates by `user_version` (version 2
@@ -160,7 +174,9 @@
 //! - [`certs`] — the certs role: `mod` the scheduler thread (due times, renewals
 //!   asked through `Control` or by `lanseal certs renew` as a store flag, a
 //!   `certs.lock` that tells the CLI a daemon runs); `cli` the commands
-//!   (`lanseal certs status|setup|renew|import-lego|export-lego`);
+//!   (`lanseal certs status|setup|renew|import-lego|export-lego`; status and
+//!   renew ask the running daemon's local API when it serves one), and the
+//!   `Status` and `SetupRecord` the API shows;
 //!   `order` the attempt as one type per state (`Checked` → `Pending` → `Ready`
 //!   → `Issued`); `schedule` pure timing (ARI pick, a third of the lifetime or
 //!   `renew_before_days`, jitter, backoff 1 h to 1 day, clock plausibility
