@@ -318,6 +318,38 @@ impl Control {
         Ok(added)
     }
 
+    /// Serves `records` kept from an earlier run (ids as given), built in one
+    /// go; if that fails, one by one so that only the records that no longer
+    /// fit are left out. Returns those, each with why.
+    pub fn restore_records(
+        &self,
+        records: Vec<RuntimeRecord>,
+    ) -> Vec<(RuntimeRecord, ControlError)> {
+        {
+            let mut state = self.lock();
+            let mut runtime = state.runtime.clone();
+            runtime.extend(records.iter().cloned());
+            if runtime.len() <= RUNTIME_RECORDS_MAX
+                && let Ok(zones) = build(&state.specs, &runtime)
+            {
+                let last = runtime.iter().map(|r| r.id).max().unwrap_or(0);
+                state.next_record_id = state.next_record_id.max(last.saturating_add(1));
+                state.zones = Arc::new(zones);
+                state.runtime = runtime;
+                self.inner.current.publish(state.service());
+                return Vec::new();
+            }
+        }
+        let mut refused = Vec::new();
+        for record in records {
+            let id = record.id;
+            if let Err(e) = self.add_record_with(&record.zone, &record.record, |_, _| Ok(id)) {
+                refused.push((record, e));
+            }
+        }
+        refused
+    }
+
     /// Removes the runtime record `id`.
     pub fn remove_record(&self, id: u64) -> Result<(), ControlError> {
         self.remove_record_with(id, || Ok(()))
@@ -690,6 +722,53 @@ mod tests {
         c.remove_record(added.id).unwrap();
         assert_eq!(ask(&c, NAS), (3, 0), "NXDOMAIN after");
         assert_eq!(c.remove_record(added.id), Err(ControlError::NotFound));
+    }
+
+    #[test]
+    fn persisted_records_keep_their_ids_and_a_failed_persist_changes_nothing() {
+        let c = control(ZONE);
+        let refused = c.add_record_with("home.test", "nas A 192.168.1.10", |_, _| {
+            Err(ControlError::Store("disk full".into()))
+        });
+        assert_eq!(refused, Err(ControlError::Store("disk full".into())));
+        assert_eq!(ask(&c, NAS), (3, 0), "nothing served");
+        assert!(c.records().is_empty());
+        let added = c.add_record_with("home.test", "nas A 192.168.1.10", |_, _| Ok(41));
+        assert_eq!(added.unwrap().id, 41);
+        assert_eq!(ask(&c, NAS), (0, 1));
+        // A later record without a store gets a fresh id past the store's.
+        assert_eq!(c.add_record("home.test", "b A 192.168.1.2").unwrap().id, 42);
+        let kept = c.remove_record_with(41, || Err(ControlError::Store("io".into())));
+        assert!(kept.is_err());
+        assert_eq!(ask(&c, NAS), (0, 1), "still served");
+        c.remove_record_with(41, || Ok(())).unwrap();
+        assert_eq!(ask(&c, NAS), (3, 0));
+    }
+
+    #[test]
+    fn restored_records_are_built_at_once_and_misfits_left_out() {
+        let c = control(ZONE);
+        let record = |id, zone: &str, record: &str| RuntimeRecord {
+            id,
+            zone: zone.into(),
+            record: record.into(),
+        };
+        let refused = c.restore_records(vec![
+            record(3, "home.test", "nas A 192.168.1.10"),
+            record(7, "gone.test", "x A 192.168.1.7"),
+            record(9, "home.test", "c A 192.168.1.9"),
+        ]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0.id, 7);
+        assert_eq!(ask(&c, NAS), (0, 1));
+        let ids: Vec<u64> = c.records().iter().map(|r| r.id).collect();
+        assert_eq!(ids, [3, 9]);
+        assert_eq!(c.add_record("home.test", "d A 192.168.1.4").unwrap().id, 10);
+        // All fitting: one build, same result.
+        let c = control(ZONE);
+        let refused = c.restore_records(vec![record(5, "home.test", "nas A 192.168.1.10")]);
+        assert!(refused.is_empty());
+        assert_eq!(ask(&c, NAS), (0, 1));
     }
 
     #[test]

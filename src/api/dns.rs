@@ -168,7 +168,15 @@ impl Api {
                 log::info!("api: runtime record {id} deleted");
                 Ok(crate::http::Response::json(204, Vec::new()))
             }
-            Err(ControlError::NotFound) => Err(not_found()),
+            // A stored record that no longer fits the config is not served,
+            // but it can still be deleted.
+            Err(ControlError::NotFound) => match i64::try_from(id) {
+                Ok(stored) if matches!(store.lock().delete_runtime_record(stored), Ok(true)) => {
+                    log::info!("api: unserved runtime record {id} deleted from the store");
+                    Ok(crate::http::Response::json(204, Vec::new()))
+                }
+                _ => Err(not_found()),
+            },
             Err(e) => Err(control_error(e)),
         }
     }
@@ -221,20 +229,23 @@ pub fn add_persisted(
 /// is named in the log.
 pub fn restore(control: &Control, store: &store::Shared) -> Result<usize, String> {
     let rows = store.lock().runtime_records().map_err(|e| e.to_string())?;
-    let mut served = 0;
-    for row in &rows {
-        let Ok(id) = u64::try_from(row.id) else {
-            continue;
-        };
-        match control.add_record_with(&row.zone, &row.record, |_, _| Ok(id)) {
-            Ok(_) => served += 1,
-            Err(e) => log::warn!(
-                "api: stored runtime record {} ({} in {}) not served: {e}",
-                row.id,
-                row.record,
-                row.zone
-            ),
-        }
+    let records: Vec<crate::control::RuntimeRecord> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let id = u64::try_from(row.id).ok()?;
+            let (zone, record) = (row.zone, row.record);
+            Some(crate::control::RuntimeRecord { id, zone, record })
+        })
+        .collect();
+    let count = records.len();
+    let refused = control.restore_records(records);
+    for (record, e) in &refused {
+        log::warn!(
+            "api: stored runtime record {} ({} in {}) not served: {e}",
+            record.id,
+            record.record,
+            record.zone
+        );
     }
-    Ok(served)
+    Ok(count - refused.len())
 }
