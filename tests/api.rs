@@ -463,3 +463,36 @@ fn delegate_report() {
         serde_json::json!(["dns", "api", "delegate"])
     );
 }
+
+#[test]
+fn a_stored_record_that_no_longer_fits_is_kept_unserved_and_can_be_deleted() {
+    let state = TempDir::new();
+    let server = start(&state.0, "");
+    let api = server.local_api();
+    let body = r#"{"zone": "home.example.com", "record": "nas A 192.168.1.10"}"#;
+    let id = api.call("POST", "/api/v1/dns/records", Some(body)).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(server);
+    // The zone is gone from the config: the daemon starts without serving it
+    // (it names the record in the log, before it listens).
+    let config = format!(
+        "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n[api]\nlisten = \"127.0.0.1:0\"\n",
+        state.0.display()
+    );
+    let server = Server::start_config(&config);
+    let api = server.local_api();
+    assert!(runtime_records(&api).is_empty());
+    // Still in the store (an id never stored is 404), and deleted from there.
+    assert_eq!(
+        api.call("DELETE", "/api/v1/dns/records/999", None).status,
+        404
+    );
+    let answer = api.call("DELETE", &format!("/api/v1/dns/records/{id}"), None);
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    drop(server);
+    // Gone for good: with the zone back, nothing is served.
+    let server = start(&state.0, "");
+    assert_eq!(short(&server, "nas.home.example.com"), "");
+}
