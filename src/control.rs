@@ -499,21 +499,25 @@ impl Control {
         i64::from(self.inner.loaded_unix.load(Relaxed))
     }
 
-    /// The config file's records, zone by zone (the roles' zones left out).
-    pub fn config_records(&self) -> Vec<(String, String)> {
+    /// Visits every runtime record (with its id), then every config-file record
+    /// (without; the roles' zones left out), as (id, zone, record line), under
+    /// the state's lock and without copying them.
+    pub fn visit_records(&self, mut visit: impl FnMut(Option<u64>, &str, &str)) {
         let state = self.lock();
+        for record in &state.runtime {
+            visit(Some(record.id), &record.zone, &record.record);
+        }
         let config_specs = state.specs.iter().filter(|spec| {
             !state
                 .role_specs
                 .iter()
                 .any(|role| same_zone_name(&role.name, &spec.name))
         });
-        config_specs
-            .flat_map(|spec| {
-                let records = spec.records.iter();
-                records.map(|(record, _)| (spec.name.clone(), record.clone()))
-            })
-            .collect()
+        for spec in config_specs {
+            for (record, _) in &spec.records {
+                visit(None, &spec.name, record);
+            }
+        }
     }
 
     /// The watcher saw lease/hosts/resolv files or interface addresses change.

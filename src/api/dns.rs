@@ -104,20 +104,41 @@ impl Api {
         limits
     }
 
+    /// The list is written as it is read (a router may hold thousands of
+    /// records: no tree of JSON values, no copy of the records).
     pub(super) fn records(&self) -> Answer {
-        let runtime = self.parts.control.records();
-        let runtime = runtime.iter().map(|r| {
-            json!({
-                "id": r.id.to_string(), "zone": r.zone, "record": r.record,
-                "source": "runtime",
-            })
+        #[derive(serde::Serialize)]
+        struct Item<'r> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<String>,
+            zone: &'r str,
+            record: &'r str,
+            source: &'static str,
+        }
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(b"{\"records\": [");
+        let mut failed = None;
+        self.parts.control.visit_records(|id, zone, record| {
+            if out.len() > b"{\"records\": [".len() {
+                out.push(b',');
+            }
+            let source = if id.is_some() { "runtime" } else { "config" };
+            let id = id.map(|id| id.to_string());
+            let item = Item {
+                id,
+                zone,
+                record,
+                source,
+            };
+            if let Err(e) = serde_json::to_writer(&mut out, &item) {
+                failed = Some(e.to_string());
+            }
         });
-        let config = self.parts.control.config_records();
-        let config = config
-            .iter()
-            .map(|(zone, record)| json!({ "zone": zone, "record": record, "source": "config" }));
-        let records: Vec<Value> = runtime.chain(config).collect();
-        ok(200, &json!({ "records": records }))
+        if let Some(e) = failed {
+            return Err(error(500, "internal", e));
+        }
+        out.extend_from_slice(b"]}");
+        Ok(crate::http::Response::json(200, out))
     }
 
     pub(super) fn add_record(&self, request: &Request) -> Answer {
