@@ -3,8 +3,9 @@
 //! binary (and Pebble, the CA of its certificate) on loopback. The page logs
 //! in, shows a certificate and its setup records (one copied through the
 //! clipboard and pasted back), shows the API's reason for a malformed record, adds a
-//! record that `dig` then gets, and deletes it again (`dig` then gets nothing);
-//! the browser's console must show no CSP violation. The screenshots land in
+//! record that `dig` then gets, deletes it again (`dig` then gets nothing),
+//! flushes the cache, asks for a renewal and logs out; the browser's console
+//! must show no CSP violation and no script error. The screenshots land in
 //! `target/screenshots/` (`api-page.png`, `api-page-phone.png`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -25,7 +26,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// From the browser's start to each step's report: Chromium's first start on a
 /// loaded 2-core machine takes seconds; a passing run never waits this long.
-/// Where nothing answers DNS (Pebble and the certs role's checks are not needed).
+/// Where nothing answers DNS: Pebble validates nothing here, the certs role's
+/// checks find nothing, and the upstream (there for the cache) never answers.
 const NO_DNS: &str = "127.0.0.1:9";
 const STEP_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -123,7 +125,7 @@ fn page_logs_in_adds_and_deletes_a_record_in_chromium() {
     let pebble = Pebble::start(&state.0, NO_DNS.parse().unwrap());
     let config = format!(
         "log_level = \"debug\"\nstate_dir = \"{state}\"\n\
-         [dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
+         [dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\nupstreams = [\"{NO_DNS}\"]\n\
          [[zone]]\nname = \"home.example.com\"\nrecords = [\"router 300 A 192.168.1.1\"]\n\
          [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{token}\"\n\
          [acme]\ndirectory = \"{directory}\"\nca_bundle = \"{ca}\"\ncheck_resolvers = [\"{NO_DNS}\"]\n\

@@ -8,10 +8,11 @@ fallback for plain HTTP (each pasted back and compared); a malformed record
 shows the API's reason; a record added through the form appears in the list;
 screenshots are saved (wide, and phone width: `<screenshot>-phone.png`); then
 this prints `added <id>` and waits for a line on stdin while the test asks the
-DNS server. It deletes the record through the page, prints
-`deleted`, and fails if the browser's console shows a Content-Security-Policy
-violation or a script error. Every wait is for a condition, with a generous
-deadline. The browser may reach loopback only.
+DNS server. It deletes the record through the page, prints `deleted`, flushes
+the cache, asks for a renewal, logs out (the token leaves sessionStorage), and
+fails if the browser's console shows a Content-Security-Policy violation or a
+script error. Every wait is for a condition, with a generous deadline. The
+browser may reach loopback only: no host name but 127.0.0.1 resolves.
 """
 
 import argparse
@@ -206,6 +207,18 @@ def drive(page, arguments):
         lambda d: not d.find_elements(By.CSS_SELECTOR, f'#records tr[data-id="{record_id}"]'),
     )
     print("deleted", flush=True)
+
+    page.by_id("flush-name").send_keys(arguments.owner + "." + arguments.zone)
+    page.driver.find_element(By.CSS_SELECTOR, "#flush button").click()
+    page.wait("the flush's answer", lambda d: page.by_id("message").text.startswith("Flushed "))
+    if arguments.cert:
+        card = f"//article[@data-name='{arguments.cert}']"
+        driver.find_element(By.XPATH, f"{card}//button[text()='Renew now']").click()
+        page.wait("the renewal's answer", lambda d: "requested" in page.by_id("message").text)
+    page.by_id("logout").click()
+    page.wait("the login form after logging out", page.shown("login"))
+    if driver.execute_script("return sessionStorage.length") != 0:
+        raise SystemExit("page.py: the token is still in sessionStorage after logging out")
     check_console(driver.get_log("browser"))
     print("console clean", flush=True)
 
