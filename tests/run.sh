@@ -28,6 +28,9 @@ apt_install() {
 # certbot for tests/acme_clients.rs; faketime gives the certs role a 1970 clock
 # (tests/certs.rs), as a router without a real-time clock has at boot.
 apt_install dnsutils knot-dnsutils unbound openssl curl faketime python3 python3-venv
+# The web page's test (tests/api_page.rs) drives Debian's headless Chromium through
+# chromedriver with Selenium (tests/browser/page.py).
+apt_install chromium chromium-driver python3-selenium
 
 # The ACME CA of every certificate test: Debian unstable's pebble 2.10 (ARI,
 # profiles, dns-persist-01; bookworm's 2.4 has none of them), unpacked into
