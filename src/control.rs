@@ -56,6 +56,8 @@ pub enum ControlError {
     Full(&'static str),
     /// Keeping the change failed (the store); nothing changed.
     Store(String),
+    /// Nothing is forwarded (no upstreams), so there is no cache to flush.
+    NoCache,
 }
 
 impl std::fmt::Display for ControlError {
@@ -66,6 +68,7 @@ impl std::fmt::Display for ControlError {
             Self::RoleOff(role) => write!(f, "the {role} role is not enabled"),
             Self::Full(what) => write!(f, "{what} is full"),
             Self::Store(message) => f.write_str(message),
+            Self::NoCache => f.write_str("there is no cache: nothing is forwarded (no upstreams)"),
         }
     }
 }
@@ -386,7 +389,7 @@ impl Control {
     pub fn flush_cache(&self, name: Option<&str>) -> Result<usize, ControlError> {
         let cache = self.lock().forwarder.as_ref().map(|f| f.cache().clone());
         let Some(cache) = cache else {
-            return Err(ControlError::RoleOff("forwarding (no upstreams, no cache)"));
+            return Err(ControlError::NoCache);
         };
         let Some(name) = name else {
             let entries = cache.len();
@@ -497,6 +500,15 @@ impl Control {
     /// When the config now served was loaded (start, or the last good SIGHUP).
     pub fn loaded_unix(&self) -> i64 {
         i64::from(self.inner.loaded_unix.load(Relaxed))
+    }
+
+    /// The zones a runtime record can be added to, as the config names them.
+    pub fn zone_names(&self) -> Vec<String> {
+        self.lock()
+            .specs
+            .iter()
+            .map(|spec| spec.name.clone())
+            .collect()
     }
 
     /// Visits every runtime record (with its id), then every config-file record
@@ -817,7 +829,7 @@ mod tests {
     #[test]
     fn flush_and_stats() {
         let c = control("");
-        assert!(matches!(c.flush_cache(None), Err(ControlError::RoleOff(_))));
+        assert_eq!(c.flush_cache(None), Err(ControlError::NoCache));
         let c = control("upstreams = [\"127.0.0.1:9\"]");
         assert_eq!(c.flush_cache(None), Ok(0));
         assert_eq!(c.flush_cache(Some("www.example.com")), Ok(0));

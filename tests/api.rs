@@ -178,6 +178,11 @@ fn errors_are_json_with_the_right_status() {
     }
     let answer = api.call("GET", "/api/v1/delegate", None);
     assert_eq!(answer.json()["error"], "role_off");
+    let answer = api.call("POST", "/api/v1/dns/cache/flush", None);
+    assert_eq!(
+        (answer.status, answer.json()["error"].as_str()),
+        (409, Some("no_cache"))
+    );
     let answer = api.call("GET", "/api/v1/certs", None);
     assert_eq!(answer.json()["certs"], serde_json::json!([]));
 }
@@ -215,6 +220,7 @@ fn runtime_records_are_served_at_once_and_survive_sighup_and_restart() {
         .unwrap()
         .clone();
     assert_eq!(config["record"], "router A 192.168.1.1");
+    assert_eq!(all["zones"], serde_json::json!(["home.example.com"]));
     assert!(config.get("id").is_none());
     assert_eq!(runtime_records(&api).len(), 2);
     // SIGHUP with a changed config file keeps them.

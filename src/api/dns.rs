@@ -137,7 +137,11 @@ impl Api {
         if let Some(e) = failed {
             return Err(error(500, "internal", e));
         }
-        out.extend_from_slice(b"]}");
+        out.extend_from_slice(b"], \"zones\": ");
+        let zones = self.parts.control.zone_names();
+        serde_json::to_writer(&mut out, &zones)
+            .map_err(|e| error(500, "internal", e.to_string()))?;
+        out.push(b'}');
         Ok(crate::http::Response::json(200, out))
     }
 

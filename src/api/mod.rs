@@ -158,6 +158,7 @@ fn control_error(e: ControlError) -> Response {
         ControlError::NotFound => error(404, "not_found", e.to_string()),
         ControlError::RoleOff(_) => error(409, "role_off", e.to_string()),
         ControlError::Full(_) => error(409, "full", e.to_string()),
+        ControlError::NoCache => error(409, "no_cache", e.to_string()),
         ControlError::Store(detail) => {
             log::error!("api: {detail}");
             error(500, "store_error", detail)

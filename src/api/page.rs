@@ -33,7 +33,7 @@ fn policy() -> &'static str {
         };
         format!(
             "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; \
-             img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+             img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             hash("script"),
             hash("style")
         )
