@@ -10,7 +10,8 @@
 //!
 //! - `header_bytes_max`: hyper's `max_header_size`, exact at any size (its
 //!   `max_buf_size` cannot go below 8 KiB and asserts, so it is only ever set to
-//!   a value from `read_buffer_bytes`, never below that minimum); 431, counted.
+//!   a value from `read_buffer_bytes`, never below that minimum); 431, counted
+//!   (also hyper's own bound of 100 header lines).
 //! - `body_bytes_max`: a `Content-Length` over it is answered 413 before a byte
 //!   of the body is read (so no 100 Continue goes out); a chunked body is read
 //!   through `Limited` and answered 413 once it passes the bound; counted.

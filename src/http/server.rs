@@ -479,6 +479,7 @@ mod tests {
             let mut response = match r.path.as_str() {
                 "/99" => Response::json(99, "x"),
                 "/204" => Response::text(204, "dropped"),
+                "/big" => Response::text(200, vec![b'z'; 300_000]),
                 _ => Response::with(405, "text/html; charset=utf-8", b"<p>no</p>".to_vec()),
             };
             response.headers.push(("Allow", "GET, POST".to_owned()));
@@ -517,6 +518,13 @@ mod tests {
                 && !answer.contains("Bad"),
             "{answer}"
         );
+        // Far over the 8 KiB buffer hyper is given, on a kept-alive connection.
+        let mut stream = connect(address);
+        for _ in 0..2 {
+            stream.write_all(b"GET /big HTTP/1.1\r\n\r\n").unwrap();
+            let big = response(&mut stream);
+            assert!(big.ends_with(&format!("\r\n\r\n{}", "z".repeat(300_000))));
+        }
         let answer = exchange(address, b"HEAD /page HTTP/1.1\r\nConnection: close\r\n\r\n");
         assert!(
             answer.contains("Content-Length: 9\r\n") && answer.ends_with("\r\n\r\n"),
