@@ -585,6 +585,30 @@ mod tests {
         assert_eq!(hits, (1, 2));
     }
 
+    /// No `Limits` value makes the server panic (hyper asserts on a buffer under
+    /// 8 KiB; a timeout can overflow the clock): the extremes serve or refuse.
+    #[test]
+    fn extreme_limits_never_panic() {
+        let extreme = |header_bytes_max| Limits {
+            connections_max: 0,
+            connections_per_client_max: 0,
+            header_bytes_max,
+            body_bytes_max: 0,
+            idle_timeout: Duration::MAX,
+            request_timeout: Duration::MAX,
+            workers_max: 0,
+            ..limits(1)
+        };
+        let address = start(extreme(usize::MAX), None);
+        let answer = exchange(address, b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+        assert!(answer.ends_with("GET /x  0"), "{answer}");
+        let answer = exchange(address, b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+        let address = start(extreme(0), None);
+        let answer = exchange(address, b"GET / HTTP/1.1\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    }
+
     /// Busy connections (here: in their handler) are never evicted: with every
     /// slot busy a new connection gets a 503; once one frees, the next is served.
     #[test]

@@ -28,6 +28,16 @@ use tokio::time::Instant;
 
 use super::slots::Slot;
 
+/// Stands in for "never" when a timeout is too large to add to the clock (a
+/// `Limits` value is never a reason to panic); tokio caps its timers anyway.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 86_400);
+
+/// `timeout` from now, without overflow.
+fn after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or(now + FAR_FUTURE)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
     Idle,
@@ -53,7 +63,7 @@ pub(super) struct Watch {
 impl Watch {
     /// Idle from now (the slot is idle since its admission).
     pub(super) fn new(slot: Slot, idle_timeout: Duration, request_timeout: Duration) -> Watch {
-        let deadline = Some(Instant::now() + idle_timeout);
+        let deadline = Some(after(idle_timeout));
         let state = Mutex::new(State {
             phase: Phase::Idle,
             deadline,
@@ -82,7 +92,7 @@ impl Watch {
             if state.phase == Phase::Idle {
                 began = true;
                 state.phase = Phase::Reading;
-                state.deadline = Some(Instant::now() + self.request_timeout);
+                state.deadline = Some(after(self.request_timeout));
             }
         });
         if began {
@@ -102,7 +112,7 @@ impl Watch {
     pub(super) fn writing(&self) {
         self.change(|state| {
             state.phase = Phase::Writing;
-            state.deadline = Some(Instant::now() + self.request_timeout);
+            state.deadline = Some(after(self.request_timeout));
         });
     }
 
@@ -114,7 +124,7 @@ impl Watch {
             if state.phase == Phase::Writing {
                 answered = true;
                 state.phase = Phase::Idle;
-                state.deadline = Some(Instant::now() + self.idle_timeout);
+                state.deadline = Some(after(self.idle_timeout));
             }
         });
         if answered {
