@@ -95,17 +95,22 @@ fn builder(limits: &Limits) -> http1::Builder {
     builder
 }
 
+/// A plain or a TLS stream.
+pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 /// Serves one connection (after its TLS handshake, if any) until it closes, its
 /// phase's deadline passes, or its slot is evicted (the task is aborted).
-pub(super) async fn serve<S>(
-    stream: S,
+/// The stream is boxed so that hyper's connection code exists once in the
+/// binary, not once for plain and once for TLS streams.
+pub(super) async fn serve(
+    stream: Box<dyn Stream>,
     peer: SocketAddr,
     limits: &Limits,
     handler: Handler,
     slot: Slot,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let watch = Arc::new(Watch::new(
         slot,
         limits.idle_timeout,

@@ -134,11 +134,13 @@ async fn serve(
             let slot = slot;
             let _ = stream.set_nodelay(true);
             let Some(acceptor) = tls else {
-                return connection::serve(stream, peer, &limits, handler, slot).await;
+                return connection::serve(Box::new(stream), peer, &limits, handler, slot).await;
             };
             // Idle (evictable) during the handshake, bounded by request_timeout.
             match timeout(limits.request_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => connection::serve(stream, peer, &limits, handler, slot).await,
+                Ok(Ok(stream)) => {
+                    connection::serve(Box::new(stream), peer, &limits, handler, slot).await
+                }
                 Ok(Err(e)) => log::debug!("HTTPS {peer}: TLS handshake: {e}"),
                 Err(_) => {
                     log::debug!("HTTPS {peer}: TLS handshake timed out");
