@@ -14,7 +14,7 @@
 //!   (also hyper's own bound of 100 header lines).
 //! - `body_bytes_max`: a `Content-Length` over it is answered 413 before a byte
 //!   of the body is read (so no 100 Continue goes out); a chunked body is read
-//!   through `Limited` and answered 413 once it passes the bound; counted.
+//!   until it passes the bound and then answered 413; counted.
 //! - `idle_timeout`, `request_timeout`: `watch`, hyper runs without a timer (its
 //!   `header_read_timeout` would count from the end of the previous answer, idle
 //!   time included, and panics if set without one).
@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::StatusCode;
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, TRANSFER_ENCODING};
@@ -223,10 +223,10 @@ async fn read(
         log::debug!("HTTP {peer}: answering 413 and closing");
         closing(413, "request_too_large")
     };
-    let (head, body) = request.into_parts();
-    let bound = u64::try_from(body_bytes_max).unwrap_or(u64::MAX);
+    let (head, mut body) = request.into_parts();
+    let announced = body.size_hint().lower();
     // Content-Length (exact) over the bound: refused before the body is read.
-    if body.size_hint().lower() > bound {
+    if announced > u64::try_from(body_bytes_max).unwrap_or(u64::MAX) {
         return Err(too_large());
     }
     let mut headers = Vec::with_capacity(head.headers.len());
@@ -236,12 +236,21 @@ async fn read(
         };
         headers.push((name.as_str().to_owned(), value.to_owned()));
     }
-    let body = match Limited::new(body, body_bytes_max).collect().await {
-        Ok(collected) => collected.to_bytes().to_vec(),
-        Err(e) if e.is::<LengthLimitError>() => return Err(too_large()),
+    // Within the bound, so the announced length fits in memory.
+    let mut bytes = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(frame) = body.frame().await {
         // Broken chunked framing, or the client went away.
-        Err(_) => return Err(closing(400, "bad_request")),
-    };
+        let Ok(frame) = frame else {
+            return Err(closing(400, "bad_request"));
+        };
+        // A chunked body grows until it passes the bound.
+        if let Some(data) = frame.data_ref() {
+            if data.len() > body_bytes_max.saturating_sub(bytes.len()) {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(data);
+        }
+    }
     let uri = head.uri;
     let path = Some(uri.path()).filter(|p| !p.is_empty()).unwrap_or("/");
     Ok(Request {
@@ -249,7 +258,7 @@ async fn read(
         path: path.to_owned(),
         query: uri.query().unwrap_or_default().to_owned(),
         headers,
-        body,
+        body: bytes,
         peer,
     })
 }
