@@ -415,6 +415,15 @@ mod tests {
         assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
         stream.write_all(b"xyz").unwrap();
         assert!(response(&mut stream).ends_with("PUT /e  3"));
+        // Too large to take: the 413 comes at once, never a 100 Continue.
+        stream
+            .write_all(b"PUT /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+            .unwrap();
+        let refused = until_closed(&mut stream);
+        assert!(
+            refused.starts_with("HTTP/1.1 413 Content Too Large\r\n"),
+            "{refused}"
+        );
         let file = std::env::temp_dir().join(format!("lanseal-http-body-{}", std::process::id()));
         std::fs::write(&file, [b'a'; 2048]).unwrap();
         // This curl (7.88) asks for 100-continue by itself only from 1 MiB.
