@@ -192,14 +192,17 @@
 //!   with a timeout. Invariants: only an issued certificate is deployed, so a
 //!   failed attempt never touches the working set; no decision while the clock
 //!   is earlier than the build.
-//! - [`http`] — a bounded HTTP/1.1 server: `server` (one tokio thread, a
+//! - [`http`] — a bounded HTTP/1.1 server on hyper's HTTP/1 connection (the
+//!   codec `certs::http` already brings): `server` (one tokio thread, a
 //!   blocking worker pool of one per core but one, every HTTP thread at nice 10
 //!   so DNS threads preempt bcrypt), `slots` (at most 64 connections, 8 per
-//!   client, the oldest idle one evicted to make room), `connection` and
-//!   `parse` (header and body sizes, timeouts, repeated headers kept), `tls`
-//!   (rustls through a `CertificateSlot` whose certificate is replaced without
-//!   a restart), `limits` (every limit hit counted in `Counters`, logged at
-//!   most once a minute).
+//!   client, the oldest idle one evicted to make room), `connection` (hyper's
+//!   settings and the service: header and body sizes exact, chunked bodies
+//!   within the bound, repeated headers kept, the lingering close), `watch`
+//!   (idle, reading, handling, writing: the slot's idle or busy mark, the idle
+//!   and request timeouts), `tls` (rustls through a `CertificateSlot` whose
+//!   certificate is replaced without a restart), `limits` (every limit hit
+//!   counted in `Counters`, logged at most once a minute).
 //! - [`clock`] — every clock reading: wall seconds, and one monotonic clock shared
 //!   by all threads.
 //! - [`control`] — the one control handle: `State` (the pieces a `Service` is
@@ -219,9 +222,10 @@
 //!
 //! The design named tiny_http for the HTTP side. Its TLS support is built on an
 //! older rustls than the one DNS over TLS uses, which would have put two TLS
-//! stacks in a binary that must fit 16 MB of flash. `http` is a few hundred lines
-//! on the tokio and rustls already here, and bounds what tiny_http did not
-//! (slow clients, header size).
+//! stacks in a binary that must fit 16 MB of flash. `http` is hyper's HTTP/1
+//! server (in the binary anyway for the certs role's client) on the tokio and
+//! rustls already here, with bounds tiny_http did not have (slow clients,
+//! header size, connections per client).
 //!
 //! ## Why instant-acme without its HTTP client, and what the certs role costs
 //!

@@ -34,9 +34,11 @@ pub struct Limits {
     /// Peers exempt from the per-client cap: trusted reverse proxies, which carry
     /// many clients' connections.
     pub per_client_exempt: Vec<Net>,
-    /// Request line and headers (431 beyond).
+    /// Request line and headers (431 beyond; hyper also answers 431 past 100
+    /// header lines).
     pub header_bytes_max: usize,
-    /// Body (413, answered before the body is read).
+    /// Body: a larger `Content-Length` is answered 413 before the body is read,
+    /// a chunked body once it passes the bound.
     pub body_bytes_max: usize,
     /// Waiting for a request's first byte.
     pub idle_timeout: Duration,
@@ -138,7 +140,7 @@ pub struct Counters {
     /// An idle connection closed to make room (the client's own at its cap, or the
     /// oldest idle one when all slots were taken).
     pub evicted_idle: LimitCounter,
-    /// A request head over `header_bytes_max` (431).
+    /// A request head over `header_bytes_max` or with over 100 lines (431).
     pub header_too_large: LimitCounter,
     /// A body over `body_bytes_max` (413).
     pub body_too_large: LimitCounter,

@@ -1,35 +1,41 @@
-//! A small, bounded HTTP/1.1 server (plain or TLS) for the delegate API and later
-//! the local JSON API: [`bind`], [`spawn`], a [`CertificateSlot`] for TLS, and the
-//! [`Request`]/[`Response`] values a [`Handler`] maps between.
+//! A small, bounded HTTP/1.1 server (plain or TLS) on hyper's HTTP/1 connection,
+//! for the delegate API and the local JSON API: [`bind`], [`spawn`], a
+//! [`CertificateSlot`] for TLS, and the [`Request`]/[`Response`] values a
+//! [`Handler`] maps between.
 //!
-//! Owns the listening socket, the connections, HTTP framing and TLS termination;
-//! the application owns everything a request means. By concern:
+//! Owns the listening socket, the connections, TLS termination and every bound
+//! on them; hyper owns the HTTP framing; the application owns everything a
+//! request means. By concern:
 //!
 //! - `server` — the thread ("http", a `current_thread` tokio runtime), the accept
 //!   loop and the handler's bounded blocking pool (`workers_max` threads, niced
 //!   below the DNS threads so bcrypt and SQLite never delay an answer).
 //! - `slots` — the table of open connections: the total bound, the per-client cap
 //!   and the eviction of the oldest idle connection.
-//! - `connection` — one connection's life: idle wait, reading a request whole,
-//!   the handler, writing the answer, the lingering close.
-//! - `parse` — pure: the request head parser and the response encoder.
+//! - `connection` — one connection on hyper: its settings, the service that
+//!   reads a request whole and runs the handler, header and body bounds, the
+//!   lingering close.
+//! - `watch` — one connection's phase (idle, reading, handling, writing): the
+//!   slot marked idle or busy, the idle and request timeouts.
 //! - `tls` — the rustls server config whose certificate can be replaced while it
 //!   serves ([`CertificateSlot::replace`]).
 //! - `limits` — [`Limits`], and the counters of every limit hit ([`Counters`],
 //!   [`LimitCounter`]).
 //!
-//! Invariants: no panic on any input; every request is read whole (head, then
-//! exactly `Content-Length` bytes) before the handler sees it; a connection with
-//! a framing error is answered and closed, never reused; one request per
-//! connection at a time (pipelined bytes wait in the buffer); every limit hit is
-//! counted and logged at most once per `LIMIT_LOG_INTERVAL_SECS`.
+//! Invariants: no panic on any input (and no hyper setting built from a config
+//! value that could assert); every request is read whole (head, then its
+//! `Content-Length` or chunked body, within `body_bytes_max`) before the handler
+//! sees it; a connection with a framing error is answered and closed, never
+//! reused; one request per connection at a time (pipelined bytes wait in the
+//! buffer); every limit hit is counted and logged at most once per
+//! `LIMIT_LOG_INTERVAL_SECS`.
 
 mod connection;
 mod limits;
-mod parse;
 mod server;
 mod slots;
 mod tls;
+mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,7 +50,9 @@ pub struct Request {
     /// The target without the query string; not percent-decoded.
     pub path: String,
     pub query: String,
-    /// Every header line in the order received; a repeated name stays repeated.
+    /// Every header line, names in lower case; a repeated name stays repeated,
+    /// its lines in the order received (hyper's header map groups the lines of
+    /// one name: lines of different names keep the order of each name's first).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     /// IPv4-mapped IPv6 peers (dual-stack `[::]`) are given as IPv4.
@@ -90,7 +98,8 @@ impl Response {
         Response::json(status, format!("{{\"error\": \"{code}\"}}"))
     }
 
-    fn with(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
+    /// Any content type (an embedded HTML page, Prometheus text).
+    pub fn with(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
         let headers = Vec::new();
         Response {
             status,
