@@ -161,6 +161,13 @@ fn errors_are_json_with_the_right_status() {
     );
     let answer = api.call("POST", "/api/v1/dns/records", Some(&huge));
     assert_eq!(answer.status, 413, "{}", answer.body);
+    assert_eq!(answer.json()["error"], "request_too_large");
+    assert!(
+        answer.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("16384 bytes")
+    );
     assert!(runtime_records(&api).is_empty(), "nothing was stored");
     assert_eq!(short(&server, "nas.home.example.com"), "");
     let answer = api.call("DELETE", "/api/v1/dns/records/99", None);

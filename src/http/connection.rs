@@ -221,7 +221,13 @@ async fn read(
     let too_large = || {
         counters.body_too_large.hit();
         log::debug!("HTTP {peer}: answering 413 and closing");
-        closing(413, "request_too_large")
+        // acme-dns's shape, with the sentence the local API's errors carry.
+        let body = format!(
+            "{{\"error\": \"request_too_large\", \"detail\": \"the body is over {body_bytes_max} bytes\"}}"
+        );
+        let mut response = Response::json(413, body);
+        response.headers.push(("Connection", "close".to_owned()));
+        response
     };
     let (head, mut body) = request.into_parts();
     let announced = body.size_hint().lower();

@@ -392,7 +392,9 @@ mod tests {
         }
         let answer = exchange(address, cases[0].0);
         assert!(
-            answer.ends_with("{\"error\": \"request_too_large\"}"),
+            answer.ends_with(
+                "{\"error\": \"request_too_large\", \"detail\": \"the body is over 4096 bytes\"}"
+            ),
             "{answer}"
         );
         let counters = server.counters();
@@ -585,7 +587,7 @@ mod tests {
         assert!(
             refused.starts_with("HTTP/1.1 413 Content Too Large\r\n")
                 && refused.contains("Connection: close\r\n")
-                && refused.ends_with("{\"error\": \"request_too_large\"}"),
+                && refused.contains("{\"error\": \"request_too_large\", \"detail\": "),
             "{refused}"
         );
         let counters = server.counters();
