@@ -14,12 +14,16 @@ usage: lanseal run [-c FILE]           serve (without -c: the embedded default c
        lanseal certs renew NAME [-c FILE]   renew now (through the running daemon if any)
        lanseal certs import-lego FILE [-c FILE]  take over lego's acme-dns registrations
        lanseal certs export-lego FILE [-c FILE]  write them in lego's format (0600)
+       lanseal api METHOD PATH [BODY|-] [-c FILE]  ask the running daemon's local API
+                                       (PATH under /api/v1/ unless it starts with /)
        lanseal --version";
 
 enum Command {
     Run(Option<PathBuf>),
     CheckConfig(Option<PathBuf>),
     Certs(Certs, Option<PathBuf>),
+    /// Method, path, body (JSON text or `-`).
+    Api(String, String, Option<String>, Option<PathBuf>),
     Version,
     Help,
 }
@@ -60,6 +64,13 @@ fn main() -> ExitCode {
                 Err(e) => return config_error(&e),
             };
             return certs(&what, &config);
+        }
+        Command::Api(method, api_path, body, path) => {
+            let config = match Config::load(path.as_deref()) {
+                Ok(config) => config,
+                Err(e) => return config_error(&e),
+            };
+            return api(&config, &method, &api_path, body.as_deref());
         }
         Command::Run(path) => {
             let config = match Config::load(path.as_deref()) {
@@ -105,6 +116,30 @@ fn certs(what: &Certs, config: &Config) -> ExitCode {
     }
 }
 
+/// `lanseal api ...`: the answer's body on stdout; 0 for a 2xx, 1 otherwise
+/// (the API's JSON error still printed) or when no daemon answers.
+fn api(config: &Config, method: &str, path: &str, body: Option<&str>) -> ExitCode {
+    use std::io::Write as _;
+    match lanseal::api::client::command(config, method, path, body) {
+        Ok((answer, success)) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&answer);
+            if !answer.ends_with(b"\n") && !answer.is_empty() {
+                let _ = out.write_all(b"\n");
+            }
+            if success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("lanseal: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn config_error(error: &lanseal::config::ConfigError) -> ExitCode {
     eprintln!("lanseal: config error: {error}");
     ExitCode::from(2)
@@ -119,6 +154,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         "--help" | "-h" | "help" => return Ok(Command::Help),
         "run" | "check-config" => first,
         "certs" => return certs_args(args),
+        "api" => return api_args(args),
         other => return Err(format!("unknown command `{other}`")),
     };
     let (config, operands) = options(args, &command)?;
@@ -150,6 +186,38 @@ fn options(
             }
             _ => operands.push(arg),
         }
+    }
+    Ok((config, operands))
+}
+
+fn api_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let (config, operands) = options_allowing_dash(args, "api")?;
+    match operands.as_slice() {
+        [method, path] => Ok(Command::Api(method.clone(), path.clone(), None, config)),
+        [method, path, body] => Ok(Command::Api(
+            method.clone(),
+            path.clone(),
+            Some(body.clone()),
+            config,
+        )),
+        _ => Err("`api` takes METHOD PATH [BODY]".into()),
+    }
+}
+
+/// [`options`], where `-` alone is an operand (standard input).
+fn options_allowing_dash(
+    args: impl Iterator<Item = String>,
+    command: &str,
+) -> Result<(Option<PathBuf>, Vec<String>), String> {
+    let mut dash = false;
+    let args = args.filter(|arg| {
+        let is_dash = arg == "-";
+        dash |= is_dash;
+        !is_dash
+    });
+    let (config, mut operands) = options(args.collect::<Vec<_>>().into_iter(), command)?;
+    if dash {
+        operands.push("-".to_string());
     }
     Ok((config, operands))
 }

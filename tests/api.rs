@@ -509,3 +509,65 @@ fn a_stored_record_that_no_longer_fits_is_kept_unserved_and_can_be_deleted() {
     let server = start(&state.0, "");
     assert_eq!(short(&server, "nas.home.example.com"), "");
 }
+
+#[test]
+fn the_api_command_asks_the_running_daemon() {
+    let state = TempDir::new();
+    let port = free_tcp_port();
+    let config = format!(
+        "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n{ZONE}\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
+        state.0.display()
+    );
+    let file = state.write("lanseal.toml", &config);
+    let file = file.to_str().unwrap();
+    let lanseal = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .args(["-c", file])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+    // No daemon yet: a clear failure.
+    let (code, _, err) = lanseal(&["api", "GET", "status"], "");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("token") || err.contains("no lanseal daemon"),
+        "{err}"
+    );
+    let server = Server::start_config(&config);
+    let (code, out, err) = lanseal(&["api", "GET", "status"], "");
+    assert_eq!(code, Some(0), "{err}");
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["roles"], serde_json::json!(["dns", "api"]));
+    let body = r#"{"zone": "home.example.com", "record": "nas A 192.168.1.10"}"#;
+    let (code, out, err) = lanseal(&["api", "post", "dns/records", body], "");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("\"source\":\"runtime\""), "{out}");
+    assert_eq!(short(&server, "nas.home.example.com"), "192.168.1.10");
+    // The body from standard input; an error answer exits 1 with its JSON.
+    let (code, out, _) = lanseal(&["api", "POST", "dns/records", "-"], "{\"zone\": \"x\"}");
+    assert_eq!(code, Some(1));
+    assert!(out.contains("\"error\":\"invalid\""), "{out}");
+    let (code, out, _) = lanseal(&["api", "GET", "/metrics"], "");
+    assert_eq!(code, Some(0));
+    assert!(out.contains("lanseal_dns_queries_total"), "{out}");
+    let (code, _, err) = lanseal(&["api", "GET", "status", "{not json"], "");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not JSON"), "{err}");
+    let (code, _, err) = lanseal(&["api", "GET"], "");
+    assert_eq!(code, Some(2), "{err}");
+}

@@ -18,6 +18,7 @@
 //! together or not at all.
 
 mod certs;
+pub mod client;
 mod dns;
 mod metrics;
 mod page;

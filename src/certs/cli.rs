@@ -2,7 +2,6 @@
 //! export-lego`. Each opens the config's store itself; `renew` goes through the
 //! running daemon when one holds `certs.lock`, else renews here.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use serde_json::Value;
 use super::{
     Context, Turn, acmedns, caa, deployed, iso8601, new_row, now, order, runtime, take_lock, turn,
 };
+use crate::api::client::LocalApi;
 use crate::config::{Cert, Challenge, Config};
 use crate::store;
 
@@ -253,7 +253,7 @@ pub fn renew(config: &Config, state_dir: &Path, name: &str) -> Result<Status, St
     let cert = find(config, name)?;
     if let Some(api) = LocalApi::of(config) {
         let runtime = runtime()?;
-        return runtime.block_on(api.renew(name));
+        return runtime.block_on(renew_through(&api, name));
     }
     let store = open_store(state_dir)?;
     if let Some(_lock) = take_lock(state_dir)? {
@@ -299,94 +299,32 @@ fn renew_timeout(name: &str) -> String {
 
 /// How often `certs renew` looks whether the daemon is done.
 const RENEW_POLL: Duration = Duration::from_millis(250);
-/// How long the command line waits for the local API to answer (it is on
-/// this host; a daemon that does not answer within this is not used).
-const LOCAL_API_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The running daemon's local API, as the config names it.
-struct LocalApi {
-    base: String,
-    token: String,
-    client: super::http::Client,
-}
-
-impl LocalApi {
-    /// `None` without `[api]`, without its token file (then no daemon with
-    /// this config has served the API yet), or when nothing listens there (no
-    /// daemon runs).
-    fn of(config: &Config) -> Option<Self> {
-        let settings = config.api.as_ref()?;
-        let token = std::fs::read_to_string(&settings.token_file).ok()?;
-        let mut address = settings.listen;
-        // A daemon listening on every address is reached on loopback.
-        if address.ip().is_unspecified() {
-            let loopback = match address {
-                std::net::SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                std::net::SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            };
-            address.set_ip(loopback);
+/// `certs renew` through the local API: asks the daemon to renew `name` and
+/// waits until the certificate's status changes.
+async fn renew_through(api: &LocalApi, name: &str) -> Result<Status, String> {
+    let path = format!("certs/{name}");
+    let status = |value: Value| {
+        serde_json::from_value::<Status>(value).map_err(|e| format!("the local API: {e}"))
+    };
+    let before = status(api.call(Method::GET, &path, None).await?)?;
+    api.call(Method::POST, &format!("{path}/renew"), None)
+        .await?;
+    let deadline = tokio::time::Instant::now() + RENEW_WAIT;
+    loop {
+        tokio::time::sleep(RENEW_POLL).await;
+        let now = status(api.call(Method::GET, &path, None).await?)?;
+        let changed = Status {
+            renew_requested: before.renew_requested,
+            ..now.clone()
+        } != before;
+        if changed {
+            return Ok(now);
         }
-        std::net::TcpStream::connect_timeout(&address, LOCAL_API_TIMEOUT).ok()?;
-        let client = super::http::Client::new(None).ok()?;
-        let client = client.with_timeouts(LOCAL_API_TIMEOUT, LOCAL_API_TIMEOUT);
-        Some(Self {
-            base: format!("http://{address}/api/v1/"),
-            token: token.trim().to_string(),
-            client,
-        })
-    }
-
-    /// The JSON answer of `path`. An answer that is an error is an error, with
-    /// the API's own detail.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, String> {
-        let url = format!("{}{path}", self.base);
-        let authorization = format!("Bearer {}", self.token);
-        let headers = [("Authorization", authorization.as_str())];
-        let response = self.client.json(method, &url, &headers, body).await;
-        let response = response.map_err(|e| format!("the local API: {e}"))?;
-        let value: Value = serde_json::from_slice(&response.body).unwrap_or_default();
-        if !(200..300).contains(&response.status) {
-            let detail = value
-                .get("detail")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            return Err(format!("{url}: {} {detail}", response.status));
-        }
-        Ok(value)
-    }
-
-    /// Asks the daemon to renew `name` and waits until its status changes.
-    async fn renew(&self, name: &str) -> Result<Status, String> {
-        let path = format!("certs/{name}");
-        let status = |value: Value| {
-            serde_json::from_value::<Status>(value).map_err(|e| format!("the local API: {e}"))
-        };
-        let before = status(self.call(Method::GET, &path, None).await?)?;
-        self.call(Method::POST, &format!("{path}/renew"), None)
-            .await?;
-        let deadline = tokio::time::Instant::now() + RENEW_WAIT;
-        loop {
-            tokio::time::sleep(RENEW_POLL).await;
-            let now = status(self.call(Method::GET, &path, None).await?)?;
-            let changed = Status {
-                renew_requested: before.renew_requested,
-                ..now.clone()
-            } != before;
-            if changed {
-                return Ok(now);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(renew_timeout(name));
-            }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(renew_timeout(name));
         }
     }
 }
-
 /// `certs renew` waits this long for the daemon.
 const RENEW_WAIT: Duration = Duration::from_secs(300);
 
