@@ -120,6 +120,8 @@ pub struct State {
     dynamic: Option<Arc<DynamicZone>>,
     /// Bumped when the watched files or the need to watch interfaces change.
     pub watch_generation: usize,
+    /// SIGTERM came: the service takes no new query.
+    stopping: bool,
 }
 
 impl State {
@@ -145,6 +147,7 @@ impl State {
             forward: forward::Settings::default(),
             dynamic,
             watch_generation: 0,
+            stopping: false,
         };
         state.specs = config.zones.clone();
         if !state.role_specs.is_empty() {
@@ -169,6 +172,7 @@ impl State {
             acl: Acl::new(&self.dns.acl, &self.local),
             limiter: self.limiter.clone(),
             forwarder: self.forwarder.clone(),
+            stopping: self.stopping,
         }
     }
 
@@ -495,6 +499,16 @@ impl Control {
         self.inner.current.publish(state.service());
         self.inner.loaded_unix.store(unix_now_u32(), Relaxed);
         Ok(())
+    }
+
+    /// SIGTERM: from now on every DNS thread drops new queries unread (UDP)
+    /// and closes new connections (TCP). Returns the forwarder, whose
+    /// questions in flight the caller waits for.
+    pub fn stop(&self) -> Option<Arc<Forwarder>> {
+        let mut state = self.lock();
+        state.stopping = true;
+        self.inner.current.publish(state.service());
+        state.forwarder.clone()
     }
 
     /// When the config now served was loaded (start, or the last good SIGHUP).

@@ -26,6 +26,11 @@ const WATCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// several writes).
 const WATCH_SETTLE: Duration = Duration::from_millis(200);
 
+/// How long a stop waits for the upstreams' answers to queries already taken
+/// (the forwarder gives up on an upstream sooner).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
 /// Why running stopped with an error. Exit code 1.
 #[derive(Debug)]
 pub struct RunError(pub String);
@@ -38,12 +43,50 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// How the process runs, from the command line (`run --daemon --pidfile FILE`).
+#[derive(Debug, Clone, Default)]
+pub struct Process {
+    /// Detach: fork, a new session, standard input and output on /dev/null
+    /// (standard error stays, or goes to `log_file`).
+    pub daemon: bool,
+    /// Written with the serving process's id, locked while it runs, removed
+    /// at a graceful exit.
+    pub pidfile: Option<PathBuf>,
+}
+
 /// Serves `config` until SIGTERM or SIGINT; SIGHUP reloads it, SIGUSR1 logs the
-/// counters (as dnsmasq does).
-pub fn run(mut config: Config) -> Result<(), RunError> {
+/// counters (as dnsmasq does). The start-up order is the architecture map's
+/// ("Start-up order"): every socket, then detaching, the pidfile, the state,
+/// the privileges, and only then threads.
+pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
     crate::log::init(config.log_level.filter());
+    if let Some(file) = &config.log_file {
+        crate::log::to_file(file).map_err(RunError)?;
+    }
+    // 1. Every socket, while the process may still hold the privilege to bind
+    // (ports under 1024) and can still report a failure to whoever started it.
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
         .map_err(|e| RunError(e.to_string()))?;
+    let delegate_listener = match &config.delegate {
+        Some(settings) => Some(crate::delegate::Prepared::bind(settings).map_err(RunError)?),
+        None => None,
+    };
+    let api_listener = match &config.api {
+        Some(settings) => Some(crate::api::bind(settings).map_err(RunError)?),
+        None => None,
+    };
+    // 2. Detach, while the process has one thread and no open store (SQLite
+    // must not cross a fork).
+    if process.daemon {
+        detach()?;
+    }
+    // 3. The pidfile names the process that serves, so it comes after the fork.
+    let _pidfile = match &process.pidfile {
+        Some(path) => Some(Pidfile::write(path)?),
+        None => None,
+    };
+    // 4. The state: the store (its directory made 0700), tokens, TLS keys, read
+    // while the process may still be root.
     let state_dir = state_dir(&config);
     // One store for every role that keeps state (the delegate, the certs role,
     // the local API's runtime records): each takes a clone of the same handle.
@@ -53,25 +96,27 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
     } else {
         None
     };
-    let delegate = match (&config.delegate, &store) {
-        (Some(settings), Some(store)) => {
+    let delegate = match (&config.delegate, &store, delegate_listener) {
+        (Some(settings), Some(store), Some(listener)) => {
             let acme_dir = state_dir
                 .join("certs")
                 .join(crate::config::DELEGATE_API_CERT);
             Some(
-                crate::delegate::Prepared::new(settings, store.clone(), &acme_dir)
+                crate::delegate::Prepared::new(settings, store.clone(), &acme_dir, listener)
                     .map_err(RunError)?,
             )
         }
         _ => None,
     };
-    let api = match &config.api {
-        Some(settings) => Some(crate::api::Prepared::new(settings).map_err(RunError)?),
-        None => None,
+    let api = match (&config.api, api_listener) {
+        (Some(settings), Some(listener)) => {
+            Some(crate::api::Prepared::new(settings, listener).map_err(RunError)?)
+        }
+        _ => None,
     };
-    // Root is needed no more: every socket is bound, the store, the tokens and the
-    // TLS keys are open, and no thread exists yet (server::spawn and the roles
-    // start them).
+    // 5. Root is needed no more: every socket is bound, the store, the tokens
+    // and the TLS keys are open (the state directory is handed to `user`), and
+    // no thread exists yet (server::spawn and the roles start them: 6).
     if let Some(user) = &config.user {
         let owned = if needs_store {
             store::owned_paths(&state_dir)
@@ -197,11 +242,99 @@ pub fn run(mut config: Config) -> Result<(), RunError> {
                 }
             }
             Ok(signal) => {
+                log::info!("{signal}: stopping");
+                drain(&control);
+                // A write in progress finishes first, and none starts after:
+                // the store is held until the process is gone.
+                let _store = store.as_ref().map(store::Shared::lock);
+                drop(_pidfile);
                 log::info!("{signal}: exiting");
-                return Ok(());
+                std::process::exit(0);
             }
             Err(e) => return Err(RunError(format!("waiting for signals: {e}"))),
         }
+    }
+}
+
+/// SIGTERM, SIGINT: no new query is taken; those already handed to the
+/// upstreams are answered (or time out) within `DRAIN_TIMEOUT`.
+fn drain(control: &Control) {
+    let Some(forwarder) = control.stop() else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
+    // Twice in a row at zero: a job queued by a UDP thread just before the stop
+    // has had its turn to start.
+    let mut idle_looks = 0;
+    while idle_looks < 2 && std::time::Instant::now() < deadline {
+        if forwarder.inflight() == 0 {
+            idle_looks += 1;
+        } else {
+            idle_looks = 0;
+        }
+        std::thread::sleep(DRAIN_POLL);
+    }
+    let left = forwarder.inflight();
+    if left > 0 {
+        log::warn!("stopping with {left} upstream question(s) unanswered after {DRAIN_TIMEOUT:?}");
+    }
+}
+
+/// `--daemon`: the `daemonize` crate's double fork and new session. The working
+/// directory stays (relative paths in the config keep their meaning, and a
+/// reload reads the same file); the umask makes new files private to the
+/// group at most. Standard error is kept: it is the log unless `log_file`
+/// already took it.
+fn detach() -> Result<(), RunError> {
+    daemonize::Daemonize::new()
+        .working_directory(std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")))
+        .umask(0o027)
+        .stdout(daemonize::Stdio::devnull())
+        .stderr(daemonize::Stdio::keep())
+        .start()
+        .map_err(|e| RunError(format!("cannot detach (--daemon): {e}")))
+}
+
+/// The pidfile: created (0644) and locked, our pid written; removed when
+/// dropped (a graceful exit). A second lanseal with the same pidfile finds it
+/// locked and refuses to start, instead of overwriting the first one's.
+struct Pidfile {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl Pidfile {
+    fn write(path: &std::path::Path) -> Result<Self, RunError> {
+        use std::io::Write as _;
+        let fail = |e: std::io::Error| RunError(format!("pidfile {}: {e}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(fail)?;
+        if file.try_lock().is_err() {
+            return Err(RunError(format!(
+                "pidfile {}: another lanseal holds it",
+                path.display()
+            )));
+        }
+        file.set_len(0).map_err(fail)?;
+        writeln!(file, "{}", std::process::id()).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            _file: file,
+        })
+    }
+}
+
+impl Drop for Pidfile {
+    fn drop(&mut self) {
+        // After a privilege drop the directory (e.g. /var/run) may not let us:
+        // a stale file is harmless (the lock, not the file, says who runs).
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -272,6 +405,12 @@ fn reload(control: &Control, running: &Config) {
         Ok(config) => config,
         Err(e) => return failed(e.to_string()),
     };
+    // A rotated log: write to the file now at that path.
+    if let Some(file) = &config.log_file
+        && let Err(e) = crate::log::to_file(file)
+    {
+        log::error!("reload: {e}");
+    }
     log::set_max_level(config.log_level.filter());
     if config.delegate != running.delegate {
         log::warn!("reload: the [delegate] section changed; it takes effect at the next restart");

@@ -210,13 +210,43 @@
 //!   runtime records (checked like config records, applied at once), cache flush
 //!   (all or one name), stats, renewal requests to the certs role, reloads and
 //!   watched changes. Invariant: a change that fails to build changes nothing.
-//! - [`daemon`] — process life: start-up order, signals, the watcher thread;
-//!   every change goes through `control`.
+//! - [`daemon`] — process life: the start-up order below, the pidfile,
+//!   `--daemon`, signals (SIGHUP reload and log reopening, SIGUSR1 counters,
+//!   SIGTERM/SIGINT: `Control::stop` makes every DNS thread drop new queries,
+//!   the upstream questions already taken are answered within 5 s, the store
+//!   is held so no write is cut short, exit 0), the watcher thread; every
+//!   change goes through `control`.
 //! - [`privileges`] — becoming `user` after binding: ownership of the state
 //!   directory, then setgroups/setgid/setuid with the result checked. Invariant:
 //!   runs while the process has one thread, and never falls back to root.
 //! - [`log`] — the stderr logger (`lanseal[LEVEL] message`); the level is `log`'s
 //!   global maximum, changed by a reload.
+//!
+//! ## Start-up order
+//!
+//! `daemon::run`, in this order, each step for a reason:
+//!
+//! 1. The config is parsed (`main.rs`): an error exits 2 before anything binds.
+//! 2. Every socket is bound: DNS (UDP and TCP, one `SO_REUSEPORT` socket per
+//!    thread), the delegate's API, the local API — while the process may still
+//!    bind ports under 1024 and can still report a failure to whoever started
+//!    it.
+//! 3. `--daemon` detaches (the `daemonize` crate: two forks and a new session),
+//!    while the process has one thread and no open store: SQLite must not
+//!    cross a fork.
+//! 4. `--pidfile` is written with the serving process's id and locked.
+//! 5. The state: the store opened (its directory created 0700, the file
+//!    0600), the API's token and the delegate's admin token read or created,
+//!    TLS keys read — still as root if started as root, since they may be
+//!    readable by root alone.
+//! 6. Privileges are dropped (`privileges::apply`): the state directory and
+//!    store are handed to `user` first (the order puts the state
+//!    directory after the drop; an unprivileged user could then not create it
+//!    under /etc, so it is created just before and chowned), then
+//!    setgroups/setgid/setuid, checked.
+//! 7. The runtimes and threads start: DNS, watcher, delegate, API, certs.
+//! 8. The main thread waits for signals (`sigwait`; the mask was set before
+//!    any thread existed, so only it sees them).
 //!
 //! ## Why not tiny_http
 //!

@@ -39,6 +39,29 @@ impl Log for StderrLogger {
     fn flush(&self) {}
 }
 
+/// `log_file`: standard error itself becomes the file (appended to, created
+/// 0640), so every line goes there, a panic's too. Called again after SIGHUP
+/// to follow a log rotation (the old file is let go).
+pub fn to_file(path: &std::path::Path) -> Result<(), String> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| format!("log_file {}: {e}", path.display()))?;
+    #[allow(unsafe_code)]
+    // SAFETY: dup2 takes two descriptor numbers: `file`'s, open for the whole
+    // call, and 2, which it atomically replaces; no memory is touched.
+    let result = unsafe { nix::libc::dup2(file.as_raw_fd(), 2) };
+    if result < 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(format!("log_file {}: {error}", path.display()));
+    }
+    Ok(())
+}
+
 /// Installs the stderr logger at `level`; a second call changes nothing (the
 /// first logger stays, as `log` allows only one).
 pub fn init(level: LevelFilter) {

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use lanseal::config::Config;
 
 const USAGE: &str = "\
-usage: lanseal run [-c FILE]           serve (without -c: the embedded default config)
+usage: lanseal run [-c FILE] [--daemon] [--pidfile FILE]
+                                       serve (without -c: the embedded default config)
        lanseal check-config [-c FILE]  validate a config file and exit
        lanseal certs status [-c FILE]  each certificate: names, expiry, next renewal and why
        lanseal certs setup NAME [-c FILE]   the DNS records to add once for a [[cert]]
@@ -19,7 +20,7 @@ usage: lanseal run [-c FILE]           serve (without -c: the embedded default c
        lanseal --version";
 
 enum Command {
-    Run(Option<PathBuf>),
+    Run(Option<PathBuf>, lanseal::daemon::Process),
     CheckConfig(Option<PathBuf>),
     Certs(Certs, Option<PathBuf>),
     /// Method, path, body (JSON text or `-`).
@@ -72,12 +73,12 @@ fn main() -> ExitCode {
             };
             return api(&config, &method, &api_path, body.as_deref());
         }
-        Command::Run(path) => {
+        Command::Run(path, process) => {
             let config = match Config::load(path.as_deref()) {
                 Ok(config) => config,
                 Err(e) => return config_error(&e),
             };
-            if let Err(e) = lanseal::daemon::run(config) {
+            if let Err(e) = lanseal::daemon::run(config, &process) {
                 eprintln!("lanseal: {e}");
                 return ExitCode::from(1);
             }
@@ -152,7 +153,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
     let command = match first.as_str() {
         "--version" | "-V" => return Ok(Command::Version),
         "--help" | "-h" | "help" => return Ok(Command::Help),
-        "run" | "check-config" => first,
+        "run" => return run_args(args),
+        "check-config" => first,
         "certs" => return certs_args(args),
         "api" => return api_args(args),
         other => return Err(format!("unknown command `{other}`")),
@@ -161,11 +163,29 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
     if let Some(extra) = operands.first() {
         return Err(format!("unexpected argument `{extra}` for `{command}`"));
     }
-    Ok(if command == "run" {
-        Command::Run(config)
-    } else {
-        Command::CheckConfig(config)
-    })
+    Ok(Command::CheckConfig(config))
+}
+
+/// `run [-c FILE] [--daemon] [--pidfile FILE]`.
+fn run_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut process = lanseal::daemon::Process::default();
+    let mut rest = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--daemon" | "-d" => process.daemon = true,
+            "--pidfile" => {
+                let file = args.next().ok_or("--pidfile needs a file name")?;
+                process.pidfile = Some(PathBuf::from(file));
+            }
+            _ => rest.push(arg),
+        }
+    }
+    let (config, operands) = options(rest.into_iter(), "run")?;
+    if let Some(extra) = operands.first() {
+        return Err(format!("unexpected argument `{extra}` for `run`"));
+    }
+    Ok(Command::Run(config, process))
 }
 
 /// `-c FILE` and the operands, in any order.

@@ -69,8 +69,9 @@ pub struct Parts {
     pub roles: Vec<&'static str>,
 }
 
-/// The API between binding and serving: [`Prepared::new`] runs before
-/// privileges are dropped (the port, the token file), [`Prepared::start`] after.
+/// The API between binding and serving: [`bind`] runs first of all (before
+/// the daemon detaches), [`Prepared::new`] before privileges are dropped (the
+/// token file), [`Prepared::start`] after.
 pub struct Prepared {
     settings: config::Api,
     token: String,
@@ -78,11 +79,18 @@ pub struct Prepared {
     bound: SocketAddr,
 }
 
+/// The API's socket.
+pub fn bind(settings: &config::Api) -> Result<(TcpListener, SocketAddr), String> {
+    http::bind(settings.listen)
+        .map_err(|e| format!("api: cannot listen on {}: {e}", settings.listen))
+}
+
 impl Prepared {
-    pub fn new(settings: &config::Api) -> Result<Self, String> {
+    pub fn new(
+        settings: &config::Api,
+        (listener, bound): (TcpListener, SocketAddr),
+    ) -> Result<Self, String> {
         let token = crate::secret::token_file(&settings.token_file, "api: token")?;
-        let (listener, bound) = http::bind(settings.listen)
-            .map_err(|e| format!("api: cannot listen on {}: {e}", settings.listen))?;
         Ok(Self {
             settings: settings.clone(),
             token,

@@ -96,6 +96,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub log_level: LogLevel,
+    /// Where the log goes instead of standard error (appended).
+    pub log_file: Option<PathBuf>,
     pub user: Option<String>,
     pub dns: Dns,
     pub zones: Vec<ZoneSpec>,
@@ -210,6 +212,7 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         path: None,
         state_dir,
         log_level,
+        log_file: raw.log_file.filter(|f| !f.is_empty()).map(PathBuf::from),
         user: raw.user,
         dns,
         zones,

@@ -149,6 +149,7 @@ impl<'de> Deserializer<'de> for KeyRecorder<'_> {
 pub struct File {
     pub state_dir: Option<String>,
     pub log_level: Option<Spanned<String>>,
+    pub log_file: Option<String>,
     pub user: Option<String>,
     pub dns: Option<Dns>,
     #[serde(default)]

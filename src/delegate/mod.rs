@@ -41,6 +41,7 @@ impl Prepared {
         settings: &config::Delegate,
         store: store::Shared,
         acme_dir: &Path,
+        (listener, bound): (std::net::TcpListener, std::net::SocketAddr),
     ) -> Result<Self, String> {
         let apex = crate::dns::zone::domain_wire(&settings.zone)
             .map_err(|e| format!("delegate zone: {e}"))?;
@@ -67,12 +68,6 @@ impl Prepared {
             }
             (None, None) => (None, None),
         };
-        let (listener, bound) = crate::http::bind(settings.api_listen).map_err(|e| {
-            format!(
-                "delegate API: cannot listen on {}: {e}",
-                settings.api_listen
-            )
-        })?;
         log::info!(
             "delegate: zone {} with {} account(s)",
             settings.zone,
@@ -93,6 +88,18 @@ impl Prepared {
             certificate,
             trusted_proxies: settings.trusted_proxies.clone(),
             prefix: settings.api_prefix.clone(),
+        })
+    }
+
+    /// The API's socket, bound first of all (before the daemon detaches).
+    pub fn bind(
+        settings: &config::Delegate,
+    ) -> Result<(std::net::TcpListener, std::net::SocketAddr), String> {
+        crate::http::bind(settings.api_listen).map_err(|e| {
+            format!(
+                "delegate API: cannot listen on {}: {e}",
+                settings.api_listen
+            )
         })
     }
 

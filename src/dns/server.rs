@@ -200,6 +200,9 @@ fn serve_udp(
             continue;
         }
         let service = view.get();
+        if service.stopping {
+            continue;
+        }
         // Outside the ACL: dropped, unless a public (delegate) zone is served.
         let public = !service.acl.allows(peer.ip());
         if public && !service.answerer.serves_public() {
@@ -350,6 +353,9 @@ async fn serve_tcp(listener: tokio::net::TcpListener, context: Context, limits: 
         // A refused client gets its connection closed at once, before any read,
         // unless a public (delegate) zone is served: then it gets only that.
         let service = context.current.load();
+        if service.stopping {
+            continue;
+        }
         let public = !service.acl.allows(peer.ip());
         if public && !service.answerer.serves_public() {
             context.counters.thread(context.index).acl_dropped.bump();

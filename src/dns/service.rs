@@ -25,6 +25,8 @@ pub struct Service {
     pub limiter: Option<Arc<RateLimiter>>,
     /// `None` when no upstream is configured.
     pub forwarder: Option<Arc<Forwarder>>,
+    /// SIGTERM: new queries are dropped unread while what was accepted drains.
+    pub stopping: bool,
 }
 
 /// The version of [`Service`] that new queries use.
