@@ -28,6 +28,9 @@ apt_install() {
 # certbot for tests/acme_clients.rs; faketime gives the certs role a 1970 clock
 # (tests/certs.rs), as a router without a real-time clock has at boot.
 apt_install dnsutils knot-dnsutils unbound openssl curl faketime python3 python3-venv
+# systemd-analyze verifies etc/lanseal.service, dpkg-deb builds the .deb
+# (tests/packaging.rs); in a container systemd is only installed, not run.
+apt_install systemd dpkg
 # The web page's test (tests/api_page.rs) drives Debian's headless Chromium through
 # chromedriver with Selenium (tests/browser/page.py).
 apt_install chromium chromium-driver python3-selenium
