@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Smoke-test a cross-built `lanseal` under qemu-user: start it with a one-zone config on
 # 127.0.0.1:0, read the port from its stderr, query it with dig over UDP and TCP, stop
-# it with SIGTERM; then again with acl = ["local"] (interface discovery).
+# it with SIGTERM; then again with acl = ["local"] (interface discovery). The first
+# run also serves the local API (one authenticated call) and the delegate (a
+# registration, an update, and its TXT answered by DNS).
 #
 #   cross/smoke.sh [--no-build] [--bin PATH] <target>
 #
@@ -49,7 +51,7 @@ if [[ $qarch == "$(uname -m)" ]]; then
 else
     runner=("qemu-$qarch-static")
 fi
-for cmd in dig "${runner[@]}"; do
+for cmd in dig curl "${runner[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || { echo "smoke.sh: $cmd not found; run cross/install.sh" >&2; exit 1; }
 done
 
@@ -79,7 +81,7 @@ trap 'exit 130' INT TERM
 
 # An explicit ACL: no interface discovery, which qemu-user cannot do for
 # big-endian guests (the `acl = ["local"]` check below covers that case).
-cat >"$tmp/smoke.toml" <<'EOF'
+cat >"$tmp/dns-only.toml" <<'EOF'
 [dns]
 listen = ["127.0.0.1:0"]
 threads = 2
@@ -90,6 +92,13 @@ name = "smoke.test"
 mode = "authoritative"
 records = ["router A 192.168.1.1", "@ TXT \"hello from lanseal\""]
 EOF
+# The first run serves every role but certs (which needs a CA).
+{
+    echo "state_dir = \"$tmp/state\""
+    cat "$tmp/dns-only.toml"
+    printf '\n[api]\nlisten = "127.0.0.1:0"\n'
+    printf '\n[delegate]\nzone = "auth.smoke.test"\nns_addresses = ["127.0.0.1"]\napi_listen = "127.0.0.1:0"\n'
+} >"$tmp/smoke.toml"
 
 show_log() {
     echo "---- lanseal stderr (last 30 lines) ----"
@@ -153,6 +162,37 @@ out=$("${digq[@]}" -p "$port" +short smoke.test TXT 2>&1 || true)
 [[ $out == '"hello from lanseal"' ]] && ok "UDP smoke.test TXT -> $out" \
     || bad "UDP smoke.test TXT: want \"hello from lanseal\", got: $(oneline "${out:-<nothing>}")"
 
+# The local API: one authenticated call.
+api=$(grep -Eo 'api: http://127\.0\.0\.1:[0-9]+' "$tmp/stderr" | head -n1 | sed 's/^api: //' || true)
+token=$(cat "$tmp/state/api.token" 2>/dev/null || true)
+out=$(curl -sS --max-time 30 -H "Authorization: Bearer $token" "$api/api/v1/status" 2>&1 || true)
+if [[ -n $api ]] && grep -q '"roles":\["dns","api","delegate"\]' <<<"$out"; then
+    ok "API $api/api/v1/status -> roles dns, api, delegate"
+else
+    bad "API status: $(oneline "${out:-<nothing>}")"
+fi
+
+# The delegate: a registration, an update, and the TXT answered by DNS (bcrypt
+# under qemu takes seconds).
+delegate=$(grep -Eo 'delegate API on http://127\.0\.0\.1:[0-9]+' "$tmp/stderr" | head -n1 | sed 's/^delegate API on //' || true)
+account=$(curl -sS --max-time 120 -X POST "$delegate/register" 2>&1 || true)
+field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" <<<"$account"; }
+user=$(field username) key=$(field password) sub=$(field subdomain)
+if [[ -n $delegate && -n $user && -n $key && -n $sub ]]; then
+    ok "delegate registration -> $sub.auth.smoke.test"
+    value=smoke-test-value-0123456789abcdefghijklmnop
+    out=$(curl -sS --max-time 120 -H "X-Api-User: $user" -H "X-Api-Key: $key" \
+        -d "{\"subdomain\": \"$sub\", \"txt\": \"$value\"}" "$delegate/update" 2>&1 || true)
+    txt=$("${digq[@]}" -p "$port" +short "$sub.auth.smoke.test" TXT 2>&1 || true)
+    if grep -q "$value" <<<"$out" && [[ $txt == "\"$value\"" ]]; then
+        ok "delegate update -> TXT $txt"
+    else
+        bad "delegate update: $(oneline "${out:-<nothing>}"), TXT: $(oneline "${txt:-<nothing>}")"
+    fi
+else
+    bad "delegate registration: $(oneline "${account:-<nothing>}")"
+fi
+
 if kill -0 "$pid" 2>/dev/null; then
     ok "daemon still running after queries"
 else
@@ -180,7 +220,7 @@ stop_daemon
 # translate netlink for big-endian guests (mips): the call never returns there,
 # and lanseal gives up after a bounded wait, says so, and serves loopback only.
 # Little-endian guests and the host must read their interfaces.
-sed 's|^acl = .*|acl = ["local"]|' "$tmp/smoke.toml" >"$tmp/local.toml"
+sed 's|^acl = .*|acl = ["local"]|' "$tmp/dns-only.toml" >"$tmp/local.toml"
 : >"$tmp/stderr"
 "${runner[@]}" "$bin" run -c "$tmp/local.toml" </dev/null >"$tmp/stdout" 2>"$tmp/stderr" &
 pid=$!
