@@ -79,12 +79,14 @@ mkdir -p "$data" "$control"
 # The files, with the modes the Makefile's INSTALL_BIN (0755), INSTALL_CONF
 # (0600) and INSTALL_DATA (0644) give them.
 install -d -m 0755 "$data/usr/sbin" "$data/etc/init.d" "$data/etc/config" \
-	"$data/usr/libexec/rpcd" "$data/usr/share/rpcd/acl.d" "$data/lib/upgrade/keep.d"
+	"$data/usr/libexec/rpcd" "$data/usr/share/rpcd/acl.d" "$data/usr/share/acl.d" \
+	"$data/lib/upgrade/keep.d"
 install -m 0755 "$bin" "$data/usr/sbin/lanseal"
 install -m 0755 "$files/lanseal.init" "$data/etc/init.d/lanseal"
 install -m 0600 "$files/lanseal.config" "$data/etc/config/lanseal"
 install -m 0755 "$files/lanseal.rpcd" "$data/usr/libexec/rpcd/lanseal"
 install -m 0644 "$files/lanseal.acl.json" "$data/usr/share/rpcd/acl.d/luci-app-lanseal.json"
+install -m 0644 "$files/lanseal.ubus-acl.json" "$data/usr/share/acl.d/lanseal.json"
 # sysupgrade keeps the state directory (the SDK writes this for a conffiles
 # entry that is not a file of the package).
 printf '/etc/lanseal/\n' >"$work/keep"
@@ -128,14 +130,13 @@ default_prerm $0 $@
 EOF
 cat >"$control/postinst-pkg" <<'EOF'
 #!/bin/sh
-[ -n "${IPKG_INSTROOT}" ] || /etc/init.d/rpcd reload 2>/dev/null
+[ -n "${IPKG_INSTROOT}" ] || {
+	kill -HUP $(pidof ubusd) 2>/dev/null
+	/etc/init.d/rpcd reload 2>/dev/null
+}
 exit 0
 EOF
-cat >"$control/postrm" <<'EOF'
-#!/bin/sh
-[ -n "${IPKG_INSTROOT}" ] || /etc/init.d/rpcd reload 2>/dev/null
-exit 0
-EOF
+cp "$control/postinst-pkg" "$control/postrm"
 chmod 0644 "$control/control" "$control/conffiles"
 chmod 0755 "$control/postinst" "$control/prerm" "$control/postinst-pkg" "$control/postrm"
 # shellcheck disable=SC2086

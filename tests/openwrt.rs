@@ -185,6 +185,16 @@ fn the_acl_and_the_luci_view_name_the_plugin_methods() {
         })
         .collect();
     assert_eq!(declared, all);
+    // ubusd lets the daemon's user send the acme.renew event after a renewal.
+    let ubus_acl: Value = serde_json::from_str(
+        &std::fs::read_to_string(source("openwrt/lanseal/files/lanseal.ubus-acl.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ubus_acl["user"], "lanseal");
+    assert_eq!(
+        ubus_acl["access"]["service"]["methods"],
+        serde_json::json!(["event"])
+    );
     // The menu opens this view, for holders of this ACL.
     let menu: Value = serde_json::from_str(
         &std::fs::read_to_string(source(
@@ -512,7 +522,12 @@ fn mkipk_builds_the_package_opkg_installs() {
     );
     assert!(postinst.contains("default_postinst $0 $@"), "{postinst}");
     assert!(text(entry(&control, "./prerm")).contains("default_prerm $0 $@"));
-    assert!(text(entry(&control, "./postinst-pkg")).contains("rpcd reload"));
+    let postinst_pkg = text(entry(&control, "./postinst-pkg"));
+    assert!(postinst_pkg.contains("rpcd reload"), "{postinst_pkg}");
+    assert!(
+        postinst_pkg.contains("-HUP $(pidof ubusd)"),
+        "{postinst_pkg}"
+    );
     for script in ["./postinst", "./prerm", "./postinst-pkg", "./postrm"] {
         let script_entry = entry(&control, script);
         assert_eq!(script_entry.mode, 0o755, "{script}");
@@ -526,7 +541,7 @@ fn mkipk_builds_the_package_opkg_installs() {
         assert_eq!((e.uid, e.gid), (0, 0), "{}", e.name);
     }
     let installs = makefile_installs();
-    assert_eq!(installs.len(), 5, "{installs:?}");
+    assert_eq!(installs.len(), 6, "{installs:?}");
     for (path, mode) in &installs {
         let file = entry(&data, path);
         assert_eq!((file.kind, file.mode), (b'0', *mode), "{path}");
