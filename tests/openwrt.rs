@@ -3,7 +3,9 @@
 //! shellcheck; the rpcd plugin's `list` names every method and its `call`s
 //! reach a live daemon through `lanseal api` (records added and deleted are
 //! answered by dig); the plugin, its ACL and the LuCI view agree on the
-//! methods; the view parses (node); the example UCI file becomes a config that
+//! methods; the view parses (node) and, run by node against the live daemon
+//! through the plugin (tests/openwrt/luci_view.js fakes LuCI's browser side),
+//! shows its state and adds and deletes a record; the example UCI file becomes a config that
 //! checks; mkipk.sh builds an .ipk in the format opkg reads, with the control
 //! fields, conffiles, scripts and file modes the SDK's Makefile gives.
 //!
@@ -588,4 +590,58 @@ fn mkipk_names_the_openwrt_architecture_of_each_target() {
             .args(["sparc", "--bin", BIN]),
     );
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_luci_view_shows_the_daemon_and_adds_and_deletes_a_record() {
+    let state = TempDir::new();
+    let port = free_tcp_port();
+    let config = format!(
+        "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\nupstreams = [\"127.0.0.1:9\"]\n[[zone]]\nname = \"home.example.com\"\nrecords = [\"router A 192.168.1.1\"]\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
+        state.0.display()
+    );
+    let server = Server::start_config(&config);
+    let path = format!(
+        "{}:{}",
+        source("tests/openwrt").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = output(
+        Command::new("node")
+            .arg(source("tests/openwrt/luci_view.js"))
+            .arg(source(VIEW))
+            .arg(source(PLUGIN))
+            .arg(server.addr.port().to_string())
+            .env("PATH", path)
+            .env("LANSEAL_BIN", BIN)
+            .env("LANSEAL_CONFIG", server.dir.0.join("lanseal.toml")),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rendered = report["rendered"].as_str().unwrap();
+    for shown in [
+        "0.1.0",
+        "dns, api",
+        "router A 192.168.1.1",
+        "config file",
+        "Queries received",
+        "127.0.0.1:9",
+        "No certificate",
+    ] {
+        assert!(rendered.contains(shown), "{shown} not in {rendered}");
+    }
+    let added = report["added"].as_str().unwrap();
+    assert!(added.contains("nas 300 A 192.168.1.10"), "{added}");
+    assert_eq!(report["answerAfterAdd"], "192.168.1.10");
+    assert!(!report["deleted"].as_str().unwrap().contains("nas 300 A"));
+    assert_eq!(report["answerAfterDelete"], "");
+    assert_eq!(
+        report["notifications"],
+        serde_json::json!(["info: 0 cache entries flushed"]),
+        "{report}"
+    );
 }
