@@ -645,3 +645,110 @@ fn the_luci_view_shows_the_daemon_and_adds_and_deletes_a_record() {
         "{report}"
     );
 }
+
+/// The packages-feed Makefile, run by GNU make with FAKE stand-ins for the
+/// SDK's rules.mk, package.mk and rust-package.mk (only the variables a
+/// package recipe uses, with OpenWrt's values): its version is the crate's,
+/// its install recipe installs what mkipk.sh packs (same paths, same modes),
+/// and its postinst/postrm parse. (BuildPackage's own work, the metadata and
+/// the archive, needs the SDK: not here.)
+#[test]
+fn the_feed_makefile_installs_what_mkipk_packs() {
+    let sdk = TempDir::new();
+    let topdir = &sdk.0;
+    for (path, text) in [
+        (
+            "rules.mk",
+            "INCLUDE_DIR:=$(TOPDIR)/include\nCP:=cp -fpR\nINSTALL_DIR:=install -d -m0755\nINSTALL_BIN:=install -m0755\nINSTALL_DATA:=install -m0644\nINSTALL_CONF:=install -m0600\n",
+        ),
+        ("include/package.mk", "define BuildPackage\nendef\n"),
+        (
+            "feeds/packages/lang/rust/rust-package.mk",
+            "RUST_ARCH_DEPENDS:=@(x86_64)\nCARGO_PKG_VARS=\n",
+        ),
+        (
+            "driver.mk",
+            "include Makefile\n\
+             $(eval $(Package/lanseal))\n\
+             root:\n\
+             \t$(call Package/lanseal/install,$(ROOT))\n\
+             \t$(file >$(ROOT)/../postinst,$(Package/lanseal/postinst))\n\
+             \t$(file >$(ROOT)/../postrm,$(Package/lanseal/postrm))\n\
+             \t$(file >$(ROOT)/../facts,$(PKG_VERSION)-r$(PKG_RELEASE) $(USERID) $(DEPENDS))\n",
+        ),
+    ] {
+        let file = topdir.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    let built = topdir.join("built/bin");
+    std::fs::create_dir_all(&built).unwrap();
+    std::fs::copy(BIN, built.join("lanseal")).unwrap();
+    let root = topdir.join("out/root");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = output(
+        Command::new("make")
+            .arg("-C")
+            .arg(source("openwrt/lanseal"))
+            .arg("-f")
+            .arg(topdir.join("driver.mk"))
+            .arg(format!("TOPDIR={}", topdir.display()))
+            .arg(format!(
+                "PKG_INSTALL_DIR={}",
+                topdir.join("built").display()
+            ))
+            .arg(format!("ROOT={}", root.display()))
+            .arg("root"),
+    );
+    assert!(
+        out.status.success(),
+        "make: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts = std::fs::read_to_string(topdir.join("out/facts")).unwrap();
+    let version = {
+        let cargo = std::fs::read_to_string(source("Cargo.toml")).unwrap();
+        let line = cargo.lines().find(|l| l.starts_with("version = ")).unwrap();
+        line.split('"').nth(1).unwrap().to_string()
+    };
+    assert_eq!(
+        facts.trim(),
+        format!("{version}-r1 lanseal=8053:lanseal=8053 @(x86_64) +jsonfilter")
+    );
+    for script in ["postinst", "postrm"] {
+        let path = topdir.join("out").join(script);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("${IPKG_INSTROOT}"), "{text}");
+        assert!(text.contains("-HUP $(pidof ubusd)"), "{text}");
+        let parsed = output(Command::new("dash").arg("-n").arg(&path));
+        assert!(parsed.status.success(), "{script}: {text}");
+    }
+
+    // Every file the recipe installed, with its mode, against the ipk's.
+    let mut installed = BTreeMap::new();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for item in std::fs::read_dir(&dir).unwrap() {
+            let path = item.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                pending.push(path);
+            } else {
+                use std::os::unix::fs::PermissionsExt as _;
+                let relative = path.strip_prefix(&root).unwrap().display().to_string();
+                installed.insert(format!("./{relative}"), meta.permissions().mode() & 0o7777);
+            }
+        }
+    }
+    let ipk = mkipk("x86_64", &sdk.0.join("ipk"));
+    let outer = untar(&std::fs::read(&ipk).unwrap());
+    let data = untar(&outer[1].data);
+    let packed: BTreeMap<String, u32> = data
+        .iter()
+        .filter(|e| e.kind == b'0' && e.name != "./lib/upgrade/keep.d/lanseal")
+        .map(|e| (e.name.clone(), e.mode))
+        .collect();
+    assert_eq!(installed, packed);
+    assert_eq!(installed, makefile_installs());
+}
