@@ -593,6 +593,38 @@ fn mkipk_names_the_openwrt_architecture_of_each_target() {
 }
 
 #[test]
+fn mkipk_builds_the_luci_package() {
+    let dir = TempDir::new();
+    let ipk = mkipk("luci", &dir.0);
+    assert!(ipk.to_str().unwrap().ends_with("_all.ipk"), "{ipk:?}");
+    let outer = untar(&std::fs::read(&ipk).unwrap());
+    let control = untar(&outer[2].data);
+    let data = untar(&outer[1].data);
+    let fields = text(entry(&control, "./control"));
+    for field in [
+        "Package: luci-app-lanseal\n",
+        "Depends: luci-base, lanseal\n",
+        "Architecture: all\n",
+    ] {
+        assert!(fields.contains(field), "{field} not in {fields}");
+    }
+    // Where luci.mk puts htdocs/ and root/, world-readable.
+    for (path, local) in [
+        ("./www/luci-static/resources/view/lanseal/overview.js", VIEW),
+        (
+            "./usr/share/luci/menu.d/luci-app-lanseal.json",
+            "openwrt/luci-app-lanseal/root/usr/share/luci/menu.d/luci-app-lanseal.json",
+        ),
+    ] {
+        let file = entry(&data, path);
+        assert_eq!(file.mode, 0o644, "{path}");
+        assert_eq!(file.data, std::fs::read(source(local)).unwrap(), "{path}");
+    }
+    let postinst = text(entry(&control, "./postinst-pkg"));
+    assert!(postinst.contains("luci-indexcache"), "{postinst}");
+}
+
+#[test]
 fn the_luci_view_shows_the_daemon_and_adds_and_deletes_a_record() {
     let state = TempDir::new();
     let port = free_tcp_port();
