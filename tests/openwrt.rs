@@ -784,3 +784,49 @@ fn the_feed_makefile_installs_what_mkipk_packs() {
     assert_eq!(installed, packed);
     assert_eq!(installed, makefile_installs());
 }
+
+/// The init script's own logic, its functions run by dash with the paths
+/// pointed into a temporary directory (procd and rc.common are not needed for
+/// these): the TOML is written 0640 from the UCI file, and a broken UCI file
+/// is logged and leaves the last good TOML in place.
+#[test]
+fn the_init_script_writes_the_config_and_keeps_the_last_good_one() {
+    let dir = TempDir::new();
+    let uci = dir.write(
+        "lanseal",
+        "config dns\n\tlist listen '127.0.0.1:5353'\n\toption resolv_file ''\n",
+    );
+    let toml = dir.0.join("var/etc/lanseal.toml");
+    let generate = || {
+        output(
+            Command::new("dash")
+                .arg("-c")
+                .arg(format!(
+                    ". '{}'; PROG='{BIN}'; UCI_FILE='{}'; CONFIG='{}'; generate_config",
+                    source(INIT).display(),
+                    uci.display(),
+                    toml.display()
+                ))
+                .env_remove("LANSEAL_CONFIG"),
+        )
+    };
+    let out = generate();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.contains("127.0.0.1:5353"), "{text}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&toml).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+
+    std::fs::write(&uci, "config dns\n\toption listen '127.0.0.1:5353\n").unwrap();
+    let out = generate();
+    assert!(!out.status.success());
+    let logged = String::from_utf8_lossy(&out.stderr);
+    assert!(logged.contains("not applied"), "{logged}");
+    assert_eq!(std::fs::read_to_string(&toml).unwrap(), text);
+    assert!(!dir.0.join("var/etc/lanseal.toml.new").exists());
+}
