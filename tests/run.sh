@@ -34,6 +34,8 @@ apt_install systemd dpkg
 # The web page's test (tests/api_page.rs) drives Debian's headless Chromium through
 # chromedriver with Selenium (tests/browser/page.py).
 apt_install chromium chromium-driver python3-selenium
+# tests/openwrt.rs: the LuCI view parses with node; shellcheck reads the init script, the rpcd plugin and mkipk.sh.
+apt_install nodejs shellcheck
 
 # The ACME CA of every certificate test: Debian unstable's pebble 2.10 (ARI,
 # profiles, dns-persist-01; bookworm's 2.4 has none of them), unpacked into
