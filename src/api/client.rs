@@ -12,9 +12,13 @@ use serde_json::Value;
 use crate::certs::http::Client;
 use crate::config::Config;
 
-/// How long the command line waits for the local API (it is on this host; a
-/// daemon that does not answer within this is not used).
+/// How long the command line waits to connect to the local API (it is on this
+/// host; a daemon that does not accept within this is not used).
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long it waits for an answer: `certs/{name}/setup` may first create the
+/// ACME account and register at the delegate, each a round trip to the
+/// internet (rpcd's LuCI calls go through here).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 /// A request body read from standard input at most (the API's own bound).
 pub const BODY_BYTES_MAX: usize = super::BODY_BYTES_MAX;
 
@@ -53,7 +57,7 @@ impl LocalApi {
         Ok(Self {
             origin: format!("http://{address}"),
             token: token.trim().to_string(),
-            client: client.with_timeouts(TIMEOUT, TIMEOUT),
+            client: client.with_timeouts(TIMEOUT, ANSWER_TIMEOUT),
         })
     }
 
