@@ -14,12 +14,14 @@ usage: lanseal run [-c FILE]           serve (without -c: the embedded default c
        lanseal certs renew NAME [-c FILE]   renew now (through the running daemon if any)
        lanseal certs import-lego FILE [-c FILE]  take over lego's acme-dns registrations
        lanseal certs export-lego FILE [-c FILE]  write them in lego's format (0600)
+       lanseal config from-uci FILE    print the TOML for an OpenWrt /etc/config/lanseal
        lanseal --version";
 
 enum Command {
     Run(Option<PathBuf>),
     CheckConfig(Option<PathBuf>),
     Certs(Certs, Option<PathBuf>),
+    FromUci(PathBuf),
     Version,
     Help,
 }
@@ -52,6 +54,10 @@ fn main() -> ExitCode {
                     config.zones.len()
                 );
             }
+            Err(e) => return config_error(&e),
+        },
+        Command::FromUci(path) => match lanseal::config::uci::convert_file(&path) {
+            Ok(toml) => print!("{toml}"),
             Err(e) => return config_error(&e),
         },
         Command::Certs(what, path) => {
@@ -119,6 +125,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         "--help" | "-h" | "help" => return Ok(Command::Help),
         "run" | "check-config" => first,
         "certs" => return certs_args(args),
+        "config" => return config_args(args),
         other => return Err(format!("unknown command `{other}`")),
     };
     let (config, operands) = options(args, &command)?;
@@ -152,6 +159,18 @@ fn options(
         }
     }
     Ok((config, operands))
+}
+
+/// `config from-uci FILE`.
+fn config_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
+    match args.collect::<Vec<_>>().as_slice() {
+        [sub, file] if sub == "from-uci" && !file.starts_with('-') => {
+            Ok(Command::FromUci(PathBuf::from(file)))
+        }
+        [sub, ..] if sub == "from-uci" => Err("`config from-uci` takes one file".into()),
+        [sub, ..] => Err(format!("unknown command `config {sub}`")),
+        [] => Err("`config` needs from-uci".into()),
+    }
 }
 
 fn certs_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
