@@ -266,6 +266,9 @@ struct Lexer<'a> {
     position: usize,
     line: usize,
     file: &'a str,
+    /// The lines the last quoted part that held a newline opened and closed on:
+    /// a forgotten closing quote makes one, and errors near it say so.
+    spanning: Option<(usize, usize)>,
 }
 
 impl<'a> Lexer<'a> {
@@ -275,6 +278,7 @@ impl<'a> Lexer<'a> {
             position: 0,
             line: 1,
             file,
+            spanning: None,
         }
     }
 
@@ -339,7 +343,10 @@ impl<'a> Lexer<'a> {
         loop {
             match self.next() {
                 None => return Err(self.unterminated('\'', opened)),
-                Some('\'') => return Ok(()),
+                Some('\'') => {
+                    self.closed(opened);
+                    return Ok(());
+                }
                 Some(c) => text.push(c),
             }
         }
@@ -350,7 +357,10 @@ impl<'a> Lexer<'a> {
         loop {
             match self.next() {
                 None => return Err(self.unterminated('"', opened)),
-                Some('"') => return Ok(()),
+                Some('"') => {
+                    self.closed(opened);
+                    return Ok(());
+                }
                 Some('\\') => self.escaped(text),
                 Some(c) => text.push(c),
             }
@@ -374,6 +384,28 @@ impl<'a> Lexer<'a> {
             }
             None => {}
         }
+    }
+
+    fn closed(&mut self, opened: usize) {
+        if self.line > opened {
+            self.spanning = Some((opened, self.line));
+        }
+    }
+
+    /// `error` with a word on the quoted part that ran over lines, when it is
+    /// near: a quote left open on one line takes the lines after it into one
+    /// value, and the error shows only where that went wrong.
+    fn hinted(&self, mut error: ConfigError) -> ConfigError {
+        if let Some((opened, closed)) = self.spanning
+            && opened <= error.line + 1
+            && error.line <= closed + 1
+        {
+            error.message.push_str(&format!(
+                "; the quote opened at line {opened} closes only at line {closed}: \
+                 is a closing quote missing on line {opened}?"
+            ));
+        }
+        error
     }
 
     fn unterminated(&self, quote: char, opened: usize) -> ConfigError {
@@ -401,34 +433,51 @@ fn parse(text: &str, file: &str) -> Result<Vec<Section>, ConfigError> {
     let mut sections: Vec<Section> = Vec::new();
     // Index of the section `option` and `list` lines go to.
     let mut current: Option<usize> = None;
-    while let Some(words) = lexer.statement()? {
-        let [keyword, arguments @ ..] = words.as_slice() else {
-            continue;
+    loop {
+        let words = match lexer.statement() {
+            Ok(Some(words)) => words,
+            Ok(None) => return Ok(sections),
+            Err(e) => return Err(lexer.hinted(e)),
         };
-        let line = keyword.line;
-        match keyword.text.as_str() {
-            "package" | "p" => package(arguments, file, line)?,
-            "config" | "c" => current = Some(config(arguments, &mut sections, file, line)?),
-            "option" | "o" | "list" | "l" => {
-                let list = keyword.text.starts_with('l');
-                let Some(index) = current else {
-                    let message = format!(
-                        "`{}` before any `config` line: an option belongs to the section \
-                         above it (`config TYPE ['NAME']`)",
-                        keyword.text
-                    );
-                    return Err(error(file, line, message));
-                };
-                entry(arguments, list, &mut sections[index], file, line)?;
-            }
-            other => {
-                let message =
-                    format!("unknown keyword `{other}`: expected config, option, list or package");
+        statement(&words, &mut sections, &mut current, file).map_err(|e| lexer.hinted(e))?;
+    }
+}
+
+/// One statement's effect on the sections read so far.
+fn statement(
+    words: &[Word],
+    sections: &mut Vec<Section>,
+    current: &mut Option<usize>,
+    file: &str,
+) -> Result<(), ConfigError> {
+    let [keyword, arguments @ ..] = words else {
+        return Ok(());
+    };
+    let line = keyword.line;
+    match keyword.text.as_str() {
+        "package" | "p" => package(arguments, file, line),
+        "config" | "c" => {
+            *current = Some(config(arguments, sections, file, line)?);
+            Ok(())
+        }
+        "option" | "o" | "list" | "l" => {
+            let list = keyword.text.starts_with('l');
+            let Some(index) = *current else {
+                let message = format!(
+                    "`{}` before any `config` line: an option belongs to the section \
+                     above it (`config TYPE ['NAME']`)",
+                    keyword.text
+                );
                 return Err(error(file, line, message));
-            }
+            };
+            entry(arguments, list, &mut sections[index], file, line)
+        }
+        other => {
+            let message =
+                format!("unknown keyword `{other}`: expected config, option, list or package");
+            Err(error(file, line, message))
         }
     }
-    Ok(sections)
 }
 
 /// `package NAME` (what `uci export` writes first): checked, then ignored.
@@ -1180,7 +1229,23 @@ mod tests {
                 2,
                 "section 'x' is a 'dns' (line 1)",
             ),
+            // A quote left open runs into the next line; the errors it causes
+            // say where it began.
+            (
+                "config dns\n\toption resolv_file '/tmp/r\n\tlist leases '/tmp/l'\n",
+                3,
+                "unterminated ' quote: expected a closing ' before the end of the file; \
+                 the quote opened at line 2 closes only at line 3: is a closing quote \
+                 missing on line 2?",
+            ),
+            (
+                "config dns\n\toption resolv_file '/tmp/r\n\tlist leases /tmp/l' x\n",
+                2,
+                "expected `option NAME 'VALUE'`; the quote opened at line 2 closes only at line 3",
+            ),
         ]);
+        let far = err("config dns\n\toption hosts '/a\n/b'\n\n\nbad\n");
+        assert!(!far.message.contains("closes only"), "{far}");
     }
 
     #[test]
