@@ -1664,6 +1664,104 @@ delegate = "https://auth.test"
         }
     }
 
+    /// Malformed input never panics: texts made of UCI's tricky pieces, in a
+    /// fixed pseudo-random order, each converted or refused with an error.
+    #[test]
+    fn no_input_panics() {
+        const PIECES: [&str; 26] = [
+            "config ",
+            "option ",
+            "list ",
+            "package ",
+            "c ",
+            " ",
+            "\t",
+            "\n",
+            "\r\n",
+            "'",
+            "\"",
+            "\\",
+            "#",
+            ";",
+            "dns",
+            "zone ",
+            "name ",
+            "a.test ",
+            "listen ",
+            "=",
+            "enabled ",
+            "0",
+            "mail_dkim ",
+            "routes ",
+            "records ",
+            "é",
+        ];
+        let mut state: u64 = 0x5eed;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..(state % 40) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(PIECES[(state >> 33) as usize % PIECES.len()]);
+            }
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if let Err(e) = convert(&text, "lanseal") {
+                assert!(!e.message.is_empty(), "{text:?}");
+            }
+        }
+        // Well-formed sections of every type with their own keys and every kind
+        // of value, to reach the mapping and the check of the TOML.
+        let values = [
+            "1",
+            "0",
+            "-3",
+            "auto",
+            "a.test",
+            "a.test=127.0.0.1",
+            "=",
+            "127.0.0.1:53",
+            "",
+            "www A 192.0.2.1",
+            "it's",
+            "two\nlines",
+            "https://auth.test",
+            "lan=v=DKIM1",
+        ];
+        let mut pick = |count: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % count
+        };
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..pick(5) {
+                let shape = &SHAPES[pick(SHAPES.len())];
+                text.push_str(&format!("config {}\n", shape.uci_type));
+                let mut names: Vec<String> =
+                    shape.keys.iter().map(|(key, _)| key.to_string()).collect();
+                names.extend(
+                    MAIL_KEYS
+                        .iter()
+                        .map(|(key, _)| format!("{MAIL_PREFIX}{key}")),
+                );
+                names.push(ENABLED.to_string());
+                for _ in 0..pick(8) {
+                    let keyword = ["option", "option", "list"][pick(3)];
+                    let name = &names[pick(names.len())];
+                    let value = values[pick(values.len())];
+                    text.push_str(&format!("\t{keyword} {name} '{value}'\n"));
+                }
+            }
+            if let Err(e) = convert(&text, "lanseal") {
+                assert!(!e.message.is_empty(), "{text:?}");
+            }
+        }
+    }
+
     /// The key lists here are `raw`'s: the same keys per table, and the kind each
     /// is given is one serde takes (and a wrong kind one it refuses), so a key
     /// added to or retyped in `raw.rs` fails this test until the table follows.
