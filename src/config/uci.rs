@@ -644,8 +644,9 @@ struct Origin {
 }
 
 impl Toml {
-    fn push(&mut self, line: &str, origin: Origin) {
-        self.text.push_str(line);
+    fn push(&mut self, line: std::fmt::Arguments<'_>, origin: Origin) {
+        // Writing to a String cannot fail.
+        let _ = std::fmt::Write::write_fmt(&mut self.text, line);
         self.text.push('\n');
         self.origins.push(origin);
     }
@@ -784,9 +785,9 @@ fn write_section(
     };
     if !shape.header.is_empty() {
         if !toml.text.is_empty() {
-            toml.push("", header);
+            toml.push(format_args!(""), header);
         }
-        toml.push(shape.header, header);
+        toml.push(format_args!("{}", shape.header), header);
     }
     if let Some(required) = shape.required {
         let written = section.entries.iter().any(|entry| entry.name == required);
@@ -795,7 +796,7 @@ fn write_section(
             // UCI.md: a named `config cert` without `option name` takes the
             // section's name.
             (Some(name), false) if shape.uci_type == "cert" => {
-                toml.push(&format!("{required} = {}", quoted(name)), header);
+                toml.push(format_args!("{required} = {}", Quoted(name)), header);
             }
             _ => {
                 let message = format!(
@@ -831,8 +832,8 @@ fn write_section(
         write_entry(toml, &entry.name, kind, (section, entry, origin), file)?;
     }
     if let Some((_, _, _, origin)) = mail.first() {
-        toml.push("", *origin);
-        toml.push(MAIL_HEADER, *origin);
+        toml.push(format_args!(""), *origin);
+        toml.push(format_args!("{MAIL_HEADER}"), *origin);
     }
     for (key, kind, entry, origin) in mail {
         write_entry(toml, key, kind, (section, entry, origin), file)?;
@@ -884,36 +885,35 @@ fn write_entry(
     file: &str,
 ) -> Result<(), ConfigError> {
     let at = |line| Origin { line, ..origin };
-    let scalar = match kind {
-        Kind::List => {
-            match &entry.value {
-                Value::Single(text) => toml.push(&format!("{key} = [{}]", quoted(text)), origin),
-                Value::List(items) => write_array(toml, key, items, at),
-            }
-            return Ok(());
-        }
+    match kind {
+        Kind::List => match &entry.value {
+            Value::Single(text) => toml.push(format_args!("{key} = [{}]", Quoted(text)), origin),
+            Value::List(items) => write_array(toml, key, items, at),
+        },
         Kind::Pairs | Kind::PairLists => {
             return write_pairs(toml, key, kind, (section, entry, origin), file);
         }
-        Kind::String => quoted(single(entry, section, file)?),
+        Kind::String => {
+            let text = single(entry, section, file)?;
+            toml.push(format_args!("{key} = {}", Quoted(text)), origin);
+        }
         Kind::Bool => match boolean(single(entry, section, file)?) {
-            Some(value) => value.to_string(),
+            Some(value) => toml.push(format_args!("{key} = {value}"), origin),
             None => return Err(bad_value(section, entry, origin, file, kind)),
         },
         Kind::Integer => match integer(single(entry, section, file)?) {
-            Some(value) => value.to_string(),
+            Some(value) => toml.push(format_args!("{key} = {value}"), origin),
             None => return Err(bad_value(section, entry, origin, file, kind)),
         },
         Kind::Threads => match single(entry, section, file)? {
-            "auto" => quoted("auto"),
+            "auto" => toml.push(format_args!("{key} = \"auto\""), origin),
             text => match integer(text).filter(|_| !text.starts_with('-')) {
-                Some(value) => value.to_string(),
+                Some(value) => toml.push(format_args!("{key} = {value}"), origin),
                 None => return Err(bad_value(section, entry, origin, file, kind)),
             },
         },
         Kind::Table => return Err(bad_value(section, entry, origin, file, kind)),
-    };
-    toml.push(&format!("{key} = {scalar}"), origin);
+    }
     Ok(())
 }
 
@@ -923,16 +923,16 @@ fn write_array(toml: &mut Toml, key: &str, items: &[Item], at: impl Fn(usize) ->
     };
     if items.len() == 1 {
         toml.push(
-            &format!("{key} = [{}]", quoted(&first.text)),
+            format_args!("{key} = [{}]", Quoted(&first.text)),
             at(first.line),
         );
         return;
     }
-    toml.push(&format!("{key} = ["), at(first.line));
+    toml.push(format_args!("{key} = ["), at(first.line));
     for item in items {
-        toml.push(&format!("  {},", quoted(&item.text)), at(item.line));
+        toml.push(format_args!("  {},", Quoted(&item.text)), at(item.line));
     }
-    toml.push("]", at(last.line));
+    toml.push(format_args!("]"), at(last.line));
 }
 
 /// `KEY=VALUE` items as dotted keys (`routes."corp.example" = [...]`,
@@ -980,20 +980,22 @@ fn write_pairs(
             None => groups.push((name, vec![item], item.line)),
         }
     }
-    let value_of = |item: &Item| quoted(item.text.split_once('=').map_or("", |(_, value)| value));
+    fn value_of(item: &Item) -> Quoted<'_> {
+        Quoted(item.text.split_once('=').map_or("", |(_, value)| value))
+    }
     for (name, values, line) in groups {
         let at = |line| Origin { line, ..origin };
-        let dotted = format!("{key}.{}", quoted(name));
+        let name = Quoted(name);
         match (kind, values.as_slice()) {
             (Kind::Pairs, [value, ..]) => {
-                toml.push(&format!("{dotted} = {}", value_of(value)), at(line));
+                toml.push(format_args!("{key}.{name} = {}", value_of(value)), at(line));
             }
             (_, [.., last]) => {
-                toml.push(&format!("{dotted} = ["), at(line));
+                toml.push(format_args!("{key}.{name} = ["), at(line));
                 for value in &values {
-                    toml.push(&format!("  {},", value_of(value)), at(value.line));
+                    toml.push(format_args!("  {},", value_of(value)), at(value.line));
                 }
-                toml.push("]", at(last.line));
+                toml.push(format_args!("]"), at(last.line));
             }
             (_, []) => {}
         }
@@ -1066,24 +1068,27 @@ fn integer(text: &str) -> Option<i64> {
     text.parse().ok()
 }
 
-/// A TOML basic string: `"` and `\` escaped, and every control character
-/// (TOML allows none but the tab unescaped; a UCI value may hold newlines).
-fn quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => out.push(c),
+/// Shown as a TOML basic string: `"` and `\` escaped, and every control
+/// character (TOML allows none but the tab unescaped; a UCI value may hold
+/// newlines).
+struct Quoted<'a>(&'a str);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"")?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\t' => f.write_str("\\t")?,
+                '\r' => f.write_str("\\r")?,
+                c if c.is_control() => write!(f, "\\u{:04X}", u32::from(c))?,
+                c => std::fmt::Write::write_char(f, c)?,
+            }
         }
+        f.write_str("\"")
     }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -1622,7 +1627,7 @@ delegate = "https://auth.test"
             "é ünicode ✓",
             "'single'",
         ] {
-            let value: toml::Table = toml::from_str(&format!("x = {}", quoted(text))).unwrap();
+            let value: toml::Table = toml::from_str(&format!("x = {}", Quoted(text))).unwrap();
             assert_eq!(value["x"].as_str(), Some(text), "{text:?}");
         }
         let uci = "config lanseal\n\toption user \"multi\nline \\\"user\\\"\"\n";
