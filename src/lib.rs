@@ -91,7 +91,10 @@
 //!   `[[cert]]` in `config::acme` (`tls = "acme"` adds the delegate API's own
 //!   certificate as one more); address forms in
 //!   `config::address`, offsets to lines in `config::lines`. The delegate's zone
-//!   records are the delegate's, `delegate::zone::spec`.
+//!   records are the delegate's, `delegate::zone::spec`. [`config::uci`] turns an
+//!   OpenWrt `/etc/config/lanseal` into this TOML (`lanseal config from-uci`, by
+//!   `openwrt/UCI.md`; its key types are checked against `raw` by a test), checks
+//!   it with `Config::parse` and tells any error at the UCI line.
 //!   Invariant: a `Config` that exists is valid; every error carries file, line and
 //!   what was expected.
 //! - [`dns::wire`] — every byte-level read and write of DNS messages. Invariant: no

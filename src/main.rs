@@ -17,6 +17,7 @@ usage: lanseal run [-c FILE] [--daemon] [--pidfile FILE]
        lanseal certs export-lego FILE [-c FILE]  write them in lego's format (0600)
        lanseal api METHOD PATH [BODY|-] [-c FILE]  ask the running daemon's local API
                                        (PATH under /api/v1/ unless it starts with /)
+       lanseal config from-uci FILE    print the TOML for an OpenWrt /etc/config/lanseal
        lanseal --version";
 
 enum Command {
@@ -25,6 +26,7 @@ enum Command {
     Certs(Certs, Option<PathBuf>),
     /// Method, path, body (JSON text or `-`).
     Api(String, String, Option<String>, Option<PathBuf>),
+    FromUci(PathBuf),
     Version,
     Help,
 }
@@ -57,6 +59,10 @@ fn main() -> ExitCode {
                     config.zones.len()
                 );
             }
+            Err(e) => return config_error(&e),
+        },
+        Command::FromUci(path) => match lanseal::config::uci::convert_file(&path) {
+            Ok(toml) => print!("{toml}"),
             Err(e) => return config_error(&e),
         },
         Command::Certs(what, path) => {
@@ -157,6 +163,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         "check-config" => first,
         "certs" => return certs_args(args),
         "api" => return api_args(args),
+        "config" => return config_args(args),
         other => return Err(format!("unknown command `{other}`")),
     };
     let (config, operands) = options(args, &command)?;
@@ -240,6 +247,18 @@ fn options_allowing_dash(
         operands.push("-".to_string());
     }
     Ok((config, operands))
+}
+
+/// `config from-uci FILE`.
+fn config_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
+    match args.collect::<Vec<_>>().as_slice() {
+        [sub, file] if sub == "from-uci" && !file.starts_with('-') => {
+            Ok(Command::FromUci(PathBuf::from(file)))
+        }
+        [sub, ..] if sub == "from-uci" => Err("`config from-uci` takes one file".into()),
+        [sub, ..] => Err(format!("unknown command `config {sub}`")),
+        [] => Err("`config` needs from-uci".into()),
+    }
 }
 
 fn certs_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {

@@ -18,6 +18,7 @@ mod dns;
 mod lines;
 mod mail;
 mod raw;
+pub mod uci;
 mod zone;
 
 pub use acme::{Acme, Cert, Challenge, DELEGATE_API_CERT};

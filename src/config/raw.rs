@@ -62,7 +62,7 @@ pub fn unknown_key_message(serde_message: &str) -> Option<String> {
 
 /// The candidate closest to `key` by edit distance, if close enough to be a
 /// likely typo: at most a third of the key's length (as rustc suggests names).
-fn nearest<'k>(key: &str, candidates: &[&'k str]) -> Option<&'k str> {
+pub(super) fn nearest<'k>(key: &str, candidates: &[&'k str]) -> Option<&'k str> {
     let limit = key.chars().count().max(3) / 3;
     candidates
         .iter()
