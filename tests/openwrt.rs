@@ -84,24 +84,15 @@ fn plugin_call(config: &Path, method: &str, arguments: &str) -> Value {
         source("tests/openwrt").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut child = Command::new("dash")
-        .arg(source(PLUGIN))
-        .args(["call", method])
-        .env("PATH", path)
-        .env("LANSEAL_BIN", BIN)
-        .env("LANSEAL_CONFIG", config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(arguments.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new("dash")
+            .arg(source(PLUGIN))
+            .args(["call", method])
+            .env("PATH", path)
+            .env("LANSEAL_BIN", BIN)
+            .env("LANSEAL_CONFIG", config),
+        arguments,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

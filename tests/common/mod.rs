@@ -618,3 +618,21 @@ impl LocalApi {
         }
     }
 }
+
+/// Runs `command` with `stdin` as its standard input; its output (a missing
+/// program fails the test with what to install).
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e} (tests/run.sh installs it)"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
