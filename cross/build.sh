@@ -31,13 +31,21 @@ cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target/cross}
 case $CARGO_TARGET_DIR in /*) ;; *) CARGO_TARGET_DIR=$root/$CARGO_TARGET_DIR ;; esac
 
-for cmd in cargo rustup cargo-zigbuild file; do
+for cmd in cargo rustup cargo-zigbuild file llvm-objcopy; do
     command -v "$cmd" >/dev/null 2>&1 || { echo "build.sh: $cmd not found; run cross/install.sh" >&2; exit 1; }
 done
 
 # SQLite without what lanseal never uses (full-text search, R-trees, extension
-# loading, ...): about 0.6 MB less on mipsel. tests/run.sh builds with the same
-# flags, so the tests exercise the SQLite the routers get.
+# loading, JSON, WAL, UTF-16, EXPLAIN, date functions, introspection pragmas, ...):
+# about 0.6 MB less on mipsel, then another ~0.2 MB. tests/run.sh builds with the
+# same flags, so the tests exercise the SQLite the routers get. What stays because
+# lanseal uses it: ALTER TABLE ADD COLUMN (migrations), AUTOINCREMENT, foreign keys
+# and triggers (ON DELETE CASCADE), subqueries, CTEs and compound SELECTs and blob
+# literals (tests), the pager and flag pragmas (journal_mode, synchronous,
+# foreign_keys) and user_version. SQLITE_OMIT_CHECK makes CHECK constraints parse
+# but not apply: a migration that wants one must drop that flag. Not omittable with
+# the amalgamation (its parser is pre-generated; the build breaks): ATTACH, VACUUM,
+# VIEW, VIRTUALTABLE, ANALYZE, REINDEX, WINDOWFUNC.
 export LIBSQLITE3_FLAGS="${LIBSQLITE3_FLAGS:-$(cat "$(dirname "$0")/sqlite.flags")}"
 
 # RUSTFLAGS in the environment would override the per-target flags below: fold it in.
@@ -45,19 +53,39 @@ extra_flags=${RUSTFLAGS:-}
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 tvar=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$target")_RUSTFLAGS
 
+# Size (issue 12's budget; cross/sizes.sh measures it). panic = "abort" and a
+# stripped binary make unwind tables dead weight: a panic still prints its message,
+# only the backtrace (addresses only, without symbols) is lost. Same for C code.
+cvar=CFLAGS_$(tr '-' '_' <<<"$target")
+cflags="-fno-asynchronous-unwind-tables -fno-unwind-tables"
 if rustup target list --installed --toolchain stable 2>/dev/null | grep -qx "$target"; then
     toolchain=stable
     cmd=(cargo +stable zigbuild --release --target "$target")
-    flags="-C target-feature=+crt-static"
+    flags="-C target-feature=+crt-static -C force-unwind-tables=no"
 else
     toolchain=nightly
-    cmd=(cargo +nightly zigbuild --release -Zbuild-std=std,panic_abort --target "$target")
-    flags="-C link-self-contained=no -C target-feature=+crt-static"
+    # std built for size: without the "backtrace" feature (gimli, addr2line,
+    # rustc-demangle: a symbolizer with nothing to read in a stripped binary) and
+    # with optimize_for_size (smaller sort and formatting code).
+    # shellcheck disable=SC2054 # the comma is -Zbuild-std's list
+    cmd=(cargo +nightly zigbuild --release -Zbuild-std=std,panic_abort
+         -Zbuild-std-features=optimize_for_size --target "$target")
+    flags="-C link-self-contained=no -C target-feature=+crt-static -C force-unwind-tables=no"
 fi
+case $target in
+    mips*)
+        # The binary is a static non-PIE executable, so position-independent code
+        # buys nothing; on MIPS it costs a $gp set-up per function and a GOT load
+        # per call and global. Non-PIC (still abicalls, as musl's objects are).
+        flags="$flags -C relocation-model=static"
+        cflags="$cflags -fno-pic" ;;
+esac
 flags="$flags ${!tvar:-} $extra_flags"
 export "$tvar=${flags% }"
+cflags="$cflags ${!cvar:-}"
+export "$cvar=${cflags% }"
 
-echo "build.sh: $target on $toolchain: $tvar=\"${!tvar}\" CARGO_TARGET_DIR=$CARGO_TARGET_DIR" >&2
+echo "build.sh: $target on $toolchain: $tvar=\"${!tvar}\" $cvar=\"${!cvar}\" CARGO_TARGET_DIR=$CARGO_TARGET_DIR" >&2
 echo "build.sh: ${cmd[*]}" >&2
 start=$(date +%s)
 nice -n 10 "${cmd[@]}" >&2
@@ -65,6 +93,12 @@ secs=$(( $(date +%s) - start ))
 
 bin=$CARGO_TARGET_DIR/$target/release/lanseal
 [[ -f $bin ]] || { echo "build.sh: FAIL: $bin not produced" >&2; exit 1; }
+case $target in
+    mips*)
+        # .pdr (MIPS procedure descriptors, ~260 KB) is for debuggers only, is not
+        # loaded at run time and survives strip = true.
+        llvm-objcopy --remove-section=.pdr "$bin" ;;
+esac
 info=$(file -b "$bin")
 echo "binary: $bin"
 echo "size:   $(stat -c %s "$bin") bytes"
