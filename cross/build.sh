@@ -7,9 +7,9 @@
 #          armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf
 #          mipsel-unknown-linux-musl mips-unknown-linux-musl
 #
-# Stable toolchain when it has rust-std for the target (x86_64, aarch64; armv7/arm if
-# rustup offers them), otherwise nightly with -Zbuild-std and +crt-static (without
-# +crt-static MIPS gets a broken static-PIE that crashes when it spawns a thread).
+# Nightly with -Zbuild-std for every target (std built for size, see below) and
+# +crt-static (without it MIPS gets a broken static-PIE that crashes when it spawns
+# a thread).
 # CARGO_TARGET_DIR defaults to target/cross so native builds in target/ are not blocked.
 # Prints: binary path, size in bytes, `file` output. Fails if not statically linked.
 set -euo pipefail
@@ -53,33 +53,26 @@ extra_flags=${RUSTFLAGS:-}
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 tvar=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$target")_RUSTFLAGS
 
-# Size (issue 12's budget; cross/sizes.sh measures it). panic = "abort" and a
-# stripped binary make unwind tables dead weight: a panic still prints its message,
-# only the backtrace (addresses only, without symbols) is lost. Same for C code.
+# Size (issue 12's budget; cross/sizes.sh measures it), for every target:
+# - std built from source with optimize_for_size (smaller sort and formatting code)
+#   and without the "backtrace" feature (gimli, addr2line, rustc-demangle: a
+#   symbolizer with nothing to read in a stripped binary);
+# - no unwind tables, Rust or C: panic = "abort" and a stripped binary leave them
+#   unused (a panic still prints its message);
+# - -Zlocation-detail=none: a panic message says `<redacted>` instead of its source
+#   file, line and column (panics are bugs; the message text is kept);
+# - -C relocation-model=static, C -fno-pic: the binary is a static non-PIE
+#   executable (EXEC, loaded at a fixed address) on every target, so
+#   position-independent code buys nothing; on MIPS it cost a $gp set-up per
+#   function and a GOT load per call and global.
+toolchain=nightly
+# shellcheck disable=SC2054 # the comma is -Zbuild-std's list
+cmd=(cargo +nightly zigbuild --release -Zbuild-std=std,panic_abort
+     -Zbuild-std-features=optimize_for_size --target "$target")
+flags="-C link-self-contained=no -C target-feature=+crt-static -C force-unwind-tables=no"
+flags="$flags -Zlocation-detail=none -C relocation-model=static"
 cvar=CFLAGS_$(tr '-' '_' <<<"$target")
-cflags="-fno-asynchronous-unwind-tables -fno-unwind-tables"
-if rustup target list --installed --toolchain stable 2>/dev/null | grep -qx "$target"; then
-    toolchain=stable
-    cmd=(cargo +stable zigbuild --release --target "$target")
-    flags="-C target-feature=+crt-static -C force-unwind-tables=no"
-else
-    toolchain=nightly
-    # std built for size: without the "backtrace" feature (gimli, addr2line,
-    # rustc-demangle: a symbolizer with nothing to read in a stripped binary) and
-    # with optimize_for_size (smaller sort and formatting code).
-    # shellcheck disable=SC2054 # the comma is -Zbuild-std's list
-    cmd=(cargo +nightly zigbuild --release -Zbuild-std=std,panic_abort
-         -Zbuild-std-features=optimize_for_size --target "$target")
-    flags="-C link-self-contained=no -C target-feature=+crt-static -C force-unwind-tables=no"
-fi
-case $target in
-    mips*)
-        # The binary is a static non-PIE executable, so position-independent code
-        # buys nothing; on MIPS it costs a $gp set-up per function and a GOT load
-        # per call and global. Non-PIC (still abicalls, as musl's objects are).
-        flags="$flags -C relocation-model=static"
-        cflags="$cflags -fno-pic" ;;
-esac
+cflags="-fno-asynchronous-unwind-tables -fno-unwind-tables -fno-pic"
 flags="$flags ${!tvar:-} $extra_flags"
 export "$tvar=${flags% }"
 cflags="$cflags ${!cvar:-}"
