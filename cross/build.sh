@@ -7,9 +7,9 @@
 #          armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf
 #          mipsel-unknown-linux-musl mips-unknown-linux-musl
 #
-# Stable toolchain when it has rust-std for the target (x86_64, aarch64; armv7/arm if
-# rustup offers them), otherwise nightly with -Zbuild-std and +crt-static (without
-# +crt-static MIPS gets a broken static-PIE that crashes when it spawns a thread).
+# Nightly with -Zbuild-std for every target (std built for size, see below) and
+# +crt-static (without it MIPS gets a broken static-PIE that crashes when it spawns
+# a thread).
 # CARGO_TARGET_DIR defaults to target/cross so native builds in target/ are not blocked.
 # Prints: binary path, size in bytes, `file` output. Fails if not statically linked.
 set -euo pipefail
@@ -31,13 +31,21 @@ cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target/cross}
 case $CARGO_TARGET_DIR in /*) ;; *) CARGO_TARGET_DIR=$root/$CARGO_TARGET_DIR ;; esac
 
-for cmd in cargo rustup cargo-zigbuild file; do
+for cmd in cargo rustup cargo-zigbuild file llvm-objcopy; do
     command -v "$cmd" >/dev/null 2>&1 || { echo "build.sh: $cmd not found; run cross/install.sh" >&2; exit 1; }
 done
 
 # SQLite without what lanseal never uses (full-text search, R-trees, extension
-# loading, ...): about 0.6 MB less on mipsel. tests/run.sh builds with the same
-# flags, so the tests exercise the SQLite the routers get.
+# loading, JSON, WAL, UTF-16, EXPLAIN, date functions, introspection pragmas, ...):
+# about 0.6 MB less on mipsel, then another ~0.2 MB. tests/run.sh builds with the
+# same flags, so the tests exercise the SQLite the routers get. What stays because
+# lanseal uses it: ALTER TABLE ADD COLUMN (migrations), AUTOINCREMENT, foreign keys
+# and triggers (ON DELETE CASCADE), subqueries, CTEs and compound SELECTs and blob
+# literals (tests), the pager and flag pragmas (journal_mode, synchronous,
+# foreign_keys) and user_version. SQLITE_OMIT_CHECK makes CHECK constraints parse
+# but not apply: a migration that wants one must drop that flag. Not omittable with
+# the amalgamation (its parser is pre-generated; the build breaks): ATTACH, VACUUM,
+# VIEW, VIRTUALTABLE, ANALYZE, REINDEX, WINDOWFUNC.
 export LIBSQLITE3_FLAGS="${LIBSQLITE3_FLAGS:-$(cat "$(dirname "$0")/sqlite.flags")}"
 
 # RUSTFLAGS in the environment would override the per-target flags below: fold it in.
@@ -45,19 +53,32 @@ extra_flags=${RUSTFLAGS:-}
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 tvar=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$target")_RUSTFLAGS
 
-if rustup target list --installed --toolchain stable 2>/dev/null | grep -qx "$target"; then
-    toolchain=stable
-    cmd=(cargo +stable zigbuild --release --target "$target")
-    flags="-C target-feature=+crt-static"
-else
-    toolchain=nightly
-    cmd=(cargo +nightly zigbuild --release -Zbuild-std=std,panic_abort --target "$target")
-    flags="-C link-self-contained=no -C target-feature=+crt-static"
-fi
+# Size (issue 12's budget; cross/sizes.sh measures it), for every target:
+# - std built from source with optimize_for_size (smaller sort and formatting code)
+#   and without the "backtrace" feature (gimli, addr2line, rustc-demangle: a
+#   symbolizer with nothing to read in a stripped binary);
+# - no unwind tables, Rust or C: panic = "abort" and a stripped binary leave them
+#   unused (a panic still prints its message);
+# - -Zlocation-detail=none: a panic message says `<redacted>` instead of its source
+#   file, line and column (panics are bugs; the message text is kept);
+# - -C relocation-model=static, C -fno-pic: the binary is a static non-PIE
+#   executable (EXEC, loaded at a fixed address) on every target, so
+#   position-independent code buys nothing; on MIPS it cost a $gp set-up per
+#   function and a GOT load per call and global.
+toolchain=nightly
+# shellcheck disable=SC2054 # the comma is -Zbuild-std's list
+cmd=(cargo +nightly zigbuild --release -Zbuild-std=std,panic_abort
+     -Zbuild-std-features=optimize_for_size --target "$target")
+flags="-C link-self-contained=no -C target-feature=+crt-static -C force-unwind-tables=no"
+flags="$flags -Zlocation-detail=none -C relocation-model=static"
+cvar=CFLAGS_$(tr '-' '_' <<<"$target")
+cflags="-fno-asynchronous-unwind-tables -fno-unwind-tables -fno-pic"
 flags="$flags ${!tvar:-} $extra_flags"
 export "$tvar=${flags% }"
+cflags="$cflags ${!cvar:-}"
+export "$cvar=${cflags% }"
 
-echo "build.sh: $target on $toolchain: $tvar=\"${!tvar}\" CARGO_TARGET_DIR=$CARGO_TARGET_DIR" >&2
+echo "build.sh: $target on $toolchain: $tvar=\"${!tvar}\" $cvar=\"${!cvar}\" CARGO_TARGET_DIR=$CARGO_TARGET_DIR" >&2
 echo "build.sh: ${cmd[*]}" >&2
 start=$(date +%s)
 nice -n 10 "${cmd[@]}" >&2
@@ -65,6 +86,12 @@ secs=$(( $(date +%s) - start ))
 
 bin=$CARGO_TARGET_DIR/$target/release/lanseal
 [[ -f $bin ]] || { echo "build.sh: FAIL: $bin not produced" >&2; exit 1; }
+case $target in
+    mips*)
+        # .pdr (MIPS procedure descriptors, ~260 KB) is for debuggers only, is not
+        # loaded at run time and survives strip = true.
+        llvm-objcopy --remove-section=.pdr "$bin" ;;
+esac
 info=$(file -b "$bin")
 echo "binary: $bin"
 echo "size:   $(stat -c %s "$bin") bytes"

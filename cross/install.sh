@@ -2,7 +2,8 @@
 # Install what cross/build.sh and cross/smoke.sh need, on a Debian machine, as root.
 # Idempotent: installs only what is missing, and prints one line per thing it does.
 #
-#   apt:    qemu-user-static (qemu-<arch>-static), file, dnsutils (dig)
+#   apt:    qemu-user-static (qemu-<arch>-static), file, dnsutils (dig),
+#           llvm (llvm-objcopy, llvm-strip: build.sh and sizes.sh), xz-utils
 #   pip:    ziglang, cargo-zigbuild
 #   rustup: nightly + rust-src (for -Zbuild-std), stable musl targets
 set -euo pipefail
@@ -19,6 +20,9 @@ declare -A apt_for=(
     [qemu-aarch64-static]=qemu-user-static
     [file]=file
     [dig]=dnsutils
+    [llvm-objcopy]=llvm
+    [llvm-strip]=llvm
+    [xz]=xz-utils
 )
 declare -A want=()
 for cmd in "${!apt_for[@]}"; do
