@@ -59,6 +59,7 @@ const SHAPES: [Shape; 7] = [
         keys: &[
             ("state_dir", Kind::String),
             ("log_level", Kind::String),
+            ("log_file", Kind::String),
             ("user", Kind::String),
             ("dns", Kind::Table),
             ("zone", Kind::Table),
