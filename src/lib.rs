@@ -162,7 +162,9 @@
 //!   flush; `certs` the certificates (`certs::cli::Status`, serialized), setup
 //!   records, renewals through `Control`, key download (off by default,
 //!   logged) and the delegate's report; `metrics` the Prometheus exposition;
-//!   `page` the embedded HTML page with a CSP of its inline blocks' hashes.
+//!   `page` the embedded HTML page with a CSP of its inline blocks' hashes;
+//!   `client` the API from this host's command line (`lanseal api`, used by
+//!   OpenWrt's rpcd plugin, and `certs status|renew` when a daemon runs).
 //!   Runs on its own `http` server (16 connections, 16 KiB bodies, 2 workers).
 //! - [`secret`] — token files (read, or created 0600) and the constant-time
 //!   bearer check, for the API's token and the delegate's admin token.
