@@ -153,19 +153,23 @@ mod tests {
             .unwrap()
     }
 
+    /// A store file in `dir` with schema 1 exactly as lanseal 0.1.0 shipped it.
+    fn version_1_file(dir: &TempDir) -> std::path::PathBuf {
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let path = dir.0.join(FILE_NAME);
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch(VERSION_1_AS_SHIPPED).unwrap();
+        raw.pragma_update(None, "user_version", 1).unwrap();
+        path
+    }
+
     /// Two processes opening a version-1 file at once (the daemon and the CLI):
     /// both end up at the latest version, neither fails on a step the other did.
     #[test]
     fn concurrent_openers_migrate_once() {
         for _ in 0..20 {
             let dir = TempDir::new();
-            std::fs::create_dir_all(&dir.0).unwrap();
-            let path = dir.0.join(FILE_NAME);
-            {
-                let raw = Connection::open(&path).unwrap();
-                raw.execute_batch(VERSION_1_AS_SHIPPED).unwrap();
-                raw.pragma_update(None, "user_version", 1).unwrap();
-            }
+            let path = version_1_file(&dir);
             let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
             let openers: Vec<_> = (0..4)
                 .map(|_| {
@@ -196,13 +200,10 @@ mod tests {
     #[test]
     fn version_1_file_migrates_to_the_latest_and_keeps_its_rows() {
         let dir = TempDir::new();
-        std::fs::create_dir_all(&dir.0).unwrap();
-        let path = dir.0.join(FILE_NAME);
+        let path = version_1_file(&dir);
         {
             // A store as lanseal 0.1.0 left it: schema 1 and an account with a TXT.
             let raw = Connection::open(&path).unwrap();
-            raw.execute_batch(VERSION_1_AS_SHIPPED).unwrap();
-            raw.pragma_update(None, "user_version", 1).unwrap();
             raw.execute(
                 "INSERT INTO accounts VALUES ('user-1', '$2a$10$hash', 'sub-1', '', 1)",
                 [],

@@ -705,14 +705,8 @@ mod tests {
         toml::from_str(text).unwrap()
     }
 
-    /// Each UCI text fails at that line with a message containing that text.
     fn assert_errors(cases: &[(&str, usize, &str)]) {
-        for (uci, line, needle) in cases {
-            let e = err(uci);
-            assert_eq!(e.line, *line, "{uci:?}: {e}");
-            assert!(e.message.contains(needle), "{uci:?}: {e}");
-            assert_eq!(e.file, "lanseal");
-        }
+        super::syntax::tests::assert_errors_with(err, cases);
     }
 
     #[test]

@@ -414,7 +414,7 @@ pub(super) fn error(file: &str, line: usize, message: impl Into<String>) -> Conf
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
@@ -423,13 +423,20 @@ mod tests {
     }
 
     /// Each UCI text fails at that line with a message containing that text.
-    fn assert_errors(cases: &[(&str, usize, &str)]) {
+    pub(in crate::config::uci) fn assert_errors_with(
+        err: impl Fn(&str) -> ConfigError,
+        cases: &[(&str, usize, &str)],
+    ) {
         for (uci, line, needle) in cases {
             let e = err(uci);
             assert_eq!(e.line, *line, "{uci:?}: {e}");
             assert!(e.message.contains(needle), "{uci:?}: {e}");
             assert_eq!(e.file, "lanseal");
         }
+    }
+
+    fn assert_errors(cases: &[(&str, usize, &str)]) {
+        assert_errors_with(err, cases);
     }
 
     /// The words of each statement, as libuci's parser splits and unquotes them.
