@@ -93,6 +93,8 @@ pub struct Stats {
     /// Forwarder counters by name (merged, stale served, rebinding drops…).
     pub forwarder: Vec<(&'static str, usize)>,
     pub upstreams: Vec<Health>,
+    /// Per local zone: its name, records and bytes of memory.
+    pub zones: Vec<(String, usize, usize)>,
 }
 
 /// The pieces a [`Service`] is built from; each changes for its own reason (a
@@ -152,7 +154,7 @@ impl State {
         state.specs = config.zones.clone();
         if !state.role_specs.is_empty() {
             state.specs.extend(state.role_specs.iter().cloned());
-            state.zones = Arc::new(build(&state.specs, &[])?);
+            state.zones = Arc::new(build(&state.specs, &[], state.dns.zone_records_max)?);
         }
         Ok(state)
     }
@@ -313,7 +315,8 @@ impl Control {
         }
         let mut runtime = state.runtime.clone();
         runtime.push(added.clone());
-        let zones = build(&state.specs, &runtime).map_err(ControlError::Invalid)?;
+        let zones = build(&state.specs, &runtime, state.dns.zone_records_max)
+            .map_err(ControlError::Invalid)?;
         added.id = persist(&added, state.next_record_id)?;
         if let Some(last) = runtime.last_mut() {
             last.id = added.id;
@@ -337,7 +340,7 @@ impl Control {
             let mut runtime = state.runtime.clone();
             runtime.extend(records.iter().cloned());
             if runtime.len() <= RUNTIME_RECORDS_MAX
-                && let Ok(zones) = build(&state.specs, &runtime)
+                && let Ok(zones) = build(&state.specs, &runtime, state.dns.zone_records_max)
             {
                 let last = runtime.iter().map(|r| r.id).max().unwrap_or(0);
                 state.next_record_id = state.next_record_id.max(last.saturating_add(1));
@@ -375,7 +378,8 @@ impl Control {
         };
         let mut runtime = state.runtime.clone();
         runtime.remove(at);
-        let zones = build(&state.specs, &runtime).map_err(ControlError::Invalid)?;
+        let zones = build(&state.specs, &runtime, state.dns.zone_records_max)
+            .map_err(ControlError::Invalid)?;
         persist()?;
         state.zones = Arc::new(zones);
         state.runtime = runtime;
@@ -407,9 +411,22 @@ impl Control {
 
     /// Every counter, the cache's size and use, the upstreams' health.
     pub fn stats(&self) -> Stats {
-        let forwarder = self.lock().forwarder.clone();
+        let (forwarder, zones) = {
+            let state = self.lock();
+            (state.forwarder.clone(), state.zones.clone())
+        };
         let mut stats = Stats {
             counters: self.inner.counters.snapshot(),
+            zones: zones
+                .iter()
+                .map(|z| {
+                    (
+                        crate::dns::wire::name_to_string(&z.apex),
+                        z.records(),
+                        z.bytes(),
+                    )
+                })
+                .collect(),
             ..Stats::default()
         };
         if let Some(f) = forwarder {
@@ -465,7 +482,10 @@ impl Control {
         let zones = if specs.len() == config.zones.len() && state.runtime.is_empty() {
             std::mem::take(&mut config.zone_data)
         } else {
-            build(&specs, &state.runtime)
+            // The config's own build (without the runtime records) goes first:
+            // the old zones, the new ones and one build in progress at most.
+            config.zone_data = Zones::default();
+            build(&specs, &state.runtime, config.dns.zone_records_max)
                 .map_err(|e| format!("{e} (the runtime records no longer fit the config)"))?
         };
         let old = &state.dns;
@@ -578,13 +598,18 @@ impl Control {
     }
 }
 
-/// Builds `specs` with `runtime` records added to their zones. Err: the message,
-/// naming the zone (and the runtime record when one is at fault).
 fn unix_now_u32() -> u32 {
     u32::try_from(crate::clock::unix_seconds()).unwrap_or(u32::MAX)
 }
 
-fn build(specs: &[ZoneSpec], runtime: &[RuntimeRecord]) -> Result<Zones, String> {
+/// Builds `specs` with `runtime` records added to their zones, at most
+/// `records_max` records in all. Err: the message, naming the zone (and the
+/// runtime record when one is at fault).
+fn build(
+    specs: &[ZoneSpec],
+    runtime: &[RuntimeRecord],
+    records_max: usize,
+) -> Result<Zones, String> {
     let mut specs = specs.to_vec();
     // Runtime records have no config line: line 0 names them by position.
     for record in runtime {
@@ -600,7 +625,7 @@ fn build(specs: &[ZoneSpec], runtime: &[RuntimeRecord]) -> Result<Zones, String>
         spec.records.push((record.record.clone(), 0));
     }
     let serial = u32::try_from(crate::clock::unix_seconds()).unwrap_or(u32::MAX);
-    Zones::build(&specs, serial).map_err(|(index, e)| {
+    Zones::build(&specs, serial, records_max).map_err(|(index, e)| {
         let zone = specs.get(index).map_or("?", |s| s.name.as_str());
         format!("zone `{zone}`: {}", e.message)
     })

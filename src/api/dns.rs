@@ -63,6 +63,11 @@ impl Api {
                 })
             })
             .collect();
+        let zones: Vec<Value> = stats
+            .zones
+            .iter()
+            .map(|(name, records, bytes)| json!({"name": name, "records": records, "bytes": bytes}))
+            .collect();
         ok(
             200,
             &json!({
@@ -79,6 +84,7 @@ impl Api {
                     "rebind_dropped": forwarder("rebind_dropped"),
                 },
                 "cache": cache,
+                "zones": zones,
                 "upstreams": upstreams,
                 "inflight": forwarder("inflight"),
                 "process": {

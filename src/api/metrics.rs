@@ -294,6 +294,22 @@ impl Api {
                 cache.stale,
             );
         }
+        if !stats.zones.is_empty() {
+            let families = [
+                ("lanseal_dns_zone_records", "Records in each local zone."),
+                (
+                    "lanseal_dns_zone_bytes",
+                    "Bytes of memory each local zone's data takes.",
+                ),
+            ];
+            for (index, (name, help)) in families.into_iter().enumerate() {
+                out.family(name, "gauge", help);
+                for (zone, records, bytes) in &stats.zones {
+                    let labels = [("zone", zone.as_str())];
+                    out.sample(name, &labels, if index == 0 { records } else { bytes });
+                }
+            }
+        }
         if !stats.upstreams.is_empty() {
             let families = [
                 (

@@ -20,8 +20,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use hickory_proto::rr::Name;
-
 use crate::certs::caa::{self, CaaRecord};
 use crate::dns::client::{Question, Request};
 use crate::dns::wire::{self, CLASS_IN, HEADER_BYTES, RCODE_NOERROR, RCODE_NXDOMAIN};
@@ -490,7 +488,7 @@ impl Checker {
         Err(last_error.unwrap_or_else(|| {
             CheckError::Io(format!(
                 "no server to ask for {} {}",
-                type_name(qtype),
+                wire::type_name(qtype),
                 text_name(name)
             ))
         }))
@@ -503,7 +501,7 @@ impl Checker {
         name: &[u8],
         qtype: u16,
     ) -> Result<Response, CheckError> {
-        let what = || format!("{server}, {} {}", type_name(qtype), text_name(name));
+        let what = || format!("{server}, {} {}", wire::type_name(qtype), text_name(name));
         let bytes = request
             .udp(server, self.query_timeout)
             .await
@@ -638,8 +636,9 @@ fn wire_name(name: &str) -> Result<Vec<u8>, CheckError> {
     if bare.is_empty() {
         return Err(invalid("empty"));
     }
-    let parsed = Name::from_ascii(format!("{bare}.")).map_err(|e| invalid(&e.to_string()))?;
-    wire::wire_from_name(&parsed).ok_or_else(|| invalid("longer than 255 bytes"))
+    let parsed =
+        crate::dns::name::Name::parse(&format!("{bare}."), None).map_err(|e| invalid(&e))?;
+    Ok(parsed.wire().to_vec())
 }
 
 /// A lower-case wire name in presentation form, without the final dot.
@@ -690,19 +689,6 @@ async fn routable(server: SocketAddr) -> bool {
     match tokio::net::UdpSocket::bind((local, 0)).await {
         Ok(socket) => socket.connect(server).await.is_ok(),
         Err(_) => false,
-    }
-}
-
-fn type_name(qtype: u16) -> String {
-    match qtype {
-        TYPE_A => "A".into(),
-        TYPE_NS => "NS".into(),
-        TYPE_CNAME => "CNAME".into(),
-        TYPE_SOA => "SOA".into(),
-        TYPE_TXT => "TXT".into(),
-        TYPE_AAAA => "AAAA".into(),
-        TYPE_CAA => "CAA".into(),
-        other => format!("TYPE{other}"),
     }
 }
 

@@ -16,12 +16,15 @@ use super::address::{parse_listen, parse_upstream};
 use super::{ConfigError, Lines, raw};
 use crate::dns::acl::{self, AclEntry};
 use crate::dns::forward::Upstream;
-use crate::dns::zone::domain_wire;
+use crate::dns::zone::{ZONE_RECORDS_MAX_DEFAULT, domain_wire};
 
 /// DNS threads at most, whatever the core count (each holds sockets and buffers).
 const DNS_THREADS_MAX: usize = 64;
 /// Listen addresses at most.
 const LISTEN_ADDRESSES_MAX: usize = 32;
+/// The largest `zone_records_max`: 2^26 records (about 3.3 GB of zone data),
+/// far above any router; the zone arena's 32-bit offsets hold it.
+const ZONE_RECORDS_LIMIT: u64 = 1 << 26;
 /// TCP clients served at once by default; when full, the oldest connection is closed.
 const TCP_CONNECTIONS_DEFAULT: usize = 64;
 /// A TCP client that sends nothing for this long is disconnected (RFC 7766 §6.2.3
@@ -83,6 +86,8 @@ pub struct Dns {
     pub cache_bytes_max: usize,
     pub ttl_min: u32,
     pub ttl_max: u32,
+    /// Records all local zones may hold together (memory: about 50 bytes each).
+    pub zone_records_max: usize,
 }
 
 /// The `[dns]` section resolved. Parts run in the order of the keys in [`Dns`],
@@ -109,6 +114,13 @@ pub(super) fn resolve(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigErr
         raw.ttl_max,
         lines,
     )?;
+    let zone_records_max = bounded(
+        raw.zone_records_max,
+        "zone_records_max",
+        ZONE_RECORDS_MAX_DEFAULT as u64,
+        ZONE_RECORDS_LIMIT,
+        lines,
+    )? as usize;
     Ok(Dns {
         listen,
         threads,
@@ -132,6 +144,7 @@ pub(super) fn resolve(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigErr
         cache_bytes_max: bounds.cache_bytes_max,
         ttl_min: bounds.ttl_min,
         ttl_max: bounds.ttl_max,
+        zone_records_max,
     })
 }
 

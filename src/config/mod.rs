@@ -146,20 +146,21 @@ impl Config {
         let (mut config, zone_lines) = resolve(raw, &lines)?;
         // Build the zones now, so every record error is reported before start.
         let serial = u32::try_from(crate::clock::unix_seconds()).unwrap_or(u32::MAX);
-        config.zone_data = Zones::build(&config.zones, serial).map_err(|(index, e)| {
-            let zone = &config.zones[index];
-            let message = format!("zone `{}`: {}", zone.name, e.message);
-            // An error about the zone as a whole points at the zone's name.
-            let line = match e.line {
-                0 => zone_lines.get(index).copied().unwrap_or(0),
-                line => line,
-            };
-            ConfigError {
-                file: file.to_string(),
-                line,
-                message,
-            }
-        })?;
+        config.zone_data = Zones::build(&config.zones, serial, config.dns.zone_records_max)
+            .map_err(|(index, e)| {
+                let zone = &config.zones[index];
+                let message = format!("zone `{}`: {}", zone.name, e.message);
+                // An error about the zone as a whole points at the zone's name.
+                let line = match e.line {
+                    0 => zone_lines.get(index).copied().unwrap_or(0),
+                    line => line,
+                };
+                ConfigError {
+                    file: file.to_string(),
+                    line,
+                    message,
+                }
+            })?;
         Ok(config)
     }
 }

@@ -239,6 +239,7 @@ pub struct Dns {
     pub cache_bytes_max: Option<Spanned<i64>>,
     pub ttl_min: Option<Spanned<i64>>,
     pub ttl_max: Option<Spanned<i64>>,
+    pub zone_records_max: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::dns::wire::{NAME_BYTES_MAX, TYPE_A, TYPE_AAAA, TYPE_PTR};
-use crate::dns::zone::{RecordSet, push_tail, reverse_name};
+use crate::dns::zone::{OwnedSet, reverse_name};
 
 /// TTL of answers from leases and hosts files (seconds).
 pub const HOST_TTL_SECS: u32 = 60;
@@ -52,7 +52,7 @@ pub struct Sources {
 #[derive(Debug, Default)]
 pub struct HostTable {
     names: HashMap<Box<[u8]>, HostEntry>,
-    reverse: HashMap<Box<[u8]>, RecordSet>,
+    reverse: HashMap<Box<[u8]>, OwnedSet>,
     /// Empty when the configured domain is not a usable name.
     domain: Box<[u8]>,
 }
@@ -60,8 +60,8 @@ pub struct HostTable {
 /// The address records of one name; at least one of the two is present.
 #[derive(Debug)]
 pub struct HostEntry {
-    pub a: Option<RecordSet>,
-    pub aaaa: Option<RecordSet>,
+    pub a: Option<OwnedSet>,
+    pub aaaa: Option<OwnedSet>,
 }
 
 impl HostTable {
@@ -117,7 +117,7 @@ impl HostTable {
     }
 
     /// PTR set of a reverse name (lower-case wire).
-    pub fn reverse(&self, name: &[u8]) -> Option<&RecordSet> {
+    pub fn reverse(&self, name: &[u8]) -> Option<&OwnedSet> {
         self.reverse.get(name)
     }
 
@@ -372,22 +372,8 @@ impl Builder {
 }
 
 /// One set with TTL `HOST_TTL_SECS`, or `None` when `rdatas` is empty.
-fn record_set<R: AsRef<[u8]>>(
-    rtype: u16,
-    rdatas: impl IntoIterator<Item = R>,
-) -> Option<RecordSet> {
-    let (mut tails, mut count) = (Vec::new(), 0u16);
-    for rdata in rdatas {
-        push_tail(&mut tails, rtype, HOST_TTL_SECS, rdata.as_ref());
-        count = count.saturating_add(1);
-    }
-    let tails = tails.into();
-    (count > 0).then_some(RecordSet {
-        rtype,
-        count,
-        tails,
-        target: None,
-    })
+fn record_set<R: AsRef<[u8]>>(rtype: u16, rdatas: impl IntoIterator<Item = R>) -> Option<OwnedSet> {
+    OwnedSet::new(rtype, HOST_TTL_SECS, rdatas)
 }
 
 fn rdata(address: &IpAddr) -> Vec<u8> {
@@ -450,10 +436,9 @@ not-an-ip foo
         builder.finish()
     }
 
-    /// The rdata of the first record in a set's tails.
-    fn first_rdata(set: &RecordSet) -> &[u8] {
-        let len = usize::from(u16::from_be_bytes([set.tails[8], set.tails[9]]));
-        &set.tails[10..10 + len]
+    /// The rdata of the first record in a set.
+    fn first_rdata(set: &OwnedSet) -> &[u8] {
+        set.view().rdatas().next().unwrap()
     }
 
     #[test]
@@ -462,7 +447,7 @@ not-an-ip foo
         let nas = table.lookup(b"\x03nas\x03lan\x00").unwrap();
         let (a, aaaa) = (nas.a.as_ref().unwrap(), nas.aaaa.as_ref().unwrap());
         assert_eq!((a.count, aaaa.count), (1, 1), "deduplicated");
-        assert_eq!(&a.tails[4..8], &HOST_TTL_SECS.to_be_bytes());
+        assert_eq!(a.ttl, HOST_TTL_SECS);
         assert_eq!(first_rdata(a), &[192, 168, 1, 10]);
         for name in [
             &b"\x05phone\x03lan\x00"[..],

@@ -12,6 +12,7 @@ pub mod dynamic;
 pub mod forward;
 pub mod hosts;
 pub mod ipname;
+pub mod name;
 pub mod ratelimit;
 pub mod record;
 pub mod reverse;

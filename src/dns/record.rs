@@ -8,9 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use hickory_proto::rr::Name;
+use crate::dns::name::Name;
 
-use crate::dns::wire::{self, TYPE_A, TYPE_AAAA, TYPE_CAA, TYPE_CNAME, TYPE_MX, TYPE_NS};
+use crate::dns::wire::{TYPE_A, TYPE_AAAA, TYPE_CAA, TYPE_CNAME, TYPE_MX, TYPE_NS};
 use crate::dns::wire::{TYPE_PTR, TYPE_SOA, TYPE_SRV, TYPE_TXT};
 
 /// Record types accepted in zone data, as written in the config.
@@ -222,7 +222,7 @@ pub fn parse_name(text: &str, origin: &Name) -> Result<Name, String> {
 
 /// Lower-case wire form of a parsed name.
 pub fn wire_name(name: &Name) -> Result<Vec<u8>, String> {
-    wire::wire_from_name(name).ok_or_else(|| format!("`{name}` is longer than 255 bytes"))
+    Ok(name.wire().to_vec())
 }
 
 /// TTL in seconds, or with one unit per number: `300`, `5m`, `1h30m`, `1d`, `1w`.
@@ -365,7 +365,7 @@ mod tests {
     use super::*;
 
     fn origin() -> Name {
-        Name::from_ascii("home.example.").unwrap()
+        Name::parse("home.example.", None).unwrap()
     }
 
     fn rec(line: &str) -> Record {

@@ -53,7 +53,7 @@ fn served() -> Option<&'static Zones> {
                     records: Vec::new(),
                 })
                 .collect();
-            match Zones::build(&specs, 1) {
+            match Zones::build(&specs, 1, usize::MAX) {
                 Ok(zones) => Some(zones),
                 Err((_, e)) => {
                     log::error!("locally served reverse zones: {}", e.message);
@@ -109,6 +109,11 @@ impl Prefix {
             first: Ipv6Addr::from(first).into(),
             last: Ipv6Addr::from(last).into(),
         })
+    }
+
+    /// The first and the last address of the range.
+    pub fn bounds(&self) -> (IpAddr, IpAddr) {
+        (self.first, self.last)
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {

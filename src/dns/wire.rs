@@ -495,20 +495,23 @@ pub fn udp_limit_bytes(edns: Option<Edns>) -> usize {
     }
 }
 
-/// Converts a presentation-format name to lower-case wire format. `None` for an
-/// invalid name. Used when loading data, not on the hot path.
-pub fn wire_from_name(name: &hickory_proto::rr::Name) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(name.len() + 2);
-    for label in name.iter() {
-        let len = u8::try_from(label.len()).ok()?;
-        if len == 0 || len > 63 {
-            return None;
-        }
-        out.push(len);
-        out.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    out.push(0);
-    (out.len() <= NAME_BYTES_MAX).then_some(out)
+/// A record type's mnemonic (`TYPE<n>` for those without one here, RFC 3597).
+pub fn type_name(rtype: u16) -> String {
+    let name = match rtype {
+        TYPE_A => "A",
+        TYPE_NS => "NS",
+        TYPE_CNAME => "CNAME",
+        TYPE_SOA => "SOA",
+        TYPE_PTR => "PTR",
+        TYPE_MX => "MX",
+        TYPE_TXT => "TXT",
+        TYPE_AAAA => "AAAA",
+        TYPE_SRV => "SRV",
+        TYPE_CAA => "CAA",
+        TYPE_ANY => "ANY",
+        other => return format!("TYPE{other}"),
+    };
+    name.to_string()
 }
 
 /// Presentation form of a lower-case wire name, for logs and errors.

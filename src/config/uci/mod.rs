@@ -97,6 +97,7 @@ const SHAPES: [Shape; 7] = [
             ("cache_bytes_max", Kind::Integer),
             ("ttl_min", Kind::Integer),
             ("ttl_max", Kind::Integer),
+            ("zone_records_max", Kind::Integer),
         ],
     },
     Shape {

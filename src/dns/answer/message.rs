@@ -5,7 +5,7 @@
 
 use crate::dns::answer::{Outcome, Transport};
 use crate::dns::wire::{self, HEADER_BYTES, Query, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL};
-use crate::dns::wire::{TYPE_CNAME, TYPE_MX, TYPE_NS, TYPE_PTR, TYPE_SOA};
+use crate::dns::wire::{CLASS_IN, TYPE_CNAME, TYPE_MX, TYPE_NS, TYPE_PTR, TYPE_SOA};
 use crate::dns::zone::{self, RecordSet, Zone};
 
 /// A TCP response carries at most 65 535 bytes (two-byte length prefix).
@@ -148,52 +148,47 @@ impl<'o, 'd> Message<'o, 'd> {
     }
 
     /// Writes every record of `set` owned by `owner` into the answer section.
-    pub(super) fn write_set(&mut self, owner: &'d [u8], set: &'d RecordSet) {
+    pub(super) fn write_set(&mut self, owner: &'d [u8], set: RecordSet<'d>) {
         self.write_records(owner, set, 0);
     }
 
     /// Writes one synthesized answer record; `rdata` is copied as it is.
     pub(super) fn write_raw(&mut self, owner: &'d [u8], rtype: u16, ttl: u32, rdata: &[u8]) {
         self.write_name(owner);
-        zone::push_tail(self.out, rtype, ttl, rdata);
+        zone::push_record(self.out, rtype, ttl, rdata);
         self.counts[0] = self.counts[0].saturating_add(1);
     }
 
     /// NXDOMAIN or NODATA: the zone's SOA in the authority section (RFC 2308).
     pub(super) fn negative(&mut self, zone: &'d Zone, rcode: u8) -> Outcome {
-        self.write_records(&zone.apex, &zone.negative_soa, 1);
+        self.write_records(&zone.apex, zone.negative_soa(), 1);
         Outcome::local(rcode)
     }
 
-    fn write_records(&mut self, owner: &'d [u8], set: &'d RecordSet, section: usize) {
-        let mut tails: &'d [u8] = &set.tails;
-        while tails.len() >= 10 {
-            let end = 10 + usize::from(u16::from_be_bytes([tails[8], tails[9]]));
-            let Some(record) = tails.get(..end) else {
-                return;
-            };
+    fn write_records(&mut self, owner: &'d [u8], set: RecordSet<'d>, section: usize) {
+        for rdata in set.rdatas() {
             self.write_name(owner);
-            self.write_data(set.rtype, record);
+            self.write_data(set.rtype, set.ttl, rdata);
             self.counts[section] = self.counts[section].saturating_add(1);
-            tails = &tails[end..];
         }
     }
 
     /// Writes type, class, TTL, length and data of one record. Names inside the
     /// data of the RFC 1035 types are compressed too (RFC 3597 §4 forbids it for
     /// later types such as SRV, which are copied as they are).
-    fn write_data(&mut self, rtype: u16, record: &'d [u8]) {
-        let rdata = &record[10..];
+    fn write_data(&mut self, rtype: u16, ttl: u32, rdata: &'d [u8]) {
         let (prefix_bytes, name_count) = match rtype {
             TYPE_CNAME | TYPE_NS | TYPE_PTR => (0, 1),
             TYPE_MX => (2, 1),
             TYPE_SOA => (0, 2),
             _ => {
-                self.out.extend_from_slice(record);
+                zone::push_record(self.out, rtype, ttl, rdata);
                 return;
             }
         };
-        self.out.extend_from_slice(&record[..8]);
+        self.out.extend_from_slice(&rtype.to_be_bytes());
+        self.out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        self.out.extend_from_slice(&ttl.to_be_bytes());
         let length_at = self.out.len();
         self.out.extend_from_slice(&[0, 0]);
         let Some(prefix) = rdata.get(..prefix_bytes) else {

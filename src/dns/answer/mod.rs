@@ -376,11 +376,10 @@ impl Answerer {
         self.finish_outcome(out, query, transport, Outcome::remote(rcode), [0, 0], 0);
     }
 
-    /// The addresses of every known PTR (zones, then lease and hosts names).
+    /// The addresses of the PTRs of lease and hosts names (zones keep their own).
     fn reverse_index(&self) -> &ReverseIndex {
-        self.reverse_index.get_or_init(|| {
-            ReverseIndex::new(self.zones.reverse_names().chain(self.hosts.reverse_names()))
-        })
+        self.reverse_index
+            .get_or_init(|| ReverseIndex::new(self.hosts.reverse_names()))
     }
 }
 
@@ -409,7 +408,7 @@ mod tests {
             records: records.iter().map(|r| (r.to_string(), 1)).collect(),
         };
         Answerer::new(
-            Arc::new(Zones::build(&[spec], 1).unwrap()),
+            Arc::new(Zones::build(&[spec], 1, usize::MAX).unwrap()),
             Arc::default(),
             None,
         )

@@ -15,7 +15,7 @@ use crate::dns::ipname;
 use crate::dns::reverse::{self, Prefix};
 use crate::dns::wire::{self, Query, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL};
 use crate::dns::wire::{TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_CNAME, TYPE_PTR};
-use crate::dns::zone::{self, CNAME_HOPS_MAX, Mode, Node, Zone};
+use crate::dns::zone::{self, CNAME_HOPS_MAX, Mode, Node, OwnedSet, Zone};
 
 impl Answerer {
     /// Answers from local data, following CNAMEs through it.
@@ -47,7 +47,7 @@ impl Answerer {
             };
             if query.qtype == TYPE_ANY {
                 // RFC 8482: one record set is a complete answer to ANY.
-                if let Some(set) = node.sets.first() {
+                if let Some(set) = node.first() {
                     message.write_set(name, set);
                 }
                 return Outcome::local(RCODE_NOERROR);
@@ -65,7 +65,7 @@ impl Answerer {
                 return message.negative(zone, RCODE_NOERROR);
             };
             message.write_set(name, cname);
-            let Some(target) = cname.target.as_deref() else {
+            let Some(target) = cname.target else {
                 return Outcome::local(RCODE_SERVFAIL);
             };
             name = target;
@@ -85,7 +85,7 @@ impl Answerer {
         message: &mut Message<'_, 'd>,
     ) -> Found<'d> {
         let found = zone.node(name);
-        if let Some(node) = found.filter(|n| !n.sets.is_empty()) {
+        if let Some(node) = found.filter(|n| !n.is_empty()) {
             return Found::Node(node);
         }
         if found.is_none()
@@ -100,7 +100,7 @@ impl Answerer {
         }
         let wildcard = found.is_none().then(|| wildcard_node(zone, name)).flatten();
         match wildcard {
-            Some(node) if !node.sets.is_empty() => Found::Node(node),
+            Some(node) if !node.is_empty() => Found::Node(node),
             Some(_) => Found::Done(message.negative(zone, RCODE_NOERROR)),
             None if zone.mode == Mode::Overlay => Found::NotOurs,
             None if found.is_some() => Found::Done(message.negative(zone, RCODE_NOERROR)),
@@ -189,7 +189,8 @@ impl Answerer {
             TYPE_AAAA => entry.aaaa.as_ref(),
             TYPE_ANY => entry.a.as_ref().or(entry.aaaa.as_ref()),
             _ => None,
-        };
+        }
+        .map(OwnedSet::view);
         if let Some(set) = set {
             message.write_set(name, set);
             return Outcome::local(RCODE_NOERROR);
@@ -209,13 +210,8 @@ impl Answerer {
         }
         let served = reverse::served_zone(name);
         let wants_ptr = matches!(query.qtype, TYPE_PTR | TYPE_ANY);
-        let known = self
-            .zones
-            .reverse(name)
-            .or_else(|| self.hosts.reverse(name));
-        if let Some(set) = known {
-            if wants_ptr {
-                message.write_set(name, set);
+        if let Some(known) = self.known_ptrs(name, wants_ptr, message) {
+            if known {
                 return Outcome::local(RCODE_NOERROR);
             }
             return match served {
@@ -287,13 +283,40 @@ impl Answerer {
         if self.zones.ip_names_zone().is_some() && prefix.all_private() {
             return true;
         }
-        self.reverse_index().any_in(prefix)
+        let (first, last) = prefix.bounds();
+        self.zones.any_address_in(first, last) || self.reverse_index().any_in(prefix)
+    }
+
+    /// The PTRs of a reverse name from zone records, else from lease and hosts
+    /// names: `None` when there are none, `Some(true)` when they were written
+    /// (`wants_ptr`), `Some(false)` when they exist but another type was asked.
+    fn known_ptrs<'d>(
+        &'d self,
+        name: &'d [u8],
+        wants_ptr: bool,
+        message: &mut Message<'_, 'd>,
+    ) -> Option<bool> {
+        if let Some(ip) = ipname::parse_reverse(name) {
+            let found = self.zones.ptr_owners(ip, |owner, ttl| {
+                if wants_ptr {
+                    message.write_raw(name, TYPE_PTR, ttl, owner);
+                }
+            });
+            if found > 0 {
+                return Some(wants_ptr);
+            }
+        }
+        let set = self.hosts.reverse(name)?;
+        if wants_ptr {
+            message.write_set(name, set.view());
+        }
+        Some(wants_ptr)
     }
 }
 
 /// What [`Answerer::find_node`] found.
 enum Found<'d> {
-    Node(&'d Node),
+    Node(Node<'d>),
     Done(Outcome),
     NotOurs,
 }
@@ -409,7 +432,7 @@ fn ip_name<'d>(
 }
 
 /// RFC 4592: the wildcard at the closest encloser of a name that does not exist.
-fn wildcard_node<'z>(zone: &'z Zone, name: &[u8]) -> Option<&'z Node> {
+fn wildcard_node<'z>(zone: &'z Zone, name: &[u8]) -> Option<Node<'z>> {
     let encloser = zone::suffixes(name)
         .skip(1)
         .take_while(|parent| parent.len() >= zone.apex.len())

@@ -73,7 +73,7 @@ impl Case {
     pub(super) fn of(message: &Message) -> Case {
         let query = &message.queries[0];
         Case {
-            qname: wire::wire_from_name(query.name()).unwrap(),
+            qname: wire_from_name(query.name()).unwrap(),
             qtype: u16::from(query.query_type()),
             dnssec_ok: false,
             response: message.to_vec().unwrap(),
@@ -120,4 +120,20 @@ impl Case {
                 .collect(),
         )
     }
+}
+
+/// Converts a presentation-format name to lower-case wire format. `None` for an
+/// invalid name. Used when loading data, not on the hot path.
+fn wire_from_name(name: &hickory_proto::rr::Name) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.iter() {
+        let len = u8::try_from(label.len()).ok()?;
+        if len == 0 || len > 63 {
+            return None;
+        }
+        out.push(len);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+    (out.len() <= wire::NAME_BYTES_MAX).then_some(out)
 }

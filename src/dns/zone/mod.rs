@@ -1,26 +1,36 @@
-//! Local zones as hash tables of ready-to-copy record data.
+//! Local zones: each one arena of names and ready-to-copy record data, indexed by
+//! an open-addressing table of offsets.
 //!
-//! Owns the in-memory form of every `[[zone]]`: names in lower-case wire format as
-//! hash keys, each name's record sets pre-encoded (type, class, TTL, length, data) so
-//! that answering is a copy. Every lookup is a hash probe per label: a miss in a
-//! 100 000-record zone costs what it costs in a 10-record zone, and nothing here scans.
-//! Built once per (re)load by `build` (which checks the config's records and fills
-//! in SOA, NS and empty non-terminals) and then only read, shared between DNS
-//! threads by `Arc`.
+//! Owns the in-memory form of every `[[zone]]`. A zone's nodes (names relative to
+//! its apex, in lower-case wire format, each followed by its record sets: type,
+//! TTL, and per record its length and data) sit one after the other in a single
+//! `Box<[u8]>`; `table` maps a name to its node's offset with one hash probe per
+//! lookup, so a miss in a 1 000 000-record zone costs what it costs in a 10-record
+//! zone, and nothing here scans. The addresses of A/AAAA records are kept beside
+//! as sorted (address, node) pairs: PTR answers and the RFC 8020 question "is any
+//! address below this reverse name?" are binary searches. A simple record (A,
+//! AAAA, CNAME) costs about 50 bytes in all (tests/bench/zones.sh measures it).
+//! Built once per (re)load by `build` (which checks the records and fills in SOA,
+//! NS and empty non-terminals) and then only read, shared between DNS threads by
+//! `Arc`.
 
 mod build;
+mod table;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::dns::wire::CLASS_IN;
+use crate::dns::wire::{CLASS_IN, TYPE_A, TYPE_AAAA, TYPE_CNAME};
 
 pub use build::{domain_wire, same_zone_name, zone_origin};
+use table::Table;
 
 /// Longest CNAME chain followed inside local data before answering SERVFAIL.
 pub const CNAME_HOPS_MAX: usize = 8;
-/// Records one zone may hold (memory bound on a 64 MB router: about 100 bytes each).
-pub const ZONE_RECORDS_MAX: usize = 200_000;
+/// Records all local zones together may hold unless the config says otherwise
+/// (`zone_records_max`): about 10 MB of zone data, which a 64 MB router can hold
+/// twice while a reload builds the new zones beside the old ones.
+pub const ZONE_RECORDS_MAX_DEFAULT: usize = 200_000;
 
 /// How names under a zone that are not defined locally are answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,27 +62,166 @@ pub struct ZoneError {
     pub message: String,
 }
 
-/// All records of one type at one name, encoded for copying.
-#[derive(Debug)]
-pub struct RecordSet {
+/// All records of one type at one name, as the answer path reads them: borrowed
+/// from a zone's arena or from an [`OwnedSet`].
+#[derive(Clone, Copy, Debug)]
+pub struct RecordSet<'a> {
     pub rtype: u16,
+    /// One TTL for the whole set.
+    pub ttl: u32,
     pub count: u16,
-    /// Per record: type, class, TTL, data length and data.
-    pub tails: Box<[u8]>,
+    /// Per record: its data length (two bytes, big-endian) and its data.
+    pub data: &'a [u8],
     /// CNAME target (lower-case wire), followed through local data.
-    pub target: Option<Box<[u8]>>,
+    pub target: Option<&'a [u8]>,
 }
 
-/// A name: its record sets, or none for an empty non-terminal (RFC 8020).
-#[derive(Debug, Default)]
-pub struct Node {
-    pub sets: Box<[RecordSet]>,
-}
-
-impl Node {
-    pub fn set(&self, rtype: u16) -> Option<&RecordSet> {
-        self.sets.iter().find(|s| s.rtype == rtype)
+impl<'a> RecordSet<'a> {
+    /// The data of each record, in order.
+    pub fn rdatas(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let mut rest = self.data;
+        std::iter::from_fn(move || {
+            let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+            let rdata = rest.get(2..2 + len)?;
+            rest = &rest[2 + len..];
+            Some(rdata)
+        })
     }
+}
+
+/// A record set in memory of its own: lease and hosts names, their PTRs, a zone's
+/// negative SOA.
+#[derive(Clone, Debug)]
+pub struct OwnedSet {
+    pub rtype: u16,
+    pub ttl: u32,
+    pub count: u16,
+    data: Box<[u8]>,
+}
+
+impl OwnedSet {
+    /// The set of `rdatas` (each cut at 65 535 bytes); `None` when there are none.
+    pub fn new<R: AsRef<[u8]>>(
+        rtype: u16,
+        ttl: u32,
+        rdatas: impl IntoIterator<Item = R>,
+    ) -> Option<OwnedSet> {
+        let (mut data, mut count) = (Vec::new(), 0u16);
+        for rdata in rdatas {
+            push_rdata(&mut data, rdata.as_ref());
+            count = count.saturating_add(1);
+        }
+        (count > 0).then(|| OwnedSet {
+            rtype,
+            ttl,
+            count,
+            data: data.into(),
+        })
+    }
+
+    pub fn view(&self) -> RecordSet<'_> {
+        RecordSet {
+            rtype: self.rtype,
+            ttl: self.ttl,
+            count: self.count,
+            data: &self.data,
+            target: None,
+        }
+    }
+}
+
+/// Appends one record's data with its two-byte length.
+fn push_rdata(out: &mut Vec<u8>, rdata: &[u8]) {
+    let len = u16::try_from(rdata.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&rdata[..usize::from(len)]);
+}
+
+/// A name in a zone: its record sets, or none for an empty non-terminal (RFC
+/// 8020). Arena layout: name length, name (relative to the apex), set count,
+/// then per set: type (2), TTL (4), record count (2), data length (2), data, and
+/// for a CNAME the target's length (1) and the target.
+#[derive(Clone, Copy, Debug)]
+pub struct Node<'a> {
+    count: u8,
+    sets: &'a [u8],
+}
+
+impl<'a> Node<'a> {
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The record sets, in the order they were built.
+    pub fn sets(&self) -> impl Iterator<Item = RecordSet<'a>> + use<'a> {
+        let mut rest = self.sets;
+        let mut left = self.count;
+        std::iter::from_fn(move || {
+            left = left.checked_sub(1)?;
+            let (set, after) = read_set(rest)?;
+            rest = after;
+            Some(set)
+        })
+    }
+
+    pub fn set(&self, rtype: u16) -> Option<RecordSet<'a>> {
+        self.sets().find(|s| s.rtype == rtype)
+    }
+
+    pub fn first(&self) -> Option<RecordSet<'a>> {
+        self.sets().next()
+    }
+}
+
+/// The set at the start of `bytes` and what follows it.
+fn read_set(bytes: &[u8]) -> Option<(RecordSet<'_>, &[u8])> {
+    let header = bytes.get(..10)?;
+    let rtype = u16::from_be_bytes([header[0], header[1]]);
+    let ttl = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
+    let count = u16::from_be_bytes([header[6], header[7]]);
+    let len = usize::from(u16::from_be_bytes([header[8], header[9]]));
+    let data = bytes.get(10..10 + len)?;
+    let mut rest = &bytes[10 + len..];
+    let mut target = None;
+    if rtype == TYPE_CNAME {
+        let target_len = usize::from(*rest.first()?);
+        target = Some(rest.get(1..=target_len)?);
+        rest = &rest[1 + target_len..];
+    }
+    let set = RecordSet {
+        rtype,
+        ttl,
+        count,
+        data,
+        target,
+    };
+    Some((set, rest))
+}
+
+/// The name (relative to the apex) of the node at `offset`.
+fn node_name(arena: &[u8], offset: u32) -> Option<&[u8]> {
+    let at = usize::try_from(offset).ok()?;
+    let len = usize::from(*arena.get(at)?);
+    arena.get(at + 1..at + 1 + len)
+}
+
+/// The node at `offset`.
+fn node_at(arena: &[u8], offset: u32) -> Option<Node<'_>> {
+    let at = usize::try_from(offset).ok()?;
+    let count_at = at + 1 + usize::from(*arena.get(at)?);
+    let count = *arena.get(count_at)?;
+    let sets = arena.get(count_at + 1..)?;
+    Some(Node { count, sets })
+}
+
+/// The offset just past the node at `offset`.
+fn node_end(arena: &[u8], offset: u32) -> Option<usize> {
+    let node = node_at(arena, offset)?;
+    let mut rest = node.sets;
+    for _ in 0..node.count {
+        rest = read_set(rest)?.1;
+    }
+    Some(arena.len() - rest.len())
 }
 
 #[derive(Debug)]
@@ -84,22 +233,129 @@ pub struct Zone {
     /// `Some(private_only)` when the zone answers IP-embedded names.
     pub ip_names: Option<bool>,
     /// The SOA for negative answers, TTL already min(SOA TTL, minimum).
-    pub negative_soa: RecordSet,
-    nodes: HashMap<Box<[u8]>, Node>,
+    negative_soa: OwnedSet,
+    arena: Box<[u8]>,
+    table: Table,
+    /// (address, node offset) of every A record at a name that is not a wildcard,
+    /// by address then name.
+    v4: Box<[(u32, u32)]>,
+    /// The same for AAAA records (addresses as big-endian bytes).
+    v6: Box<[([u8; 16], u32)]>,
+    /// Records in the zone, as the config and files gave them (duplicates dropped).
+    records: usize,
 }
 
 impl Zone {
-    pub fn node(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes.get(name)
+    /// The node of `name` (lower-case wire, at or below the apex).
+    pub fn node(&self, name: &[u8]) -> Option<Node<'_>> {
+        let relative = self.relative(name)?;
+        let offset = self
+            .table
+            .find(relative, |offset| node_name(&self.arena, offset))?;
+        node_at(&self.arena, offset)
+    }
+
+    pub fn negative_soa(&self) -> RecordSet<'_> {
+        self.negative_soa.view()
+    }
+
+    /// Records in the zone.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// Bytes of memory the zone's data takes: arena, table and addresses.
+    pub fn bytes(&self) -> usize {
+        self.arena.len()
+            + self.table.bytes()
+            + self.v4.len() * std::mem::size_of::<(u32, u32)>()
+            + self.v6.len() * std::mem::size_of::<([u8; 16], u32)>()
+    }
+
+    /// `name` without the apex, when it lies at or below it (label-aligned).
+    fn relative<'n>(&self, name: &'n [u8]) -> Option<&'n [u8]> {
+        let cut = name.len().checked_sub(self.apex.len())?;
+        if name.get(cut..)? != &*self.apex {
+            return None;
+        }
+        let mut at = 0;
+        while at < cut {
+            at += 1 + usize::from(name[at]);
+        }
+        (at == cut).then(|| &name[..cut])
+    }
+
+    /// Calls `visit` with the full name and TTL of every name with an A or AAAA
+    /// record for `ip`; returns how many there were.
+    fn owners_of(&self, ip: IpAddr, visit: &mut dyn FnMut(&[u8], u32)) -> usize {
+        match ip {
+            IpAddr::V4(v4) => {
+                let key = u32::from(v4);
+                let at = self.v4.partition_point(|(a, _)| *a < key);
+                let found = self.v4.get(at..).unwrap_or_default();
+                let offsets = found.iter().take_while(|(a, _)| *a == key);
+                self.visit_owners(offsets.map(|(_, o)| *o), TYPE_A, visit)
+            }
+            IpAddr::V6(v6) => {
+                let key = v6.octets();
+                let at = self.v6.partition_point(|(a, _)| *a < key);
+                let found = self.v6.get(at..).unwrap_or_default();
+                let offsets = found.iter().take_while(|(a, _)| *a == key);
+                self.visit_owners(offsets.map(|(_, o)| *o), TYPE_AAAA, visit)
+            }
+        }
+    }
+
+    fn visit_owners(
+        &self,
+        offsets: impl Iterator<Item = u32>,
+        rtype: u16,
+        visit: &mut dyn FnMut(&[u8], u32),
+    ) -> usize {
+        let mut name = [0u8; crate::dns::wire::NAME_BYTES_MAX];
+        let mut visited = 0;
+        for offset in offsets {
+            let (Some(relative), Some(node)) =
+                (node_name(&self.arena, offset), node_at(&self.arena, offset))
+            else {
+                continue;
+            };
+            let len = relative.len() + self.apex.len();
+            let (Some(ttl), Some(full)) = (node.set(rtype).map(|s| s.ttl), name.get_mut(..len))
+            else {
+                continue;
+            };
+            full[..relative.len()].copy_from_slice(relative);
+            full[relative.len()..].copy_from_slice(&self.apex);
+            visit(full, ttl);
+            visited += 1;
+        }
+        visited
+    }
+
+    /// True when some A/AAAA address of the zone lies in `first..=last`.
+    fn any_address_in(&self, first: IpAddr, last: IpAddr) -> bool {
+        match (first, last) {
+            (IpAddr::V4(first), IpAddr::V4(last)) => {
+                let (first, last) = (u32::from(first), u32::from(last));
+                let at = self.v4.partition_point(|(a, _)| *a < first);
+                self.v4.get(at).is_some_and(|(a, _)| *a <= last)
+            }
+            (IpAddr::V6(first), IpAddr::V6(last)) => {
+                let (first, last) = (first.octets(), last.octets());
+                let at = self.v6.partition_point(|(a, _)| *a < first);
+                self.v6.get(at).is_some_and(|(a, _)| *a <= last)
+            }
+            _ => false,
+        }
     }
 }
 
-/// Every local zone plus the PTR records synthesized from their A/AAAA records.
+/// Every local zone; PTR answers come from their A/AAAA records.
 #[derive(Debug, Default)]
 pub struct Zones {
     by_apex: HashMap<Box<[u8]>, usize>,
     zones: Vec<Zone>,
-    reverse: HashMap<Box<[u8]>, RecordSet>,
     /// The first zone with `ip_names`: reverse queries for private addresses
     /// answer a name in it.
     ip_names_zone: Option<usize>,
@@ -113,19 +369,27 @@ impl Zones {
             .and_then(|&i| self.zones.get(i))
     }
 
-    /// Synthesized PTR records for a reverse name.
-    pub fn reverse(&self, name: &[u8]) -> Option<&RecordSet> {
-        self.reverse.get(name)
+    /// Calls `visit` with the name and TTL of every zone name whose A or AAAA
+    /// record holds `ip` (the data of its synthesized PTRs); returns how many.
+    pub fn ptr_owners(&self, ip: IpAddr, mut visit: impl FnMut(&[u8], u32)) -> usize {
+        self.zones
+            .iter()
+            .map(|zone| zone.owners_of(ip, &mut visit))
+            .sum()
     }
 
-    /// The reverse names of every synthesized PTR.
-    pub fn reverse_names(&self) -> impl Iterator<Item = &[u8]> {
-        self.reverse.keys().map(|name| &name[..])
+    /// True when a zone has an A/AAAA record for an address in `first..=last`.
+    pub fn any_address_in(&self, first: IpAddr, last: IpAddr) -> bool {
+        self.zones.iter().any(|z| z.any_address_in(first, last))
     }
 
     /// The zone whose names reverse queries for private addresses answer.
     pub fn ip_names_zone(&self) -> Option<&Zone> {
         self.ip_names_zone.and_then(|i| self.zones.get(i))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Zone> {
+        self.zones.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -153,14 +417,13 @@ pub fn is_within(name: &[u8], apex: &[u8]) -> bool {
     suffixes(name).any(|s| s == apex)
 }
 
-/// Appends one record's type, class, TTL, data length and data.
-pub fn push_tail(out: &mut Vec<u8>, rtype: u16, ttl: u32, rdata: &[u8]) {
+/// Appends one record's type, class, TTL, data length and data (the wire form
+/// after its owner name).
+pub fn push_record(out: &mut Vec<u8>, rtype: u16, ttl: u32, rdata: &[u8]) {
     out.extend_from_slice(&rtype.to_be_bytes());
     out.extend_from_slice(&CLASS_IN.to_be_bytes());
     out.extend_from_slice(&ttl.to_be_bytes());
-    let len = u16::try_from(rdata.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&rdata[..usize::from(len)]);
+    push_rdata(out, rdata);
 }
 
 /// `10.1.168.192.in-addr.arpa.` or the nibble form under `ip6.arpa.`, as wire.
