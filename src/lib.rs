@@ -100,9 +100,14 @@
 //! - [`dns::wire`] — every byte-level read and write of DNS messages. Invariant: no
 //!   panic and no allocation on any input.
 //! - [`dns::record`] — one zone-file record line to wire data, at load time.
-//! - [`dns::zone`] — zones as hash tables keyed by lower-case wire names, record sets
-//!   pre-encoded, empty non-terminals present, PTRs synthesized from A/AAAA.
-//!   Invariant: immutable once built; lookups never scan.
+//! - [`dns::name`] — presentation-form names (escapes, origin) to lower-case wire,
+//!   at load time; ASCII only (IDNA names in their `xn--` form).
+//! - [`dns::zone`] — each zone one arena (names relative to the apex, record sets
+//!   as type, TTL and per-record data) indexed by an open-addressing table of u32
+//!   offsets with hash tags; A/AAAA addresses as sorted (address, node) pairs from
+//!   which PTRs are answered; empty non-terminals present; about 50 bytes per
+//!   simple record; `zone_records_max` across all zones. Invariant: immutable once
+//!   built; lookups never scan.
 //! - [`dns::ipname`] — `192-168-1-10.<zone>` ⇄ 192.168.1.10; one meaning per label.
 //! - [`dns::hosts`] — dnsmasq lease files and hosts files as A/AAAA/PTR record sets
 //!   under `lease_domain`; bounded (`HOST_NAMES_MAX`), rebuilt whole on change.
@@ -301,8 +306,10 @@
 //! response, so answers kept as ready bytes cannot be sent as they are. A receive,
 //! answer and send loop of our own (blocking UDP threads, tokio only for TCP) is shorter than the adapter would
 //! have been, bounds TCP, drops silently where we choose, and keeps the hot path
-//! free of allocation. `hickory-proto` stays for names (IDNA, escapes, validation)
-//! when loading data, and serves as the client in the tests.
+//! free of allocation. `hickory-proto` first stayed for names when loading data;
+//! its IDNA support pulls `idna` and `url` (about 100 KB of a MIPS binary, over
+//! issue 12's size budget), so `dns::name` parses names and hickory-proto is only
+//! the tests' client and message parser (a dev-dependency).
 //!
 //! ## Cross-cutting concerns
 //!
