@@ -176,8 +176,9 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
     for address in &bound {
         log::info!("listening on {address} (UDP and TCP, {threads} UDP thread(s))");
     }
+    let (records, bytes) = zone_totals(&control);
     log::info!(
-        "serving {} zone(s) from {}",
+        "serving {} zone(s) ({records} records, {bytes} bytes) from {}",
         config.zones.len(),
         config.source
     );
@@ -431,7 +432,16 @@ fn reload(control: &Control, running: &Config) {
         return failed(e);
     }
     control.counters().process.reloads.fetch_add(1, Relaxed);
-    log::info!("reloaded {source}: serving {zones} zone(s)");
+    let (records, bytes) = zone_totals(control);
+    log::info!("reloaded {source}: serving {zones} zone(s) ({records} records, {bytes} bytes)");
+}
+
+/// Records and bytes of memory of every zone served (the config's and the roles').
+fn zone_totals(control: &Control) -> (usize, usize) {
+    let zones = control.stats().zones;
+    let records = zones.iter().map(|(_, records, _)| records).sum();
+    let bytes = zones.iter().map(|(_, _, bytes)| bytes).sum();
+    (records, bytes)
 }
 
 /// The watcher thread: lease and hosts files, and interface addresses for the
