@@ -315,8 +315,7 @@ impl Control {
         }
         let mut runtime = state.runtime.clone();
         runtime.push(added.clone());
-        let zones = build(&state.specs, &runtime, state.dns.zone_records_max)
-            .map_err(ControlError::Invalid)?;
+        let zones = rebuild(&state, &runtime, &added.zone).map_err(ControlError::Invalid)?;
         added.id = persist(&added, state.next_record_id)?;
         if let Some(last) = runtime.last_mut() {
             last.id = added.id;
@@ -377,9 +376,8 @@ impl Control {
             return Err(ControlError::NotFound);
         };
         let mut runtime = state.runtime.clone();
-        runtime.remove(at);
-        let zones = build(&state.specs, &runtime, state.dns.zone_records_max)
-            .map_err(ControlError::Invalid)?;
+        let removed = runtime.remove(at);
+        let zones = rebuild(&state, &runtime, &removed.zone).map_err(ControlError::Invalid)?;
         persist()?;
         state.zones = Arc::new(zones);
         state.runtime = runtime;
@@ -629,6 +627,25 @@ fn build(
         let zone = specs.get(index).map_or("?", |s| s.name.as_str());
         format!("zone `{zone}`: {}", e.message)
     })
+}
+
+/// `state`'s zones with zone `zone` built again with its records in `runtime`;
+/// the other zones (a big one from a file, say) are kept as they are.
+fn rebuild(state: &State, runtime: &[RuntimeRecord], zone: &str) -> Result<Zones, String> {
+    let Some(index) = state
+        .specs
+        .iter()
+        .position(|s| same_zone_name(&s.name, zone))
+    else {
+        return Err(format!("no zone `{zone}`"));
+    };
+    let mut spec = state.specs[index].clone();
+    let own = runtime.iter().filter(|r| same_zone_name(&r.zone, zone));
+    spec.records.extend(own.map(|r| (r.record.clone(), 0)));
+    state
+        .zones
+        .with_rebuilt(index, &spec, unix_now_u32(), state.dns.zone_records_max)
+        .map_err(|e| format!("zone `{}`: {}", spec.name, e.message))
 }
 
 fn host_sources(dns: &config::Dns) -> Sources {

@@ -16,6 +16,8 @@
 //! 1.7× the final size for a zone of A records (tests/bench/zones.sh). Runs at load
 //! time only; never on the query path.
 
+use std::sync::Arc;
+
 use super::table::{self, Table};
 use super::{Mode, OwnedSet, Zone, ZoneError, ZoneSpec, Zones};
 use super::{is_within, node_end, node_name, push_rdata, suffixes};
@@ -63,7 +65,36 @@ impl Zones {
             if spec.ip_names && zones.ip_names_zone.is_none() {
                 zones.ip_names_zone = Some(zones.zones.len());
             }
-            zones.zones.push(zone);
+            zones.zones.push(Arc::new(zone));
+        }
+        Ok(zones)
+    }
+
+    /// These zones with zone `index` built again from `spec` (its runtime records
+    /// changed); the other zones are shared, not rebuilt. `self` was built from
+    /// the same specs, in the same order.
+    pub fn with_rebuilt(
+        &self,
+        index: usize,
+        spec: &ZoneSpec,
+        serial: u32,
+        records_max: usize,
+    ) -> Result<Zones, ZoneError> {
+        let others = self.zones.iter().enumerate().filter(|(i, _)| *i != index);
+        let mut budget = Budget {
+            max: records_max,
+            used: others.map(|(_, zone)| zone.budgeted).sum(),
+        };
+        let zone = build_zone(spec, serial, &mut budget)?;
+        let mut zones = self.clone();
+        match zones.zones.get_mut(index) {
+            Some(slot) if slot.apex == zone.apex => *slot = Arc::new(zone),
+            _ => {
+                return Err(ZoneError {
+                    line: 0,
+                    message: format!("internal error: zone {index} is not `{}`", spec.name),
+                });
+            }
         }
         Ok(zones)
     }
@@ -92,6 +123,7 @@ impl Budget {
 fn build_zone(spec: &ZoneSpec, serial: u32, budget: &mut Budget) -> Result<Zone, ZoneError> {
     let (origin, apex) = zone_apex(spec)?;
     let mut staging = Staging::new(apex.len(), spec.records.len());
+    let budget_before = budget.used;
     for (text, line) in &spec.records {
         let error = |message: String| ZoneError {
             line: *line,
@@ -143,6 +175,7 @@ fn build_zone(spec: &ZoneSpec, serial: u32, budget: &mut Budget) -> Result<Zone,
         v4: v4.into(),
         v6: v6.into(),
         records,
+        budgeted: budget.used - budget_before,
     })
 }
 
@@ -833,5 +866,33 @@ mod tests {
         let per_record = zone.bytes() as f64 / zone.records() as f64;
         eprintln!("zone data: {per_record:.1} bytes per record");
         assert!(per_record <= 64.0, "{per_record} bytes per record");
+    }
+
+    #[test]
+    fn rebuilding_one_zone_keeps_the_others() {
+        let mut other = spec(Mode::Authoritative, &["c A 10.0.0.3"]);
+        other.name = "other.test".into();
+        let specs = [spec(Mode::Authoritative, &["a A 10.0.0.1"]), other.clone()];
+        let zones = Zones::build(&specs, 1, 3).unwrap();
+        other.records.push(("d A 10.0.0.4".into(), 0));
+        let rebuilt = zones.with_rebuilt(1, &other, 2, 3).unwrap();
+        assert!(Arc::ptr_eq(&zones.zones[0], &rebuilt.zones[0]));
+        assert!(
+            rebuilt
+                .find(b"\x01d\x05other\x04test\x00")
+                .unwrap()
+                .node(b"\x01d\x05other\x04test\x00")
+                .is_some()
+        );
+        assert_eq!(
+            rebuilt.ptr_owners("10.0.0.1".parse().unwrap(), |_, _| {}),
+            1
+        );
+        // The budget still counts the zones kept: 1 + 3 records is over 3.
+        other.records.push(("e A 10.0.0.5".into(), 0));
+        let err = zones.with_rebuilt(1, &other, 2, 3).unwrap_err();
+        assert!(err.message.contains("zone_records_max"), "{err:?}");
+        // A spec that is not the zone at that index is refused.
+        assert!(zones.with_rebuilt(0, &other, 2, 10).is_err());
     }
 }

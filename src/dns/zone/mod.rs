@@ -19,6 +19,7 @@ mod table;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::dns::wire::{CLASS_IN, TYPE_A, TYPE_AAAA, TYPE_CNAME};
 
@@ -243,6 +244,8 @@ pub struct Zone {
     v6: Box<[([u8; 16], u32)]>,
     /// Records in the zone, as the config and files gave them (duplicates dropped).
     records: usize,
+    /// What the zone took of `zone_records_max`: the records it was given.
+    budgeted: usize,
 }
 
 impl Zone {
@@ -351,11 +354,12 @@ impl Zone {
     }
 }
 
-/// Every local zone; PTR answers come from their A/AAAA records.
-#[derive(Debug, Default)]
+/// Every local zone; PTR answers come from their A/AAAA records. Zones are
+/// shared: a runtime record rebuilds its own zone and keeps the others.
+#[derive(Clone, Debug, Default)]
 pub struct Zones {
     by_apex: HashMap<Box<[u8]>, usize>,
-    zones: Vec<Zone>,
+    zones: Vec<Arc<Zone>>,
     /// The first zone with `ip_names`: reverse queries for private addresses
     /// answer a name in it.
     ip_names_zone: Option<usize>,
@@ -367,6 +371,7 @@ impl Zones {
         suffixes(name)
             .find_map(|suffix| self.by_apex.get(suffix))
             .and_then(|&i| self.zones.get(i))
+            .map(|zone| &**zone)
     }
 
     /// Calls `visit` with the name and TTL of every zone name whose A or AAAA
@@ -385,11 +390,13 @@ impl Zones {
 
     /// The zone whose names reverse queries for private addresses answer.
     pub fn ip_names_zone(&self) -> Option<&Zone> {
-        self.ip_names_zone.and_then(|i| self.zones.get(i))
+        self.ip_names_zone
+            .and_then(|i| self.zones.get(i))
+            .map(|zone| &**zone)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
-        self.zones.iter()
+        self.zones.iter().map(|zone| &**zone)
     }
 
     pub fn len(&self) -> usize {
