@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# DNS benchmark: lanseal vs dnsmasq vs unbound on loopback.
+# DNS benchmark: lanseal vs dnsmasq, Knot DNS and unbound on loopback, over
+# the floor of a bare UDP responder.
 #
 # Usage: tests/bench/dns.sh            (from anywhere; runs in the repo root)
 #
 # Serves the same zone (BENCH_NAMES names "h<i>.bench.test", default 1000)
 # from lanseal, dnsmasq and unbound on 127.0.0.1 only, each pinned to core 0,
 # and drives each with dnsperf pinned to core 1, interleaved round by round:
-#   round r: local(lanseal, dnsmasq, unbound), nx(lanseal, dnsmasq, unbound),
-#            ipname(lanseal, dnsmasq), fwd(lanseal, dnsmasq, unbound)
+#   round r: local(lanseal, floor, dnsmasq, knot, unbound), nx(the same),
+#            ipname(lanseal, floor, dnsmasq), fwd(lanseal, floor, dnsmasq, unbound)
+# floor: tests/bench/floor.rs, a bare UDP responder (one recv_from and one
+# send_to per query, the query echoed with QR set, no DNS logic), built with
+# rustc: the cost of the syscalls alone, what lanseal's answer path adds to.
+# Its answers have no data (its "ok" column only means NOERROR came back).
+# knot: Knot DNS (Debian's knot; one UDP worker), authoritative for the same
+# zone from a master file, in the local cases (it has no cache and no
+# synth-domain equivalent in this setup).
 # Cases: "local"  = A queries for the names in the zone (NOERROR expected),
 #        "nx"     = A queries for names that do not exist under the zone
 #                   ("nx<i>-<n>.bench.test", NXDOMAIN expected),
@@ -54,8 +62,8 @@
 #   BENCH_KEEP=1       keep the temp dir with configs and logs
 #   SKIP_LANSEAL=1     development only: bench dnsmasq and unbound alone
 #
-# Default runtime: 11 runs per round x 3 rounds x 10 s + start-up and fwd
-# warm-up (a few seconds per server) ≈ 6 min.
+# Default runtime: 17 runs per round x 3 rounds x 10 s + start-up and fwd
+# warm-up (a few seconds per server) ≈ 9 min.
 #
 # Why these dnsperf settings (2-core machine, servers on core 0, dnsperf on
 # core 1): unthrottled, a single-threaded server at 100% of core 0 is measured
@@ -97,7 +105,8 @@ LANSEAL_CACHE_BYTES=$((LANSEAL_CACHE_ENTRIES * 1024))
 DNSMASQ_CACHE=$((FWD_NAMES + FWD_NAMES / 10 + 100))
 UNBOUND_CACHE_MB=$((FWD_NAMES / 256 + 4)) # msg cache; rrset cache twice that
 
-declare -A PORT=([lanseal]=$PORT0 [dnsmasq]=$((PORT0 + 1)) [unbound]=$((PORT0 + 2)) [upstream]=$((PORT0 + 3)))
+declare -A PORT=([lanseal]=$PORT0 [dnsmasq]=$((PORT0 + 1)) [unbound]=$((PORT0 + 2)) [upstream]=$((PORT0 + 3))
+    [floor]=$((PORT0 + 4)) [knot]=$((PORT0 + 5)))
 declare -A PID=()
 declare -A RSS_IDLE=()
 declare -A RSS_WARM0=() RSS_WARM1=()
@@ -114,6 +123,8 @@ command -v dnsperf >/dev/null 2>&1 || need_pkgs+=(dnsperf)
 command -v dnsmasq >/dev/null 2>&1 || [[ -x /usr/sbin/dnsmasq ]] || need_pkgs+=(dnsmasq-base)
 command -v unbound >/dev/null 2>&1 || [[ -x /usr/sbin/unbound ]] || need_pkgs+=(unbound)
 command -v taskset >/dev/null 2>&1 || need_pkgs+=(util-linux)
+command -v knotd >/dev/null 2>&1 || [[ -x /usr/sbin/knotd ]] || need_pkgs+=(knot)
+command -v rustc >/dev/null 2>&1 || die "rustc not found (the floor responder is built with it)"
 if ((${#need_pkgs[@]})); then
     [[ $(id -u) -eq 0 ]] || die "missing ${need_pkgs[*]}; run as root or install them"
     log "installing ${need_pkgs[*]}"
@@ -123,10 +134,10 @@ fi
 export PATH=$PATH:/usr/sbin:/sbin
 (($(nproc) >= 2)) || die "need at least 2 CPUs (server on core 0, dnsperf on core 1)"
 
-SERVERS=(lanseal dnsmasq unbound)
+SERVERS=(lanseal floor dnsmasq knot unbound)
 UPSTREAM_KIND="a second lanseal"
 if [[ ${SKIP_LANSEAL:-0} == 1 ]]; then
-    SERVERS=(dnsmasq unbound)
+    SERVERS=(floor dnsmasq knot unbound)
     UPSTREAM_KIND="a second dnsmasq"
     log "SKIP_LANSEAL=1: lanseal left out (development only)"
 else
@@ -136,6 +147,13 @@ else
         LANSEAL_BIN=$ROOT/target/release/lanseal
     fi
     [[ -x $LANSEAL_BIN ]] || die "lanseal binary not found: $LANSEAL_BIN"
+fi
+
+# The floor responder, rebuilt when its source is newer.
+FLOOR_BIN=$ROOT/target/bench-floor
+if [[ ! -x $FLOOR_BIN || $ROOT/tests/bench/floor.rs -nt $FLOOR_BIN ]]; then
+    mkdir -p "$ROOT/target"
+    rustc --edition 2021 -C opt-level=3 -o "$FLOOR_BIN" "$ROOT/tests/bench/floor.rs" || die "cannot build the floor responder"
 fi
 
 # ---------------------------------------------------------------- temp dir, cleanup
@@ -236,7 +254,40 @@ awk -v n="$FWD_NAMES" -v z="$FWD_ZONE" 'BEGIN { for (i = 0; i < n; i++) printf "
 declare -A QFILE=([local]=$TMP/q-local.txt [nx]=$TMP/q-nx.txt [ipname]=$TMP/q-ipname.txt [fwd]=$TMP/q-fwd.txt)
 declare -A WANT=([local]=NOERROR [nx]=NXDOMAIN [ipname]=NOERROR [fwd]=NOERROR)
 # serves CASE SERVER -> true when SERVER takes part in CASE.
-serves() { [[ $1 != ipname || $2 != unbound ]]; }
+serves() {
+    case $1 in
+    ipname) [[ $2 != unbound && $2 != knot ]] ;;
+    fwd) [[ $2 != knot ]] ;;
+    *) true ;;
+    esac
+}
+# Knot: the same zone as a master file, one UDP worker, all state under $TMP.
+{
+    # shellcheck disable=SC2016 # master-file directives, not shell variables
+    printf '$ORIGIN %s.\n$TTL 300\n' "$ZONE"
+    printf '@ SOA ns.%s. hostmaster.%s. 1 3600 600 86400 300\n@ NS ns\nns A 10.255.255.254\n' "$ZONE" "$ZONE"
+    for ((i = 0; i < NAMES; i++)); do printf 'h%d A %s\n' "$i" "$(addr_of "$i")"; done
+} >"$TMP/$ZONE.zone"
+mkdir -p "$TMP/knot"
+cat >"$TMP/knot.conf" <<EOF
+server:
+    rundir: "$TMP/knot"
+    listen: $ADDR@${PORT[knot]}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$TMP/knot"
+log:
+  - target: stderr
+    any: warning
+template:
+  - id: default
+    storage: "$TMP"
+    file: "%s.zone"
+zone:
+  - domain: $ZONE
+EOF
 
 # ---------------------------------------------------------------- helpers
 # probe PORT QNAME -> prints the rcode of one A query, or nothing on timeout.
@@ -330,12 +381,29 @@ start_server() {
         taskset -c 0 unbound -d -c "$TMP/unbound.conf" >"$TMP/unbound.log" 2>&1 &
         PID[$name]=$!
         ;;
+    floor)
+        taskset -c 0 "$FLOOR_BIN" "$ADDR:${PORT[floor]}" >"$TMP/floor.log" 2>&1 &
+        PID[$name]=$!
+        await_answer "$name" "h0.$ZONE"
+        sleep 0.5
+        RSS_IDLE[$name]=$(status_kb "${PID[$name]}" VmRSS)
+        log "$name pid ${PID[$name]} on $ADDR:${PORT[$name]}, idle VmRSS ${RSS_IDLE[$name]} KiB"
+        return
+        ;;
+    knot)
+        taskset -c 0 knotd -c "$TMP/knot.conf" >"$TMP/knot.log" 2>&1 &
+        PID[$name]=$!
+        ;;
     esac
     await_answer "$name" "h0.$ZONE"
     rc=$(probe "${PORT[$name]}" "nx0.$ZONE")
     [[ $rc == NXDOMAIN ]] || die "$name: nx0.$ZONE gave '${rc:-timeout}', want NXDOMAIN"
     sleep 0.5
     RSS_IDLE[$name]=$(status_kb "${PID[$name]}" VmRSS)
+    if ! serves fwd "$name"; then
+        log "$name pid ${PID[$name]} on $ADDR:${PORT[$name]}, idle VmRSS ${RSS_IDLE[$name]} KiB"
+        return
+    fi
     # Forwarding works (a name outside the fwd list, so the warm-up still adds
     # BENCH_FWD_NAMES entries); after the idle figure, which stays load-free.
     rc=$(probe "${PORT[$name]}" "probe.$FWD_ZONE")
@@ -401,7 +469,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         if [[ $c == fwd && $r == 1 ]]; then
             # After round 1's other cases, so the "before" figure already has
             # what serving costs and the delta is mostly the cache.
-            for s in "${SERVERS[@]}"; do warm_up "$s"; done
+            for s in "${SERVERS[@]}"; do if serves fwd "$s" && [[ $s != floor ]]; then warm_up "$s"; fi; done
             UPSTREAM_TICKS0=$(cpu_ticks "${PID[upstream]}")
         fi
         for s in "${SERVERS[@]}"; do if serves "$c" "$s"; then run_one "$r" "$s" "$c"; fi; done
@@ -418,6 +486,8 @@ version_of() {
     lanseal) echo "lanseal $LANSEAL_BIN ($(stat -c %s "$LANSEAL_BIN") bytes, built $(date -u -r "$LANSEAL_BIN" +%FT%TZ))" ;;
     dnsmasq) dnsmasq --version | head -n1 | awk '{ print "dnsmasq " $3 }' ;;
     unbound) unbound -V | awk '/^Version/ { print "unbound " $2; exit }' ;;
+    knot) knotd -V | awk '{ print "knot " $NF; exit }' ;;
+    floor) echo "floor tests/bench/floor.rs ($(rustc --version | awk '{ print $1, $2 }') -C opt-level=3)" ;;
     esac
 }
 REPORT=$TMP/report.txt
@@ -465,6 +535,12 @@ IDLE_LIST=$(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${RSS_IDLE[$s]}";
                 for (ci = 1; ci <= nc; ci++)
                     if ((("lanseal", C[ci]) in cpu) && (("dnsmasq", C[ci]) in cpu))
                         printf "lanseal/dnsmasq CPU us/q, %-6s: %.2f\n", C[ci], cpu["lanseal", C[ci]] / cpu["dnsmasq", C[ci]]
+                for (ci = 1; ci <= nc; ci++) {
+                    if ((("lanseal", C[ci]) in cpu) && (("floor", C[ci]) in cpu))
+                        printf "lanseal/floor   CPU us/q, %-6s: %.2f\n", C[ci], cpu["lanseal", C[ci]] / cpu["floor", C[ci]]
+                    if ((("lanseal", C[ci]) in cpu) && (("knot", C[ci]) in cpu))
+                        printf "lanseal/knot    CPU us/q, %-6s: %.2f\n", C[ci], cpu["lanseal", C[ci]] / cpu["knot", C[ci]]
+                }
                 if ((("lanseal", "ipname") in cpu) && (("lanseal", "local") in cpu))
                     printf "lanseal ipname/local CPU us/q:    %.2f\n", cpu["lanseal", "ipname"] / cpu["lanseal", "local"]
             }
@@ -474,6 +550,7 @@ IDLE_LIST=$(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${RSS_IDLE[$s]}";
         echo "fwd cache warm-up (before the first fwd run, each server was sent the $FWD_NAMES fwd names once; all answered NOERROR):"
         printf '%-8s %14s %14s %12s\n' server "RSS before KiB" "RSS after KiB" bytes/entry
         for s in "${SERVERS[@]}"; do
+            [[ -n ${RSS_WARM0[$s]:-} ]] || continue
             printf '%-8s %14s %14s %12d\n' "$s" "${RSS_WARM0[$s]}" "${RSS_WARM1[$s]}" \
                 "$(((RSS_WARM1[$s] - RSS_WARM0[$s]) * 1024 / FWD_NAMES))"
         done
@@ -490,7 +567,7 @@ IDLE_LIST=$(for s in "${SERVERS[@]}"; do printf '%s=%s ' "$s" "${RSS_IDLE[$s]}";
             echo "WARNING: the fwd upstream worked during the rounds: some fwd answers did not come from a cache"
         fi
     fi
-    if awk -F'\t' 'NR > 1 && ($5 > 0 || $9 < 100) { bad = 1 } END { exit !bad }' "$ROUNDS_TSV"; then
+    if awk -F'\t' 'NR > 1 && $2 != "floor" && ($5 > 0 || $9 < 100) { bad = 1 } END { exit !bad }' "$ROUNDS_TSV"; then
         echo "WARNING: some runs lost queries or got unexpected rcodes; see the rounds file"
     fi
 } >"$REPORT"
