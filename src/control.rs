@@ -28,6 +28,7 @@ use crate::config::{self, Config};
 use crate::counters::Counters;
 use crate::dns::acl::{self, Acl, AclEntry, Net};
 use crate::dns::answer::{Answerer, Forwarding};
+use crate::dns::cache::prefetch::Prefetches;
 use crate::dns::cache::{self, Cache};
 use crate::dns::dynamic::DynamicZone;
 use crate::dns::forward::{self, Forwarder, Health};
@@ -116,6 +117,8 @@ pub struct State {
     forwarder: Option<Arc<Forwarder>>,
     /// What `forwarder` was built from (upstreams from `resolv_file` resolved).
     forward: forward::Settings,
+    /// The prefetch queue of every cache built here (`prefetch` switches it).
+    prefetches: Arc<Prefetches>,
     /// Records a role feeds at run time (the delegate's TXT values).
     dynamic: Option<Arc<DynamicZone>>,
     /// Bumped when the watched files or the need to watch interfaces change.
@@ -145,6 +148,7 @@ impl State {
             limiter: limiter(config.dns.rate_limit_qps),
             forwarder: None,
             forward: forward::Settings::default(),
+            prefetches: Arc::new(Prefetches::new(config.dns.prefetch)),
             dynamic,
             watch_generation: 0,
             stopping: false,
@@ -172,6 +176,7 @@ impl State {
             acl: Acl::new(&self.dns.acl, &self.local),
             limiter: self.limiter.clone(),
             forwarder: self.forwarder.clone(),
+            prefetches: self.prefetches.clone(),
             stopping: self.stopping,
         }
     }
@@ -195,6 +200,7 @@ impl State {
     /// Rebuilds the forwarder if its settings changed, keeping the cache when its
     /// own settings did not.
     fn update_forwarder(&mut self, dns: &config::Dns) {
+        self.prefetches.set_enabled(dns.prefetch);
         let settings = forward_settings(dns);
         let same_cache = cache_settings(&self.dns) == cache_settings(dns);
         let built = self.forwarder.is_some() == has_upstreams(&settings);
@@ -208,7 +214,7 @@ impl State {
             settings.upstreams.len(),
             settings.routes.len()
         );
-        self.forwarder = forwarder(&settings, dns, keep);
+        self.forwarder = forwarder(&settings, dns, keep, &self.prefetches);
         self.forward = settings;
     }
 }
@@ -407,7 +413,10 @@ impl Control {
 
     /// Every counter, the cache's size and use, the upstreams' health.
     pub fn stats(&self) -> Stats {
-        let forwarder = self.lock().forwarder.clone();
+        let (forwarder, prefetches) = {
+            let state = self.lock();
+            (state.forwarder.clone(), state.prefetches.clone())
+        };
         let mut stats = Stats {
             counters: self.inner.counters.snapshot(),
             ..Stats::default()
@@ -420,6 +429,10 @@ impl Control {
                 ("rebind_dropped", f.rebind_dropped.load(Relaxed)),
                 ("inflight", f.inflight()),
                 ("inflight_full", f.inflight_full.load(Relaxed)),
+                ("prefetch_started", prefetches.started.load(Relaxed)),
+                ("prefetch_answered", prefetches.answered.load(Relaxed)),
+                ("prefetch_dropped", prefetches.dropped.load(Relaxed)),
+                ("prefetch_inflight", prefetches.inflight()),
             ];
             stats.upstreams = f.health();
         }
@@ -660,22 +673,25 @@ fn has_upstreams(settings: &forward::Settings) -> bool {
     !settings.upstreams.is_empty() || !settings.routes.is_empty()
 }
 
-/// The forwarder for `settings` (none without any upstream), keeping `cache`.
+/// The forwarder for `settings` (none without any upstream), keeping `cache`
+/// (a new one queues its prefetches in `prefetches`).
 fn forwarder(
     settings: &forward::Settings,
     dns: &config::Dns,
     cache: Option<Arc<Cache>>,
+    prefetches: &Arc<Prefetches>,
 ) -> Option<Arc<Forwarder>> {
     if !has_upstreams(settings) {
         return None;
     }
     let cache = cache.unwrap_or_else(|| {
-        Arc::new(Cache::new(
+        let cache = Cache::new(
             dns.cache_entries_max,
             dns.cache_bytes_max,
             dns.ttl_min,
             dns.ttl_max,
-        ))
+        );
+        Arc::new(cache.with_prefetches(prefetches.clone()))
     });
     Some(Arc::new(Forwarder::new(settings, cache)))
 }

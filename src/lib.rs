@@ -121,7 +121,9 @@
 //! - [`dns::cache`] — upstream answers as wire bytes with TTL offsets, 16 shards,
 //!   bounded by entries and bytes: `cache::scan` checks a response and says what
 //!   may be kept and for how long, `cache::table` keeps it (sampled-LRU eviction,
-//!   replay with TTLs patched). Invariant: every stored compression pointer was
+//!   replay with TTLs patched), `cache::prefetch` queues a hit in the last tenth
+//!   of its TTL for the I/O thread to ask again (one per entry, a flag bit;
+//!   `PREFETCH_INFLIGHT_MAX`). Invariant: every stored compression pointer was
 //!   checked to aim backwards inside the stored part.
 //! - [`dns::client`] — the one DNS client: random ID and port, answer/question
 //!   matching, TCP on TC=1, DNS over TLS padded; the forwarder uses it, and so do
@@ -130,7 +132,8 @@
 //! - [`dns::forward`] — a question to a checked answer in the cache: `upstream`
 //!   (routes, SRTT-ordered failover), `merge` (identical questions in flight asked
 //!   once, cancellation-safe), `rebind` (rebinding protection), `resolv`
-//!   (resolv.conf), serve-stale, `INFLIGHT_MAX`.
+//!   (resolv.conf), serve-stale, `INFLIGHT_MAX`, prefetches (only below
+//!   `PREFETCH_FORWARDER_LOAD_MAX` questions upstream: clients first).
 //! - [`dns::acl`] — who may ask: CIDR lists per address family, `local` from the
 //!   interfaces.
 //! - [`dns::ratelimit`] — per-client token buckets in a fixed-size sharded table
@@ -324,6 +327,7 @@
 //!   `CNAME_HOPS_MAX`, `ZONE_RECORDS_MAX`, `UDP_REQUEST_BYTES_MAX`,
 //!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`,
 //!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`,
+//!   `PREFETCH_INFLIGHT_MAX`,
 //!   `RUNTIME_RECORDS_MAX`, the HTTP and delegate limits in `http::limits` and
 //!   `delegate::api::limits`.
 //! - **Errors**: config errors are [`config::ConfigError`] (exit 2); run-time

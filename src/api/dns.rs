@@ -79,6 +79,12 @@ impl Api {
                     "rebind_dropped": forwarder("rebind_dropped"),
                 },
                 "cache": cache,
+                "prefetch": {
+                    "started": forwarder("prefetch_started"),
+                    "answered": forwarder("prefetch_answered"),
+                    "dropped": forwarder("prefetch_dropped"),
+                    "inflight": forwarder("prefetch_inflight"),
+                },
                 "upstreams": upstreams,
                 "inflight": forwarder("inflight"),
                 "process": {

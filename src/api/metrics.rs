@@ -87,6 +87,10 @@ impl Api {
                 "dns_inflight".to_string(),
                 find(&stats.forwarder, "inflight_full"),
             ),
+            (
+                "dns_prefetch_inflight".to_string(),
+                find(&stats.forwarder, "prefetch_dropped"),
+            ),
         ];
         for (server, counters) in self.http_servers() {
             for (name, counter) in [
@@ -262,6 +266,25 @@ impl Api {
             "Upstream questions in flight.",
             find(forwarder, "inflight"),
         );
+        for (name, key, help) in [
+            (
+                "lanseal_dns_prefetch_started_total",
+                "prefetch_started",
+                "Cached answers in the last tenth of their TTL asked upstream again.",
+            ),
+            (
+                "lanseal_dns_prefetch_answered_total",
+                "prefetch_answered",
+                "Prefetches whose fresh answer replaced the cached one.",
+            ),
+            (
+                "lanseal_dns_prefetch_dropped_total",
+                "prefetch_dropped",
+                "Prefetches not started: too many in flight, or the forwarder busy with clients.",
+            ),
+        ] {
+            out.single(name, "counter", help, find(forwarder, key));
+        }
         if let Some(cache) = &stats.cache {
             out.single(
                 "lanseal_dns_cache_entries",

@@ -296,6 +296,7 @@ fn serve_io_thread(
             counters.clone(),
             index,
         ));
+        tasks.spawn(prefetch_jobs(current.clone()));
         while tasks.join_next().await.is_some() {}
     });
 }
@@ -323,6 +324,27 @@ async fn forward_jobs(
                 Err(e) => log::debug!("UDP send to {}: {e}", job.peer),
             }
         });
+    }
+}
+
+/// Takes the prefetches cache hits queued (see `dns::cache::prefetch`) and asks
+/// the current forwarder, one task each. A prefetch dropped here (stopping, no
+/// forwarder) gives its place back.
+async fn prefetch_jobs(current: Arc<Current>) {
+    let prefetches = current.load().prefetches.clone();
+    loop {
+        prefetches.queued().await;
+        while let Some(prefetch) = prefetches.pop() {
+            let service = current.load();
+            if service.stopping {
+                continue;
+            }
+            let Some(forwarder) = service.forwarder.clone() else {
+                continue;
+            };
+            let exempt = service.answerer.is_local_zone(&prefetch.name);
+            tokio::spawn(async move { forwarder.prefetch(prefetch, exempt).await });
+        }
     }
 }
 
