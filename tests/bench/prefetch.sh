@@ -37,7 +37,7 @@
 #   BENCH_SECS      dnsperf -l per run (default 60)
 #   BENCH_ROUNDS    rounds, each prefetch off then on (default 1)
 #   BENCH_PORT      first port: front PORT, upstream PORT+1, their local APIs
-#                   PORT+2 and PORT+3 (default 15453)
+#                   PORT+2 and PORT+3 (default 15753)
 #   BENCH_KEEP=1    keep the temp dir with configs, logs and dnsperf output
 #
 # Default runtime: 2 runs × 60 s + start-up ≈ 2.5 min.
@@ -53,7 +53,7 @@ ZIPF_S=${BENCH_ZIPF_S:-1.0}
 QPS=${BENCH_QPS:-500}
 SECS=${BENCH_SECS:-60}
 ROUNDS=${BENCH_ROUNDS:-1}
-PORT0=${BENCH_PORT:-15453}
+PORT0=${BENCH_PORT:-15753}
 BENCH_OUT=${BENCH_OUT:-target/bench-prefetch.txt}
 ADDR=127.0.0.1 # loopback only: never point this anywhere else
 FRONT_PORT=$PORT0
@@ -110,7 +110,7 @@ trap 'exit 143' TERM
 # Answer data only (198.18.0.0/15, the benchmarking range, not private, so
 # rebinding protection lets it through); nothing is ever sent there.
 {
-    printf 'log_level = "warn"\nstate_dir = "%s/up"\n[dns]\nlisten = ["%s:%s"]\nthreads = 1\n' "$TMP" "$ADDR" "$UP_PORT"
+    printf 'log_level = "info"\nstate_dir = "%s/up"\n[dns]\nlisten = ["%s:%s"]\nthreads = 1\n' "$TMP" "$ADDR" "$UP_PORT"
     printf 'rate_limit_qps = 0\nresolv_file = ""\n[api]\nlisten = "%s:%s"\n\n' "$ADDR" "$UP_API"
     printf '[[zone]]\nname = "%s"\nmode = "authoritative"\nttl = %d\nrecords = [\n' "$ZONE" "$TTL"
     for ((i = 1; i <= NAMES; i++)); do
@@ -170,7 +170,7 @@ run() {
     local mode=$1 round=$2 state="$TMP/front-$1-$2"
     mkdir -p "$state"
     cat >"$TMP/front.toml" <<EOF
-log_level = "warn"
+log_level = "info"
 state_dir = "$state"
 [dns]
 listen = ["$ADDR:$FRONT_PORT"]
