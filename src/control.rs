@@ -39,6 +39,9 @@ use crate::dns::zone::{ZoneSpec, Zones, same_zone_name};
 
 /// Rate-limiter table size: clients tracked at once (about 40 bytes each).
 const RATE_LIMIT_CLIENTS_MAX: usize = 4096;
+/// The TCP rate limiter's table: TCP clients are at most `tcp_connections_max`
+/// at once (64 by default), so a small table holds them all (about 7 KiB).
+const TCP_RATE_LIMIT_CLIENTS_MAX: usize = 256;
 /// Runtime records at most: the store's bound, so what is kept can be served.
 pub use crate::store::RUNTIME_RECORDS_MAX;
 /// Renewal requests waiting for the certs role.
@@ -113,6 +116,7 @@ pub struct State {
     /// Subnets of the interfaces, for `acl = ["local"]`.
     local: Vec<Net>,
     limiter: Option<Arc<RateLimiter>>,
+    tcp_limiter: Option<Arc<RateLimiter>>,
     /// With its cache, which outlives reloads that keep the cache settings.
     forwarder: Option<Arc<Forwarder>>,
     /// What `forwarder` was built from (upstreams from `resolv_file` resolved).
@@ -145,7 +149,8 @@ impl State {
             zones: Arc::new(std::mem::take(&mut config.zone_data)),
             hosts: Arc::default(),
             local: Vec::new(),
-            limiter: limiter(config.dns.rate_limit_qps),
+            limiter: limiter(config.dns.rate_limit_qps, RATE_LIMIT_CLIENTS_MAX),
+            tcp_limiter: limiter(config.dns.rate_limit_qps, TCP_RATE_LIMIT_CLIENTS_MAX),
             forwarder: None,
             forward: forward::Settings::default(),
             prefetches: Arc::new(Prefetches::new(config.dns.prefetch)),
@@ -175,6 +180,7 @@ impl State {
             answerer,
             acl: Acl::new(&self.dns.acl, &self.local),
             limiter: self.limiter.clone(),
+            tcp_limiter: self.tcp_limiter.clone(),
             forwarder: self.forwarder.clone(),
             prefetches: self.prefetches.clone(),
             stopping: self.stopping,
@@ -500,7 +506,8 @@ impl Control {
         }
         state.update_forwarder(&config.dns);
         if qps_changed {
-            state.limiter = limiter(config.dns.rate_limit_qps);
+            state.limiter = limiter(config.dns.rate_limit_qps, RATE_LIMIT_CLIENTS_MAX);
+            state.tcp_limiter = limiter(config.dns.rate_limit_qps, TCP_RATE_LIMIT_CLIENTS_MAX);
         }
         if config.dns.acl.contains(&AclEntry::Local) {
             state.local = local_networks();
@@ -696,8 +703,9 @@ fn forwarder(
     Some(Arc::new(Forwarder::new(settings, cache)))
 }
 
-fn limiter(qps: u32) -> Option<Arc<RateLimiter>> {
-    (qps > 0).then(|| Arc::new(RateLimiter::new(qps, RATE_LIMIT_CLIENTS_MAX)))
+/// `qps` per client in a table of `clients` (none when `qps` is 0).
+fn limiter(qps: u32, clients: usize) -> Option<Arc<RateLimiter>> {
+    (qps > 0).then(|| Arc::new(RateLimiter::new(qps, clients)))
 }
 
 /// The interfaces' subnets; loopback alone when they cannot be read (never open).

@@ -142,7 +142,10 @@
 //!   a generation number per publish, an `Arc` per thread.
 //! - [`dns::server`] — sockets and threads: blocking UDP threads, and one I/O
 //!   thread (tokio `current_thread`) for TCP clients and upstream queries; TCP
-//!   connection and idle limits.
+//!   connection and idle limits, and `rate_limit_qps` over TCP in a table of its
+//!   own (a UDP client slipped TC=1 can still retry over TCP): over the limit a
+//!   query is dropped, and `TCP_RATE_LIMIT_DROPS_MAX` in a row close the
+//!   connection.
 //! - [`watch`] — inotify on the lease/hosts directories and a netlink route socket;
 //!   zero CPU while nothing changes.
 //! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write
@@ -326,6 +329,7 @@
 //!   `tcp_connections_max`, `tcp_idle_timeout_ms`, `rate_limit_qps`,
 //!   `CNAME_HOPS_MAX`, `ZONE_RECORDS_MAX`, `UDP_REQUEST_BYTES_MAX`,
 //!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`,
+//!   `TCP_RATE_LIMIT_CLIENTS_MAX`, `TCP_RATE_LIMIT_DROPS_MAX`,
 //!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`,
 //!   `PREFETCH_INFLIGHT_MAX`,
 //!   `RUNTIME_RECORDS_MAX`, the HTTP and delegate limits in `http::limits` and

@@ -76,6 +76,10 @@ impl Api {
                 find(&stats.counters, "dns_rate_limited"),
             ),
             (
+                "dns_tcp_rate_limit".to_string(),
+                find(&stats.counters, "dns_tcp_rate_limited"),
+            ),
+            (
                 "dns_forward_queue".to_string(),
                 find(&stats.counters, "dns_forward_queue_full"),
             ),
@@ -208,6 +212,11 @@ impl Api {
                 "DNS requests over the rate limit answered with an empty TC=1 response.",
             ),
             (
+                "lanseal_dns_tcp_rate_limit_closed_total",
+                "dns_tcp_rate_limit_closed",
+                "DNS-over-TCP connections closed after queries over the rate limit.",
+            ),
+            (
                 "lanseal_reloads_total",
                 "reloads",
                 "Configs applied by SIGHUP.",
@@ -233,6 +242,7 @@ impl Api {
         for (reason, value) in [
             ("acl", find(counters, "dns_acl_dropped")),
             ("rate_limit", find(counters, "dns_rate_limited")),
+            ("tcp_rate_limit", find(counters, "dns_tcp_rate_limited")),
             ("malformed", find(counters, "dns_malformed")),
             (
                 "forward_queue_full",

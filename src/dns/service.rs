@@ -24,6 +24,8 @@ pub struct Service {
     pub acl: Acl,
     /// `None` when `rate_limit_qps = 0`.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// The same limit over TCP, in a table of its own (see `dns::server`).
+    pub tcp_limiter: Option<Arc<RateLimiter>>,
     /// `None` when no upstream is configured.
     pub forwarder: Option<Arc<Forwarder>>,
     /// The prefetches every cache queues; one for the process's life, so the I/O
