@@ -28,6 +28,7 @@ use crate::config::{self, Config};
 use crate::counters::Counters;
 use crate::dns::acl::{self, Acl, AclEntry, Net};
 use crate::dns::answer::{Answerer, Forwarding};
+use crate::dns::cache::prefetch::Prefetches;
 use crate::dns::cache::{self, Cache};
 use crate::dns::dynamic::DynamicZone;
 use crate::dns::forward::{self, Forwarder, Health};
@@ -38,6 +39,9 @@ use crate::dns::zone::{ZoneSpec, Zones, same_zone_name};
 
 /// Rate-limiter table size: clients tracked at once (about 40 bytes each).
 const RATE_LIMIT_CLIENTS_MAX: usize = 4096;
+/// The TCP rate limiter's table: TCP clients are at most `tcp_connections_max`
+/// at once (64 by default), so a small table holds them all (about 7 KiB).
+const TCP_RATE_LIMIT_CLIENTS_MAX: usize = 256;
 /// Runtime records at most: the store's bound, so what is kept can be served.
 pub use crate::store::RUNTIME_RECORDS_MAX;
 /// Renewal requests waiting for the certs role.
@@ -114,10 +118,13 @@ pub struct State {
     /// Subnets of the interfaces, for `acl = ["local"]`.
     local: Vec<Net>,
     limiter: Option<Arc<RateLimiter>>,
+    tcp_limiter: Option<Arc<RateLimiter>>,
     /// With its cache, which outlives reloads that keep the cache settings.
     forwarder: Option<Arc<Forwarder>>,
     /// What `forwarder` was built from (upstreams from `resolv_file` resolved).
     forward: forward::Settings,
+    /// The prefetch queue of every cache built here (`prefetch` switches it).
+    prefetches: Arc<Prefetches>,
     /// Records a role feeds at run time (the delegate's TXT values).
     dynamic: Option<Arc<DynamicZone>>,
     /// Bumped when the watched files or the need to watch interfaces change.
@@ -144,9 +151,11 @@ impl State {
             zones: Arc::new(std::mem::take(&mut config.zone_data)),
             hosts: Arc::default(),
             local: Vec::new(),
-            limiter: limiter(config.dns.rate_limit_qps),
+            limiter: limiter(config.dns.rate_limit_qps, RATE_LIMIT_CLIENTS_MAX),
+            tcp_limiter: limiter(config.dns.rate_limit_qps, TCP_RATE_LIMIT_CLIENTS_MAX),
             forwarder: None,
             forward: forward::Settings::default(),
+            prefetches: Arc::new(Prefetches::new(config.dns.prefetch)),
             dynamic,
             watch_generation: 0,
             stopping: false,
@@ -173,7 +182,9 @@ impl State {
             answerer,
             acl: Acl::new(&self.dns.acl, &self.local),
             limiter: self.limiter.clone(),
+            tcp_limiter: self.tcp_limiter.clone(),
             forwarder: self.forwarder.clone(),
+            prefetches: self.prefetches.clone(),
             stopping: self.stopping,
         }
     }
@@ -197,6 +208,7 @@ impl State {
     /// Rebuilds the forwarder if its settings changed, keeping the cache when its
     /// own settings did not.
     fn update_forwarder(&mut self, dns: &config::Dns) {
+        self.prefetches.set_enabled(dns.prefetch);
         let settings = forward_settings(dns);
         let same_cache = cache_settings(&self.dns) == cache_settings(dns);
         let built = self.forwarder.is_some() == has_upstreams(&settings);
@@ -210,7 +222,7 @@ impl State {
             settings.upstreams.len(),
             settings.routes.len()
         );
-        self.forwarder = forwarder(&settings, dns, keep);
+        self.forwarder = forwarder(&settings, dns, keep, &self.prefetches);
         self.forward = settings;
     }
 }
@@ -409,9 +421,13 @@ impl Control {
 
     /// Every counter, the cache's size and use, the upstreams' health.
     pub fn stats(&self) -> Stats {
-        let (forwarder, zones) = {
+        let (forwarder, prefetches, zones) = {
             let state = self.lock();
-            (state.forwarder.clone(), state.zones.clone())
+            (
+                state.forwarder.clone(),
+                state.prefetches.clone(),
+                state.zones.clone(),
+            )
         };
         let mut stats = Stats {
             counters: self.inner.counters.snapshot(),
@@ -435,6 +451,10 @@ impl Control {
                 ("rebind_dropped", f.rebind_dropped.load(Relaxed)),
                 ("inflight", f.inflight()),
                 ("inflight_full", f.inflight_full.load(Relaxed)),
+                ("prefetch_started", prefetches.started.load(Relaxed)),
+                ("prefetch_answered", prefetches.answered.load(Relaxed)),
+                ("prefetch_dropped", prefetches.dropped.load(Relaxed)),
+                ("prefetch_inflight", prefetches.inflight()),
             ];
             stats.upstreams = f.health();
         }
@@ -505,7 +525,8 @@ impl Control {
         }
         state.update_forwarder(&config.dns);
         if qps_changed {
-            state.limiter = limiter(config.dns.rate_limit_qps);
+            state.limiter = limiter(config.dns.rate_limit_qps, RATE_LIMIT_CLIENTS_MAX);
+            state.tcp_limiter = limiter(config.dns.rate_limit_qps, TCP_RATE_LIMIT_CLIENTS_MAX);
         }
         if config.dns.acl.contains(&AclEntry::Local) {
             state.local = local_networks();
@@ -702,28 +723,32 @@ fn has_upstreams(settings: &forward::Settings) -> bool {
     !settings.upstreams.is_empty() || !settings.routes.is_empty()
 }
 
-/// The forwarder for `settings` (none without any upstream), keeping `cache`.
+/// The forwarder for `settings` (none without any upstream), keeping `cache`
+/// (a new one queues its prefetches in `prefetches`).
 fn forwarder(
     settings: &forward::Settings,
     dns: &config::Dns,
     cache: Option<Arc<Cache>>,
+    prefetches: &Arc<Prefetches>,
 ) -> Option<Arc<Forwarder>> {
     if !has_upstreams(settings) {
         return None;
     }
     let cache = cache.unwrap_or_else(|| {
-        Arc::new(Cache::new(
+        let cache = Cache::new(
             dns.cache_entries_max,
             dns.cache_bytes_max,
             dns.ttl_min,
             dns.ttl_max,
-        ))
+        );
+        Arc::new(cache.with_prefetches(prefetches.clone()))
     });
     Some(Arc::new(Forwarder::new(settings, cache)))
 }
 
-fn limiter(qps: u32) -> Option<Arc<RateLimiter>> {
-    (qps > 0).then(|| Arc::new(RateLimiter::new(qps, RATE_LIMIT_CLIENTS_MAX)))
+/// `qps` per client in a table of `clients` (none when `qps` is 0).
+fn limiter(qps: u32, clients: usize) -> Option<Arc<RateLimiter>> {
+    (qps > 0).then(|| Arc::new(RateLimiter::new(qps, clients)))
 }
 
 /// The interfaces' subnets; loopback alone when they cannot be read (never open).

@@ -40,6 +40,10 @@ pub struct ThreadCounters {
     pub rate_limited: Counter,
     /// Requests over the limit answered with an empty TC=1 response instead.
     pub rate_limit_slipped: Counter,
+    /// TCP requests over `rate_limit_qps`, dropped (TCP's own table).
+    pub tcp_rate_limited: Counter,
+    /// TCP connections closed after `TCP_RATE_LIMIT_DROPS_MAX` drops in a row.
+    pub tcp_rate_limit_closed: Counter,
     /// Requests too broken to answer (or responses), dropped.
     pub malformed: Counter,
     /// Requests handed to the forwarder (not local, not cached).
@@ -88,6 +92,8 @@ impl Counters {
             acl_dropped: Counter(AtomicUsize::new(0)),
             rate_limited: Counter(AtomicUsize::new(0)),
             rate_limit_slipped: Counter(AtomicUsize::new(0)),
+            tcp_rate_limited: Counter(AtomicUsize::new(0)),
+            tcp_rate_limit_closed: Counter(AtomicUsize::new(0)),
             malformed: Counter(AtomicUsize::new(0)),
             forwarded: Counter(AtomicUsize::new(0)),
             forward_queue_full: Counter(AtomicUsize::new(0)),
@@ -109,6 +115,11 @@ impl Counters {
             ("dns_acl_dropped", sum(|t| &t.acl_dropped)),
             ("dns_rate_limited", sum(|t| &t.rate_limited)),
             ("dns_rate_limit_slipped", sum(|t| &t.rate_limit_slipped)),
+            ("dns_tcp_rate_limited", sum(|t| &t.tcp_rate_limited)),
+            (
+                "dns_tcp_rate_limit_closed",
+                sum(|t| &t.tcp_rate_limit_closed),
+            ),
             ("dns_malformed", sum(|t| &t.malformed)),
             ("dns_forwarded", sum(|t| &t.forwarded)),
             ("dns_forward_queue_full", sum(|t| &t.forward_queue_full)),

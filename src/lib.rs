@@ -126,7 +126,9 @@
 //! - [`dns::cache`] — upstream answers as wire bytes with TTL offsets, 16 shards,
 //!   bounded by entries and bytes: `cache::scan` checks a response and says what
 //!   may be kept and for how long, `cache::table` keeps it (sampled-LRU eviction,
-//!   replay with TTLs patched). Invariant: every stored compression pointer was
+//!   replay with TTLs patched), `cache::prefetch` queues a hit in the last tenth
+//!   of its TTL for the I/O thread to ask again (one per entry, a flag bit;
+//!   `PREFETCH_INFLIGHT_MAX`). Invariant: every stored compression pointer was
 //!   checked to aim backwards inside the stored part.
 //! - [`dns::client`] — the one DNS client: random ID and port, answer/question
 //!   matching, TCP on TC=1, DNS over TLS padded; the forwarder uses it, and so do
@@ -135,7 +137,8 @@
 //! - [`dns::forward`] — a question to a checked answer in the cache: `upstream`
 //!   (routes, SRTT-ordered failover), `merge` (identical questions in flight asked
 //!   once, cancellation-safe), `rebind` (rebinding protection), `resolv`
-//!   (resolv.conf), serve-stale, `INFLIGHT_MAX`.
+//!   (resolv.conf), serve-stale, `INFLIGHT_MAX`, prefetches (only below
+//!   `PREFETCH_FORWARDER_LOAD_MAX` questions upstream: clients first).
 //! - [`dns::acl`] — who may ask: CIDR lists per address family, `local` from the
 //!   interfaces.
 //! - [`dns::ratelimit`] — per-client token buckets in a fixed-size sharded table
@@ -144,7 +147,10 @@
 //!   a generation number per publish, an `Arc` per thread.
 //! - [`dns::server`] — sockets and threads: blocking UDP threads, and one I/O
 //!   thread (tokio `current_thread`) for TCP clients and upstream queries; TCP
-//!   connection and idle limits.
+//!   connection and idle limits, and `rate_limit_qps` over TCP in a table of its
+//!   own (a UDP client slipped TC=1 can still retry over TCP): over the limit a
+//!   query is dropped, and `TCP_RATE_LIMIT_DROPS_MAX` in a row close the
+//!   connection.
 //! - [`watch`] — inotify on the lease/hosts directories and a netlink route socket;
 //!   zero CPU while nothing changes.
 //! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write
@@ -330,7 +336,9 @@
 //!   `tcp_connections_max`, `tcp_idle_timeout_ms`, `rate_limit_qps`,
 //!   `CNAME_HOPS_MAX`, `ZONE_RECORDS_MAX`, `UDP_REQUEST_BYTES_MAX`,
 //!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`,
+//!   `TCP_RATE_LIMIT_CLIENTS_MAX`, `TCP_RATE_LIMIT_DROPS_MAX`,
 //!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`,
+//!   `PREFETCH_INFLIGHT_MAX`,
 //!   `RUNTIME_RECORDS_MAX`, the HTTP and delegate limits in `http::limits` and
 //!   `delegate::api::limits`.
 //! - **Errors**: config errors are [`config::ConfigError`] (exit 2); run-time

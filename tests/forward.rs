@@ -555,3 +555,127 @@ fn sighup_keeps_the_cache() {
     let m = s.query("www.up.test", RecordType::A);
     assert_eq!(rcode(&m), ResponseCode::ServFail);
 }
+
+/// The TTL an entry of the prefetch test lives for: its last tenth is 3 s, wide
+/// enough for a poll every 250 ms on a loaded machine.
+const PREFETCH_TTL_SECS: u32 = 30;
+
+/// What one run of the prefetch test saw (see below).
+struct PrefetchRun {
+    /// Upstream queries after the last query.
+    upstream_queries: u64,
+    /// The front's cache misses and hits added by the query after the expiry.
+    misses_added: u64,
+    hits_added: u64,
+    /// The front's prefetch counters at the end.
+    prefetch: serde_json::Value,
+    /// The TTL of the answer after the expiry.
+    ttl_after_expiry: u32,
+    metrics: String,
+}
+
+/// A front (with `prefetch` as given) and its upstream: one query caches the
+/// answer; queries every 250 ms until one is answered in the last tenth of the
+/// TTL; then (after any prefetch is answered) one more once the first answer has
+/// surely expired. `None` if a stall made the polls miss the last tenth.
+fn prefetch_run(prefetch: bool) -> Option<PrefetchRun> {
+    let up = upstream(PREFETCH_TTL_SECS);
+    let state = TempDir::new();
+    let config = format!(
+        "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\nupstreams = [\"{}\"]\nprefetch = {prefetch}\n[api]\nlisten = \"127.0.0.1:0\"\n",
+        state.0.display(),
+        up.addr
+    );
+    let s = Server::start_config(&config);
+    let api = s.local_api();
+    let stats = || api.call("GET", "/api/v1/dns/stats", None).json();
+    let first = s.query("www.up.test", RecordType::A);
+    // The answer was cached before this instant.
+    let cached = Instant::now();
+    assert_eq!(ttl_of(&first), PREFETCH_TTL_SECS);
+    let window = PREFETCH_TTL_SECS / 10;
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let ttl = ttl_of(&s.query("www.up.test", RecordType::A));
+        if ttl <= window {
+            break;
+        }
+        if cached.elapsed() >= Duration::from_secs(u64::from(PREFETCH_TTL_SECS - window)) {
+            // The last tenth came and went between two polls.
+            return None;
+        }
+    }
+    if prefetch {
+        let answered = eventually(DEADLINE, || stats()["prefetch"]["answered"] == 1);
+        assert!(answered, "{}", stats());
+    }
+    // The first answer has expired (a second more than its TTL after it was
+    // cached, whole seconds counted either way).
+    let expired = cached + Duration::from_secs(u64::from(PREFETCH_TTL_SECS) + 1);
+    std::thread::sleep(expired.saturating_duration_since(Instant::now()));
+    let before = stats();
+    // Sent once: a retry would count twice.
+    let query = query_message("www.up.test", RecordType::A, true);
+    let after_expiry = udp_query_once(s.addr, &query, DEADLINE);
+    assert_eq!(answers(&after_expiry).len(), 1, "{after_expiry:?}");
+    let after = stats();
+    let added = |field: &str| {
+        after["cache"][field].as_u64().unwrap() - before["cache"][field].as_u64().unwrap()
+    };
+    Some(PrefetchRun {
+        upstream_queries: up.counters()["dns_queries"],
+        misses_added: added("misses"),
+        hits_added: added("hits"),
+        prefetch: after["prefetch"].clone(),
+        ttl_after_expiry: ttl_of(&after_expiry),
+        metrics: api.call("GET", "/metrics", None).body,
+    })
+}
+
+/// Issue 13: a cached answer asked for in the last tenth of its TTL is refreshed
+/// in the background, so the answer after the first one's expiry is still a hit
+/// (and the upstream saw one query more, before it); with `prefetch = false`
+/// that answer is a miss. Both runs go at once (each lasts a TTL).
+#[test]
+fn prefetch_refreshes_answers_asked_for_in_the_last_tenth_of_their_ttl() {
+    let run = |prefetch| {
+        // A machine stalled through a whole 3 s window gets two more tries.
+        (0..3)
+            .find_map(|_| prefetch_run(prefetch))
+            .expect("the polls never landed in the last tenth of the TTL")
+    };
+    let (on, off) = std::thread::scope(|scope| {
+        let on = scope.spawn(|| run(true));
+        let off = scope.spawn(|| run(false));
+        (on.join().unwrap(), off.join().unwrap())
+    });
+    // On: the first query and the prefetch went upstream; the query after the
+    // expiry was answered from the refreshed entry.
+    assert_eq!(on.upstream_queries, 2);
+    assert_eq!((on.hits_added, on.misses_added), (1, 0));
+    assert!(
+        on.ttl_after_expiry > PREFETCH_TTL_SECS / 2,
+        "{}",
+        on.ttl_after_expiry
+    );
+    assert_eq!(on.prefetch["started"], 1, "{}", on.prefetch);
+    assert_eq!(on.prefetch["answered"], 1, "{}", on.prefetch);
+    assert_eq!(on.prefetch["dropped"], 0, "{}", on.prefetch);
+    for line in [
+        "lanseal_dns_prefetch_started_total 1\n",
+        "lanseal_dns_prefetch_answered_total 1\n",
+        "lanseal_dns_prefetch_dropped_total 0\n",
+    ] {
+        assert!(on.metrics.contains(line), "{line}{}", on.metrics);
+    }
+    // Off: nothing asked early, and the query after the expiry missed and went
+    // upstream (its answer is then written from the cache: one hit too).
+    assert_eq!(off.upstream_queries, 2);
+    assert_eq!((off.hits_added, off.misses_added), (1, 1));
+    assert_eq!(off.ttl_after_expiry, PREFETCH_TTL_SECS);
+    assert_eq!(off.prefetch["started"], 0, "{}", off.prefetch);
+    assert!(
+        off.metrics
+            .contains("lanseal_dns_prefetch_started_total 0\n")
+    );
+}

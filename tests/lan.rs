@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -381,6 +382,93 @@ fn rate_limit_drops_and_slips() {
         &query_message("router.lan.test", RecordType::A, true),
     );
     assert_eq!(answers(&m), ["router.lan.test. 120 A 192.168.1.1"]);
+}
+
+/// A TCP connection to `addr` from `source` (e.g. 127.0.0.2).
+fn tcp_from(source: &str, addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let source: SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&source.into()).unwrap();
+    socket
+        .connect_timeout(&addr.into(), CLIENT_TIMEOUT)
+        .unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    stream
+}
+
+/// Issue 13: `rate_limit_qps` holds over TCP too, in TCP's own table. One client
+/// pipelines 100 queries on one connection with `rate_limit_qps = 20`: it gets
+/// the bucket's 20 answers and at most what refilled while the server worked
+/// (bounded by the time measured around it), the others are dropped and counted,
+/// and after 4 drops in a row (`TCP_RATE_LIMIT_DROPS_MAX`) the server closes the
+/// connection. Then another client is answered over TCP, and the limited one
+/// over UDP (the tables are separate, so a client slipped over UDP can retry
+/// over TCP).
+#[test]
+fn tcp_rate_limit_drops_then_closes_and_spares_other_clients() {
+    const QPS: u64 = 20;
+    const DROPS_IN_A_ROW_MAX: u64 = 4;
+    let s = Server::start(&format!("rate_limit_qps = {QPS}"), IP_ZONES);
+    let burst: u64 = 100;
+    let mut framed = Vec::new();
+    for id in 0..burst {
+        let mut m = query_message("router.lan.test", RecordType::A, true);
+        m.metadata.id = id as u16;
+        let packet = m.to_vec().unwrap();
+        framed.extend_from_slice(&(packet.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&packet);
+    }
+    let mut stream = TcpStream::connect_timeout(&s.addr, CLIENT_TIMEOUT).unwrap();
+    let started = Instant::now();
+    stream.write_all(&framed).unwrap();
+    // Answers until the server closes the connection (a FIN, or a reset since
+    // the rest of the burst was never read).
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut received = 0;
+    loop {
+        let mut length = [0u8; 2];
+        if stream.read_exact(&mut length).is_err() {
+            break;
+        }
+        let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
+        if stream.read_exact(&mut message).is_err() {
+            break;
+        }
+        let m = Message::from_vec(&message).unwrap();
+        assert_eq!(answers(&m), ["router.lan.test. 120 A 192.168.1.1"]);
+        received += 1;
+    }
+    let closed = s.counters_until(DEADLINE, |c| c["dns_tcp_rate_limit_closed"] >= 1);
+    // Every check happened between `started` and now.
+    let window_ms = started.elapsed().as_millis() as u64;
+    assert_eq!(closed["dns_tcp_rate_limit_closed"], 1, "{closed:?}");
+    let answered = closed["dns_answered"];
+    let limited = closed["dns_tcp_rate_limited"];
+    let refilled = QPS * (window_ms + 1) / 1000;
+    assert!(
+        (QPS..=QPS + refilled).contains(&answered),
+        "{answered} answered; expected {QPS} to {} ({window_ms} ms)",
+        QPS + refilled
+    );
+    assert!(limited >= DROPS_IN_A_ROW_MAX, "{closed:?}");
+    assert_eq!(closed["dns_queries"], answered + limited, "{closed:?}");
+    assert!(received <= answered, "{received} received, {answered} sent");
+    assert_eq!(closed["dns_rate_limited"], 0, "UDP's counter is UDP's");
+    // Another client is answered over TCP, and this one over UDP.
+    let m = query_message("router.lan.test", RecordType::A, true)
+        .to_vec()
+        .unwrap();
+    let mut other = tcp_from("127.0.0.2", s.addr);
+    for _ in 0..5 {
+        let reply = Message::from_vec(&tcp_exchange(&mut other, &m)).unwrap();
+        assert_eq!(answers(&reply), ["router.lan.test. 120 A 192.168.1.1"]);
+    }
+    assert_eq!(
+        answers(&s.query("router.lan.test", RecordType::A)),
+        ["router.lan.test. 120 A 192.168.1.1"]
+    );
 }
 
 #[test]

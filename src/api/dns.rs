@@ -78,6 +78,8 @@ impl Api {
                     "acl_dropped": counter("dns_acl_dropped"),
                     "rate_limited": counter("dns_rate_limited"),
                     "rate_limit_slipped": counter("dns_rate_limit_slipped"),
+                    "tcp_rate_limited": counter("dns_tcp_rate_limited"),
+                    "tcp_rate_limit_closed": counter("dns_tcp_rate_limit_closed"),
                     "malformed": counter("dns_malformed"),
                     "merged": forwarder("merged"),
                     "stale_served": forwarder("stale_served"),
@@ -85,6 +87,12 @@ impl Api {
                 },
                 "cache": cache,
                 "zones": zones,
+                "prefetch": {
+                    "started": forwarder("prefetch_started"),
+                    "answered": forwarder("prefetch_answered"),
+                    "dropped": forwarder("prefetch_dropped"),
+                    "inflight": forwarder("prefetch_inflight"),
+                },
                 "upstreams": upstreams,
                 "inflight": forwarder("inflight"),
                 "process": {

@@ -76,6 +76,10 @@ impl Api {
                 find(&stats.counters, "dns_rate_limited"),
             ),
             (
+                "dns_tcp_rate_limit".to_string(),
+                find(&stats.counters, "dns_tcp_rate_limited"),
+            ),
+            (
                 "dns_forward_queue".to_string(),
                 find(&stats.counters, "dns_forward_queue_full"),
             ),
@@ -86,6 +90,10 @@ impl Api {
             (
                 "dns_inflight".to_string(),
                 find(&stats.forwarder, "inflight_full"),
+            ),
+            (
+                "dns_prefetch_inflight".to_string(),
+                find(&stats.forwarder, "prefetch_dropped"),
             ),
         ];
         for (server, counters) in self.http_servers() {
@@ -204,6 +212,11 @@ impl Api {
                 "DNS requests over the rate limit answered with an empty TC=1 response.",
             ),
             (
+                "lanseal_dns_tcp_rate_limit_closed_total",
+                "dns_tcp_rate_limit_closed",
+                "DNS-over-TCP connections closed after queries over the rate limit.",
+            ),
+            (
                 "lanseal_reloads_total",
                 "reloads",
                 "Configs applied by SIGHUP.",
@@ -229,6 +242,7 @@ impl Api {
         for (reason, value) in [
             ("acl", find(counters, "dns_acl_dropped")),
             ("rate_limit", find(counters, "dns_rate_limited")),
+            ("tcp_rate_limit", find(counters, "dns_tcp_rate_limited")),
             ("malformed", find(counters, "dns_malformed")),
             (
                 "forward_queue_full",
@@ -262,6 +276,25 @@ impl Api {
             "Upstream questions in flight.",
             find(forwarder, "inflight"),
         );
+        for (name, key, help) in [
+            (
+                "lanseal_dns_prefetch_started_total",
+                "prefetch_started",
+                "Cached answers in the last tenth of their TTL asked upstream again.",
+            ),
+            (
+                "lanseal_dns_prefetch_answered_total",
+                "prefetch_answered",
+                "Prefetches whose fresh answer replaced the cached one.",
+            ),
+            (
+                "lanseal_dns_prefetch_dropped_total",
+                "prefetch_dropped",
+                "Prefetches not started: too many in flight, or the forwarder busy with clients.",
+            ),
+        ] {
+            out.single(name, "counter", help, find(forwarder, key));
+        }
         if let Some(cache) = &stats.cache {
             out.single(
                 "lanseal_dns_cache_entries",

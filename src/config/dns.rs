@@ -82,6 +82,8 @@ pub struct Dns {
     pub domain_needed: bool,
     /// Serve expired answers (RFC 8767) when every upstream fails.
     pub serve_stale: bool,
+    /// Refresh cached answers asked for in the last tenth of their TTL.
+    pub prefetch: bool,
     pub cache_entries_max: usize,
     pub cache_bytes_max: usize,
     pub ttl_min: u32,
@@ -140,6 +142,7 @@ pub(super) fn resolve(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigErr
         bogus_priv: raw.bogus_priv.unwrap_or(true),
         domain_needed: raw.domain_needed.unwrap_or(true),
         serve_stale: raw.serve_stale.unwrap_or(true),
+        prefetch: raw.prefetch.unwrap_or(true),
         cache_entries_max: bounds.cache_entries_max,
         cache_bytes_max: bounds.cache_bytes_max,
         ttl_min: bounds.ttl_min,

@@ -235,6 +235,7 @@ pub struct Dns {
     pub bogus_priv: Option<bool>,
     pub domain_needed: Option<bool>,
     pub serve_stale: Option<bool>,
+    pub prefetch: Option<bool>,
     pub cache_entries_max: Option<Spanned<i64>>,
     pub cache_bytes_max: Option<Spanned<i64>>,
     pub ttl_min: Option<Spanned<i64>>,

@@ -7,7 +7,19 @@
 //! shared queue; a UDP thread blocks in `recv_from`, answers into a reused buffer
 //! and sends: no event loop, task, channel or allocation per query. TCP runs on one
 //! `current_thread` tokio runtime of its own, and is bounded: at most `tcp_connections_max` clients (the oldest is closed to
-//! admit a new one) and an idle timeout per connection.
+//! admit a new one), an idle timeout per connection, and `rate_limit_qps` per
+//! client as over UDP.
+//!
+//! TCP's rate limit has its own table. A UDP client over the limit is "slipped"
+//! a TC=1 answer so that a real one retries over TCP, where its address is
+//! proven (why BIND's and Knot's RRL leave TCP alone); sharing the table would
+//! refuse exactly that retry whenever a spoofed flood drained the victim's
+//! bucket. Over TCP the bound is there for the router's CPU against a real host
+//! that floods (unbound's `ip-ratelimit` covers TCP for the same reason, and
+//! drops). A query over the limit is dropped, not answered REFUSED (which costs
+//! as much as an answer, and makes a stub resolver fail over or give up), and
+//! after `TCP_RATE_LIMIT_DROPS_MAX` drops in a row the connection is closed,
+//! freeing its place for other clients; both are counted.
 
 use std::collections::VecDeque;
 use std::io;
@@ -36,6 +48,10 @@ const TCP_BACKLOG: i32 = 128;
 const EPHEMERAL_PORT_ATTEMPTS_MAX: usize = 16;
 /// Pause after a failed accept or receive (e.g. out of file descriptors).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// A TCP connection whose client sent this many queries over the rate limit in
+/// a row is closed: a few, so a client that pipelines a burst slightly beyond
+/// the limit keeps its connection, while one that keeps flooding loses it.
+const TCP_RATE_LIMIT_DROPS_MAX: usize = 4;
 
 /// Every socket the DNS role serves, bound and ready.
 #[derive(Debug)]
@@ -296,6 +312,7 @@ fn serve_io_thread(
             counters.clone(),
             index,
         ));
+        tasks.spawn(prefetch_jobs(current.clone()));
         while tasks.join_next().await.is_some() {}
     });
 }
@@ -323,6 +340,27 @@ async fn forward_jobs(
                 Err(e) => log::debug!("UDP send to {}: {e}", job.peer),
             }
         });
+    }
+}
+
+/// Takes the prefetches cache hits queued (see `dns::cache::prefetch`) and asks
+/// the current forwarder, one task each. A prefetch dropped here (stopping, no
+/// forwarder) gives its place back.
+async fn prefetch_jobs(current: Arc<Current>) {
+    let prefetches = current.load().prefetches.clone();
+    loop {
+        prefetches.queued().await;
+        while let Some(prefetch) = prefetches.pop() {
+            let service = current.load();
+            if service.stopping {
+                continue;
+            }
+            let Some(forwarder) = service.forwarder.clone() else {
+                continue;
+            };
+            let exempt = service.answerer.is_local_zone(&prefetch.name);
+            tokio::spawn(async move { forwarder.prefetch(prefetch, exempt).await });
+        }
     }
 }
 
@@ -366,6 +404,7 @@ async fn serve_tcp(listener: tokio::net::TcpListener, context: Context, limits: 
         let id = next_id;
         let task = tokio::spawn(serve_connection(
             stream,
+            peer.ip(),
             context.clone(),
             public,
             limits.idle_timeout,
@@ -389,6 +428,7 @@ async fn serve_tcp(listener: tokio::net::TcpListener, context: Context, limits: 
 
 async fn serve_connection(
     mut stream: tokio::net::TcpStream,
+    client: std::net::IpAddr,
     context: Context,
     public: bool,
     idle_timeout: Duration,
@@ -398,6 +438,8 @@ async fn serve_connection(
     let mut request = Vec::new();
     let mut response = Vec::new();
     let mut query = Query::empty();
+    // Queries over the rate limit since the last one under it.
+    let mut over_limit = 0;
     loop {
         let mut length = [0u8; 2];
         let read = async {
@@ -413,6 +455,20 @@ async fn serve_connection(
         let counters = context.counters.thread(context.index);
         counters.queries.bump();
         let service = context.current.load();
+        if let Some(limiter) = &service.tcp_limiter {
+            if limiter.check(client, crate::clock::monotonic_ms()) == Verdict::Allow {
+                over_limit = 0;
+            } else {
+                counters.tcp_rate_limited.bump();
+                over_limit += 1;
+                if over_limit >= TCP_RATE_LIMIT_DROPS_MAX {
+                    log::debug!("TCP client {client} over the rate limit: connection closed");
+                    counters.tcp_rate_limit_closed.bump();
+                    break;
+                }
+                continue;
+            }
+        }
         let step =
             (service.answerer).answer(public, &request, Transport::Tcp, &mut query, &mut response);
         match step {

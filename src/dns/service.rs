@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::dns::acl::Acl;
 use crate::dns::answer::Answerer;
+use crate::dns::cache::prefetch::Prefetches;
 use crate::dns::forward::Forwarder;
 use crate::dns::ratelimit::RateLimiter;
 
@@ -23,8 +24,13 @@ pub struct Service {
     pub acl: Acl,
     /// `None` when `rate_limit_qps = 0`.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// The same limit over TCP, in a table of its own (see `dns::server`).
+    pub tcp_limiter: Option<Arc<RateLimiter>>,
     /// `None` when no upstream is configured.
     pub forwarder: Option<Arc<Forwarder>>,
+    /// The prefetches every cache queues; one for the process's life, so the I/O
+    /// thread that drains it never has to follow a new one.
+    pub prefetches: Arc<Prefetches>,
     /// SIGTERM: new queries are dropped unread while what was accepted drains.
     pub stopping: bool,
 }

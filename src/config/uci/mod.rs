@@ -93,6 +93,7 @@ const SHAPES: [Shape; 7] = [
             ("bogus_priv", Kind::Bool),
             ("domain_needed", Kind::Bool),
             ("serve_stale", Kind::Bool),
+            ("prefetch", Kind::Bool),
             ("cache_entries_max", Kind::Integer),
             ("cache_bytes_max", Kind::Integer),
             ("ttl_min", Kind::Integer),

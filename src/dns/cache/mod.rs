@@ -3,8 +3,9 @@
 //!
 //! Owns the cached entries and their bounds, in two parts: `scan` checks an upstream
 //! response and decides what of it may be kept and for how long; `table` keeps it
-//! (entries, their index, bounds, sampled-LRU eviction, replay with TTLs patched).
-//! This module is the public surface: [`Cache`], its sharding by key hash, and its
+//! (entries, their index, bounds, sampled-LRU eviction, replay with TTLs patched);
+//! `prefetch` hands entries asked for in the last tenth of their TTL to the
+//! forwarder, bounded. This module is the public surface: [`Cache`], its sharding by key hash, and its
 //! counters. An entry is the answer and authority sections of an upstream response
 //! exactly as received (the additional section is dropped), the offsets of their TTL
 //! fields, and its key (lower-case wire name, type, class, DO bit) in one heap
@@ -13,9 +14,10 @@
 //! checked, and every pointer aims strictly backwards at a label start already seen
 //! in the question, answer or authority section, so a replay never loops, never
 //! reaches the header or the dropped additional section, and decodes to names of at
-//! most 255 bytes. Nothing from the network can panic here. Lookups never allocate:
-//! one SipHash (random seed, since names are chosen by clients), one lock, one
-//! probe, one copy, TTL patching.
+//! most 255 bytes. Nothing from the network can panic here. Lookups never allocate
+//! (but for the name of a prefetch they start, once per entry and TTL): one
+//! SipHash (random seed, since names are chosen by clients), one lock, one probe,
+//! one copy, TTL patching.
 //!
 //! Bounds: 16 shards, each a `Mutex` over a table, get 1/16 of `entries_max` and
 //! `bytes_max`; a full shard evicts (see `table`). Measured (`memory_per_entry`,
@@ -23,6 +25,7 @@
 //! x86_64; by the same count about 95 on 32-bit MIPS (36-byte `Entry`, 40-byte
 //! block).
 
+pub mod prefetch;
 mod scan;
 mod table;
 #[cfg(test)]
@@ -30,10 +33,11 @@ mod testing;
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::dns::wire::HEADER_BYTES;
 
+use prefetch::{Prefetch, Prefetches};
 use scan::scan;
 use table::{Answer, Entry, Key, Shard};
 
@@ -80,6 +84,8 @@ pub struct Cache {
     ttl_max: u32,
     entries_max: usize,
     bytes_max: usize,
+    /// Where due hits queue their prefetch; `None`: never prefetched.
+    prefetches: Option<Arc<Prefetches>>,
 }
 
 impl fmt::Debug for Cache {
@@ -112,7 +118,14 @@ impl Cache {
             ttl_max: ttl_max.max(ttl_min),
             entries_max,
             bytes_max,
+            prefetches: None,
         }
+    }
+
+    /// Due hits queue their prefetch in `prefetches` (while it is enabled).
+    pub fn with_prefetches(mut self, prefetches: Arc<Prefetches>) -> Cache {
+        self.prefetches = Some(prefetches);
+        self
     }
 
     /// Stores the upstream `response` to the question (`name` in lower-case wire
@@ -163,8 +176,9 @@ impl Cache {
     /// client's question for `name` (so `out.len()` is where the records started in
     /// the upstream response), TTLs counted down. An entry expired less than
     /// `STALE_MAX_SECS` ago is written only when `allow_stale`, with TTL
-    /// `STALE_TTL_SECS` and `stale` set; an older one is removed. Allocates nothing
-    /// (`out` grows only if its capacity is short).
+    /// `STALE_TTL_SECS` and `stale` set; an older one is removed. A fresh hit in
+    /// the last tenth of its TTL queues a prefetch (see `prefetch`). Allocates
+    /// nothing but that prefetch's name (`out` grows only if its capacity is short).
     #[allow(clippy::too_many_arguments)]
     pub fn lookup(
         &self,
@@ -180,16 +194,34 @@ impl Cache {
         if out.len() != HEADER_BYTES + name.len() + 4 {
             return None;
         }
+        let prefetches = self.prefetches.as_ref().filter(|p| p.enabled());
         let key = self.key(name, qtype, qclass, dnssec_ok);
         let mut shard = self.shard(key.hash);
-        let hit = shard.lookup(&key, now, allow_stale, out);
-        let counter = match hit {
-            Some(Hit { stale: true, .. }) => &mut shard.stale,
+        let found = shard.lookup(&key, now, allow_stale, prefetches.map(|p| &**p), out);
+        let counter = match found {
+            Some((Hit { stale: true, .. }, _)) => &mut shard.stale,
             Some(_) => &mut shard.hits,
             None => &mut shard.misses,
         };
         *counter = counter.wrapping_add(1);
-        hit
+        drop(shard);
+        let (hit, prefetch) = found?;
+        if prefetch && let Some(prefetches) = prefetches {
+            prefetches.push(name, qtype, qclass, dnssec_ok);
+        }
+        Some(hit)
+    }
+
+    /// `prefetch` ended without replacing its entry (no answer, or one the cache
+    /// would not keep): a later hit may start another.
+    pub fn prefetch_ended(&self, prefetch: &Prefetch) {
+        let key = self.key(
+            &prefetch.name,
+            prefetch.qtype,
+            prefetch.qclass,
+            prefetch.dnssec_ok,
+        );
+        self.shard(key.hash).prefetch_ended(&key);
     }
 
     /// Entries, bytes, and lookups answered fresh, stale and not at all.
@@ -392,6 +424,84 @@ mod tests {
         broken.response.truncate(20);
         assert!(!broken.insert(&cache, NOW));
         assert_eq!(signed.ttls(&cache, NOW).unwrap()[0], 300);
+    }
+
+    /// The entry's lowest TTL is 300 s (the stored one): its last tenth starts
+    /// with 30 s left, at NOW + 270.
+    #[test]
+    fn a_hit_in_the_last_tenth_queues_one_prefetch_at_a_time() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let prefetches = Arc::new(Prefetches::new(true));
+        let cache = Cache::new(1000, 1 << 20, 0, 86400).with_prefetches(prefetches.clone());
+        let case = Case::of(&a_response("www.example.com.", 300));
+        assert!(case.insert(&cache, NOW));
+        assert!(case.replay(&cache, NOW + 269, false).is_some());
+        assert!(prefetches.pop().is_none(), "31 s left of 300: not yet");
+        let (hit, _) = case.replay(&cache, NOW + 270, false).unwrap();
+        assert!(!hit.stale, "the client gets the cached answer at once");
+        let prefetch = prefetches.pop().unwrap();
+        assert_eq!(
+            (&*prefetch.name, prefetch.qtype, prefetch.qclass),
+            (&case.qname[..], 1, 1)
+        );
+        // Under way: more hits start nothing, and are still hits.
+        for now in NOW + 271..NOW + 300 {
+            assert!(case.replay(&cache, now, false).is_some());
+        }
+        assert!(prefetches.pop().is_none());
+        assert_eq!(prefetches.inflight(), 1);
+        // It failed: the flag is cleared and its place freed, so a later hit
+        // tries again.
+        cache.prefetch_ended(&prefetch);
+        drop(prefetch);
+        assert_eq!(prefetches.inflight(), 0);
+        assert!(case.replay(&cache, NOW + 295, false).is_some());
+        let prefetch = prefetches.pop().unwrap();
+        // It was answered: the new entry replaces the old, with no flag.
+        assert!(case.insert(&cache, NOW + 296));
+        prefetch.answered();
+        drop(prefetch);
+        assert_eq!(case.ttls(&cache, NOW + 300).unwrap()[0], 296);
+        assert!(prefetches.pop().is_none(), "fresh again: nothing due");
+        assert!(case.replay(&cache, NOW + 296 + 270, false).is_some());
+        assert!(prefetches.pop().is_some());
+        // Stale answers are never prefetched; neither is anything when off.
+        let other = Case::of(&a_response("mail.example.com.", 300));
+        assert!(other.insert(&cache, NOW));
+        assert!(other.replay(&cache, NOW + 300, true).unwrap().0.stale);
+        prefetches.set_enabled(false);
+        assert!(other.replay(&cache, NOW + 299, false).is_some());
+        assert!(prefetches.pop().is_none());
+        assert_eq!(prefetches.started.load(Relaxed), 3);
+        assert_eq!(prefetches.answered.load(Relaxed), 1);
+        assert_eq!(prefetches.dropped.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn due_hits_beyond_the_bound_are_served_and_counted() {
+        use prefetch::PREFETCH_INFLIGHT_MAX;
+        use std::sync::atomic::Ordering::Relaxed;
+        let prefetches = Arc::new(Prefetches::new(true));
+        let cache = Cache::new(1000, 1 << 20, 0, 86400).with_prefetches(prefetches.clone());
+        let cases: Vec<Case> = (0..PREFETCH_INFLIGHT_MAX + 3)
+            .map(|i| Case::of(&a_response(&format!("h{i}.example.com."), 100)))
+            .collect();
+        for case in &cases {
+            assert!(case.insert(&cache, NOW));
+        }
+        for case in &cases {
+            assert!(case.replay(&cache, NOW + 95, false).is_some());
+        }
+        assert_eq!(prefetches.inflight(), PREFETCH_INFLIGHT_MAX);
+        assert_eq!(prefetches.dropped.load(Relaxed), 3);
+        // The dropped ones were not marked: once places are free, they start.
+        let queued: Vec<_> = std::iter::from_fn(|| prefetches.pop()).collect();
+        assert_eq!(queued.len(), PREFETCH_INFLIGHT_MAX);
+        drop(queued);
+        for case in &cases {
+            assert!(case.replay(&cache, NOW + 96, false).is_some());
+        }
+        assert_eq!(prefetches.inflight(), 3, "the marked ones start no other");
     }
 
     #[test]

@@ -9,19 +9,24 @@
 //! budget; otherwise it evicts the least useful of `EVICTION_SAMPLE` sampled
 //! entries: dead (expired more than `STALE_MAX_SECS` ago), then expired, then least
 //! recently used. A lookup copies the stored records and patches every TTL field
-//! with the time left. Invariants: a shard never holds more than its `entries_max`
-//! entries nor accounts more than its `bytes_max` bytes; the index is at most half
-//! full; a lookup allocates nothing.
+//! with the time left; a fresh hit in the last tenth of the entry's TTL (the TTL
+//! it was stored with) takes a prefetch place and marks the entry, so it has one
+//! prefetch at a time (see `prefetch`). Invariants: a shard never holds more than
+//! its `entries_max` entries nor accounts more than its `bytes_max` bytes; the index
+//! is at most half full; a lookup allocates nothing.
 
 use std::mem::size_of;
 
+use super::prefetch::{self, Prefetches};
 use super::{Hit, STALE_MAX_SECS, STALE_TTL_SECS};
 
 /// Entries looked at to choose one to evict (Redis samples 5; 8 is closer to LRU).
 const EVICTION_SAMPLE: usize = 8;
-/// An entry's flags: the RCODE in the low four bits, the DO bit in the top one.
+/// An entry's flags: the RCODE in the low four bits, the DO bit in the top one,
+/// and below it whether a prefetch of the entry is under way.
 const ENTRY_RCODE_MASK: u8 = 0x0F;
 const ENTRY_DNSSEC_OK: u8 = 0x80;
+const ENTRY_PREFETCHING: u8 = 0x40;
 
 const _: () = assert!(EVICTION_SAMPLE > 0);
 // Every entry pays for a slot of this size: keep it from growing unnoticed.
@@ -84,7 +89,7 @@ pub(super) struct Entry {
     authorities: u16,
     records_len: u16,
     name_len: u8,
-    /// RCODE in the low four bits, the DO bit in the top one.
+    /// RCODE in the low four bits, the DO bit in the top one, `ENTRY_PREFETCHING`.
     flags: u8,
 }
 
@@ -278,14 +283,18 @@ impl Shard {
 
     /// Appends the records of `key`'s entry to `out`, TTLs counted down to `now`.
     /// An entry expired less than `STALE_MAX_SECS` ago is written only when
-    /// `allow_stale`, with TTL `STALE_TTL_SECS`; an older one is removed.
+    /// `allow_stale`, with TTL `STALE_TTL_SECS`; an older one is removed. With
+    /// `prefetches`, a fresh hit in the last tenth of its TTL whose entry has no
+    /// prefetch under way takes a place and marks the entry: the flag is then true
+    /// and the caller queues the question.
     pub(super) fn lookup(
         &mut self,
         key: &Key<'_>,
         now: u32,
         allow_stale: bool,
+        prefetches: Option<&Prefetches>,
         out: &mut Vec<u8>,
-    ) -> Option<Hit> {
+    ) -> Option<(Hit, bool)> {
         let (slot, position) = self.find(key)?;
         let entry = self.entries.get_mut(position)?;
         let age = now.saturating_sub(entry.inserted);
@@ -302,14 +311,39 @@ impl Shard {
                 return None;
             }
         };
+        let prefetch = match prefetches {
+            Some(prefetches)
+                if !stale
+                    && entry.flags & ENTRY_PREFETCHING == 0
+                    && prefetch::due(ttl, entry.ttl) =>
+            {
+                let taken = prefetches.reserve();
+                if taken {
+                    entry.flags |= ENTRY_PREFETCHING;
+                }
+                taken
+            }
+            _ => false,
+        };
         entry.used = now;
         entry.replay(ttl, out);
-        Some(Hit {
+        let hit = Hit {
             rcode: entry.flags & ENTRY_RCODE_MASK,
             answers: entry.answers,
             authorities: entry.authorities,
             stale,
-        })
+        };
+        Some((hit, prefetch))
+    }
+
+    /// The prefetch of `key`'s entry ended without replacing it: a later hit
+    /// may start another.
+    pub(super) fn prefetch_ended(&mut self, key: &Key<'_>) {
+        if let Some((_, position)) = self.find(key)
+            && let Some(entry) = self.entries.get_mut(position)
+        {
+            entry.flags &= !ENTRY_PREFETCHING;
+        }
     }
 
     /// Stores `entry` under `key`, replacing the key's old entry and evicting others
@@ -625,7 +659,7 @@ mod tests {
         let mut out = vec![0; HEADER_BYTES + 3 + 4];
         assert!(
             shard
-                .lookup(&bare_key(&names[0], 0), 100, false, &mut out)
+                .lookup(&bare_key(&names[0], 0), 100, false, None, &mut out)
                 .is_some()
         );
         assert!(bare_insert(&mut shard, &names[4], 4, 100, 1000));

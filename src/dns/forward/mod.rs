@@ -4,7 +4,9 @@
 //! Owns the policy of asking upstream: which servers ([`upstream`]: routes, then
 //! fastest first by smoothed round-trip time, failing over to the next), at most
 //! [`INFLIGHT_MAX`] questions upstream at once, identical questions asked once
-//! ([`merge`]), rebinding protection ([`rebind`]), and the cache insert. Each
+//! ([`merge`]), rebinding protection ([`rebind`]), the cache insert, and the
+//! prefetches the cache asks for ([`Forwarder::prefetch`]: below
+//! [`PREFETCH_FORWARDER_LOAD_MAX`] questions upstream only). Each
 //! exchange goes through the one DNS client ([`crate::dns::client`]), which checks
 //! that the answer is for our question. Writing the client's response is not
 //! done here: [`Answerer::complete`] writes it from the cache, so local, cached and
@@ -33,6 +35,7 @@ use std::time::Instant;
 
 use crate::dns::answer::{Answerer, FromUpstream, Pending};
 use crate::dns::cache::Cache;
+use crate::dns::cache::prefetch::{PREFETCH_INFLIGHT_MAX, Prefetch};
 use crate::dns::client::{FLAG_CD, Question, Request};
 use crate::dns::dot;
 use crate::dns::wire;
@@ -44,6 +47,12 @@ pub use upstream::{Health, Upstream};
 pub const INFLIGHT_MAX: usize = 512;
 /// Jobs waiting for the forwarder thread; beyond this UDP threads drop (counted).
 pub const QUEUE_MAX: usize = 1024;
+/// A prefetch is asked only while fewer questions than this are upstream, so
+/// client questions come first: under load no prefetch starts, and prefetches
+/// alone can never bring the forwarder to `INFLIGHT_MAX`.
+pub const PREFETCH_FORWARDER_LOAD_MAX: usize = INFLIGHT_MAX / 2;
+
+const _: () = assert!(PREFETCH_FORWARDER_LOAD_MAX + PREFETCH_INFLIGHT_MAX <= INFLIGHT_MAX);
 
 /// A client query the UDP thread could not answer locally or from the cache.
 #[derive(Debug)]
@@ -165,6 +174,43 @@ impl Forwarder {
         response
     }
 
+    /// Asks `prefetch`'s question upstream again; the checked answer replaces the
+    /// cached entry. Not asked (counted as dropped) while the forwarder has
+    /// `PREFETCH_FORWARDER_LOAD_MAX` questions upstream. `exempt`: the name is in
+    /// a local zone. A chain's target outside local data is checked for
+    /// rebinding even when the chain started in a local zone (the entry does not
+    /// say where it came from): such an answer is dropped, the entry expires,
+    /// and the next client query asks again with its exemption.
+    pub async fn prefetch(&self, prefetch: Prefetch, exempt: bool) {
+        let question = Question {
+            name: &prefetch.name,
+            qtype: prefetch.qtype,
+            qclass: prefetch.qclass,
+        };
+        let refreshed = if self.inflight() >= PREFETCH_FORWARDER_LOAD_MAX {
+            prefetch.count_dropped();
+            false
+        } else {
+            let exempt = exempt || self.rebind_allowed(question.name);
+            match self.fetch(&question, 0, prefetch.dnssec_ok).await {
+                Fetched::Answer(answer) => matches!(
+                    self.check_and_cache(&question, prefetch.dnssec_ok, &answer, exempt),
+                    FromUpstream::Answer { cached: true, .. }
+                ),
+                Fetched::Busy | Fetched::Unanswered => false,
+            }
+        };
+        if refreshed {
+            prefetch.answered();
+        } else {
+            log::debug!(
+                "prefetch of {} not refreshed",
+                wire::name_to_string(question.name)
+            );
+            self.cache.prefetch_ended(&prefetch);
+        }
+    }
+
     /// Rebinding protection, then the cache.
     fn check_and_cache<'r>(
         &self,
@@ -269,4 +315,113 @@ enum Fetched {
     Answer(Arc<Vec<u8>>),
     Busy,
     Unanswered,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::Duration;
+
+    use crate::dns::cache::prefetch::Prefetches;
+    use crate::dns::wire::HEADER_BYTES;
+
+    const NAME: &[u8] = b"\x03www\x07example\x03com\x00";
+
+    /// A query for `NAME` A, as a client (or the forwarder) sends it.
+    fn query() -> Vec<u8> {
+        let mut packet = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        packet.extend_from_slice(NAME);
+        packet.extend_from_slice(&[0, 1, 0, 1]);
+        packet
+    }
+
+    /// The answer to `query` (its ID and question): `NAME` A 192.0.2.1, `ttl`.
+    fn answer_to(query: &[u8], ttl: u32) -> Vec<u8> {
+        let question_end = HEADER_BYTES + NAME.len() + 4;
+        let mut response = query[..2].to_vec();
+        response.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+        response.extend_from_slice(&query[HEADER_BYTES..question_end]);
+        response.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1]);
+        response.extend_from_slice(&ttl.to_be_bytes());
+        response.extend_from_slice(&[0, 4, 192, 0, 2, 1]);
+        response
+    }
+
+    /// An upstream on loopback answering every query with TTL 300, counting them.
+    fn upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let address = socket.local_addr().unwrap();
+        let queries = Arc::new(AtomicUsize::new(0));
+        let counted = queries.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+                counted.fetch_add(1, SeqCst);
+                let _ = socket.send_to(&answer_to(&buf[..n], 300), peer);
+            }
+        });
+        (address, queries)
+    }
+
+    /// The TTL the cache replays for `NAME` A at `now`; a due hit queues a prefetch.
+    fn cached_ttl(cache: &Cache, now: u32) -> Option<u32> {
+        let mut out = query();
+        cache.lookup(NAME, 1, 1, false, now, false, &mut out)?;
+        let at = HEADER_BYTES + NAME.len() + 4 + 6;
+        Some(u32::from_be_bytes(out[at..at + 4].try_into().unwrap()))
+    }
+
+    #[test]
+    fn a_prefetch_replaces_the_entry_and_waits_for_client_questions_first() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (address, queries) = upstream();
+        let prefetches = Arc::new(Prefetches::new(true));
+        let cache =
+            Arc::new(Cache::new(100, 1 << 20, 0, 86400).with_prefetches(prefetches.clone()));
+        let settings = Settings {
+            upstreams: vec![Upstream {
+                address,
+                tls_name: None,
+            }],
+            ..Settings::default()
+        };
+        let forwarder = Forwarder::new(&settings, cache.clone());
+        let now = crate::clock::monotonic_secs();
+        assert!(cache.insert(NAME, 1, 1, false, &answer_to(&query(), 20), now, None));
+        // 2 s left of 20: due. The hit itself is served from the cache.
+        assert_eq!(cached_ttl(&cache, now + 18), Some(2));
+        let prefetch = prefetches.pop().unwrap();
+        runtime.block_on(forwarder.prefetch(prefetch, false));
+        assert_eq!(queries.load(SeqCst), 1);
+        assert_eq!(prefetches.answered.load(Relaxed), 1);
+        assert_eq!(prefetches.inflight(), 0);
+        let ttl = cached_ttl(&cache, crate::clock::monotonic_secs()).unwrap();
+        assert!(
+            ttl > 290,
+            "the upstream's fresh answer replaced the entry: {ttl}"
+        );
+
+        // Busy with client questions: the prefetch is not asked, and the entry is
+        // unmarked, so a later hit tries again.
+        forwarder
+            .inflight
+            .store(PREFETCH_FORWARDER_LOAD_MAX, Relaxed);
+        let later = crate::clock::monotonic_secs() + 290;
+        assert!(cached_ttl(&cache, later).is_some());
+        runtime.block_on(forwarder.prefetch(prefetches.pop().unwrap(), false));
+        assert_eq!(queries.load(SeqCst), 1, "nothing asked upstream");
+        assert_eq!(prefetches.dropped.load(Relaxed), 1);
+        assert!(cached_ttl(&cache, later).is_some());
+        assert!(prefetches.pop().is_some(), "tried again");
+        forwarder.inflight.store(0, Relaxed);
+    }
 }
