@@ -112,9 +112,10 @@
 //!   under `lease_domain`; bounded (`HOST_NAMES_MAX`), rebuilt whole on change.
 //! - [`dns::blocklist`] — `[[blocklist]]` files (hosts, domain, adblock and
 //!   dnsmasq lines, told apart per line; junk skipped and counted) as one set
-//!   per list: `set` an arena of wire names and an open-addressing table of
-//!   `u32` offsets with one-byte fingerprints (no allocation per name, about
-//!   30 bytes per name), hashed label by label from the right so a name and
+//!   per list: `set` an arena of names packed six bits a character
+//!   (`packed`) and an open-addressing table of `u32` offsets with one-byte
+//!   fingerprints (no allocation per name; 20 bytes a name of 17 characters),
+//!   hashed label by label from the right so a name and
 //!   its parents cost one pass and one probe each; the most specific entry of
 //!   any list wins, allow over block. A list whose files did not change is
 //!   kept; one whose file cannot be read keeps its previous version; the

@@ -43,7 +43,7 @@ PORT=${BENCH_PORT:-15453}
 ADDR=127.0.0.1 # loopback only
 SERVERS=(lanseal dnsmasq-address dnsmasq-hosts)
 declare -A WANT=([lanseal]=NXDOMAIN [dnsmasq-address]=NXDOMAIN [dnsmasq-hosts]=NOERROR)
-declare -A LOAD_MS=() RSS=() HWM=() RSS_EMPTY=() ANON=() ANON_EMPTY=() PID=()
+declare -A LOAD_MS=() LOAD_CPU_MS=() RSS=() HWM=() RSS_EMPTY=() ANON=() ANON_EMPTY=() PID=()
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
@@ -56,6 +56,7 @@ if [[ -z ${LANSEAL_BIN:-} ]]; then
 fi
 
 TMP=$(mktemp -d /tmp/lanseal-bench-blocklist.XXXXXX)
+chmod 755 "$TMP" # dnsmasq started as root reads the lists as nobody
 cleanup() {
     local p
     for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
@@ -66,14 +67,14 @@ trap cleanup EXIT
 # ---------------------------------------------------------------- the list
 awk -v n="$LIST_NAMES" 'BEGIN {
     srand(1)
-    split("ads track cdn pixel metrics stats tag analytics beacon img static api log click sync", sub, " ")
+    split("ads track cdn pixel metrics stats tag analytics beacon img static api log click sync", subs, " ")
     split("com com com com net net org info io xyz ru de co.uk com.br top site online club", tld, " ")
     letters = "abcdefghijklmnopqrstuvwxyz0123456789"
     while (count < n) {
         len = 5 + int(rand() * 10); d = ""
         for (i = 0; i < len; i++) d = d substr(letters, 1 + int(rand() * (i ? 36 : 26)), 1)
         name = d "." tld[1 + int(rand() * 18)]
-        if (rand() < 0.5) name = sub[1 + int(rand() * 15)] (rand() < 0.3 ? int(rand() * 100) : "") "." name
+        if (rand() < 0.5) name = subs[1 + int(rand() * 15)] (rand() < 0.3 ? int(rand() * 100) : "") "." name
         if (name in seen) continue
         seen[name] = 1; count++
         print name
@@ -97,7 +98,9 @@ cpu_ticks() { # utime+stime of PID, all threads
     echo $((f[11] + f[12]))
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-rcode() { dig @"$ADDR" -p "$PORT" +time=1 +tries=1 "$1" A 2>/dev/null | awk '/status:/ { sub(",", "", $6); print $6 }'; }
+rcode() { # the rcode of one A query, or nothing (not up yet)
+    { dig @"$ADDR" -p "$PORT" +time=1 +tries=1 "$1" A 2>/dev/null || true; } | awk '/status:/ { sub(",", "", $6); print $6 }'
+}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 launch() { # launch SERVER LIST(list|empty): starts it on core 0
@@ -152,11 +155,14 @@ for s in "${SERVERS[@]}"; do
     launch "$s" list
     await "$s" "$PROBE" "${WANT[$s]}"
     LOAD_MS[$s]=$(($(now_ms) - t0))
+    # CPU time, not only wall time: on a shared machine the wall time includes
+    # waiting for a core. The process does nothing else before its first answer.
+    LOAD_CPU_MS[$s]=$(($(cpu_ticks "${PID[$s]}") * 1000 / $(getconf CLK_TCK)))
     sleep 1
     RSS[$s]=$(status_kb "${PID[$s]}" VmRSS)
     HWM[$s]=$(status_kb "${PID[$s]}" VmHWM)
     ANON[$s]=$(status_kb "${PID[$s]}" RssAnon)
-    log "$s: loaded in ${LOAD_MS[$s]} ms, VmRSS ${RSS[$s]} KiB (empty ${RSS_EMPTY[$s]}), VmHWM ${HWM[$s]} KiB"
+    log "$s: loaded in ${LOAD_MS[$s]} ms (CPU ${LOAD_CPU_MS[$s]} ms), VmRSS ${RSS[$s]} KiB (empty ${RSS_EMPTY[$s]}), VmHWM ${HWM[$s]} KiB"
     if [[ $s == lanseal ]]; then
         LANSEAL_LOG=$(grep -m1 'blocklist `bench`: ' "$TMP/lanseal-list.log" | sed 's/^lanseal\[[A-Z]*\] //')
         SOA_CHECK=$(dig @"$ADDR" -p "$PORT" +noall +comments +authority "www.$PROBE" A | grep -E 'status|SOA' | tr -s ' \t' ' ')
@@ -202,13 +208,13 @@ REPORT=$TMP/report.txt
     echo "versions: lanseal $LANSEAL_BIN ($(stat -c %s "$LANSEAL_BIN") bytes); $(dnsmasq --version | head -n1 | awk '{ print "dnsmasq " $3 }')"
     echo "dnsperf -l $SECS -c $CLIENTS -T 1 -q $OUTSTANDING -Q ${QPS/#0/unthrottled}; servers on core 0, dnsperf on core 1; loadavg before $LOAD_BEFORE, after $LOAD_AFTER"
     echo
-    printf '%-16s %8s %9s %9s %9s %9s %9s %8s %9s  %s\n' server "load ms" "RSS KiB" "empty" "anon KiB" "empty" "delta" "B/name" "HWM KiB" "us/q [min-max]"
+    printf '%-16s %8s %8s %9s %9s %9s %9s %9s %8s %9s  %s\n' server "load ms" "load CPU" "RSS KiB" "empty" "anon KiB" "empty" "delta" "B/name" "HWM KiB" "us/q [min-max]"
     for s in "${SERVERS[@]}"; do
         us=$(awk -F'\t' -v s="$s" '$2 == s { v[++n] = $5 } END {
             for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
             printf "%.2f [%.2f-%.2f]", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n] }' "$ROUNDS_TSV")
         delta=$((ANON[$s] - ANON_EMPTY[$s]))
-        printf '%-16s %8d %9d %9d %9d %9d %9d %8.1f %9d  %s\n' "$s" "${LOAD_MS[$s]}" "${RSS[$s]}" "${RSS_EMPTY[$s]}" \
+        printf '%-16s %8d %8d %9d %9d %9d %9d %9d %8.1f %9d  %s\n' "$s" "${LOAD_MS[$s]}" "${LOAD_CPU_MS[$s]}" "${RSS[$s]}" "${RSS_EMPTY[$s]}" \
             "${ANON[$s]}" "${ANON_EMPTY[$s]}" "$delta" "$(awk -v d="$delta" -v n="$LIST_NAMES" 'BEGIN { print d * 1024 / n }')" \
             "${HWM[$s]}" "$us"
     done
@@ -216,6 +222,7 @@ REPORT=$TMP/report.txt
     echo "RSS: VmRSS after load, with the list and with an empty one; anon: RssAnon the same; delta: anon - empty;"
     echo "B/name = delta x 1024 / $LIST_NAMES; HWM: VmHWM after load (the peak, start-up and load included)"
     echo "us/q: server CPU per blocked query, median over $ROUNDS rounds [min-max]; load ms: exec to the first blocked answer"
+    echo "(wall time); load CPU: the server's utime+stime at that moment, in ms"
     echo "lanseal's log: $LANSEAL_LOG"
     echo "lanseal www.<listed name>: $SOA_CHECK"
     echo "dnsmasq-address www.<listed name>: $DNSMASQ_ANSWER"
