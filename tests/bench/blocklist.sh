@@ -164,6 +164,7 @@ for s in "${SERVERS[@]}"; do
     ANON[$s]=$(status_kb "${PID[$s]}" RssAnon)
     log "$s: loaded in ${LOAD_MS[$s]} ms (CPU ${LOAD_CPU_MS[$s]} ms), VmRSS ${RSS[$s]} KiB (empty ${RSS_EMPTY[$s]}), VmHWM ${HWM[$s]} KiB"
     if [[ $s == lanseal ]]; then
+        # shellcheck disable=SC2016 # the backticks are lanseal's, not a command
         LANSEAL_LOG=$(grep -m1 'blocklist `bench`: ' "$TMP/lanseal-list.log" | sed 's/^lanseal\[[A-Z]*\] //')
         SOA_CHECK=$(dig @"$ADDR" -p "$PORT" +noall +comments +authority "www.$PROBE" A | grep -E 'status|SOA' | tr -s ' \t' ' ')
     fi
