@@ -28,6 +28,7 @@ use crate::config::{self, Config};
 use crate::counters::Counters;
 use crate::dns::acl::{self, Acl, AclEntry, Net};
 use crate::dns::answer::{Answerer, Forwarding};
+use crate::dns::blocklist::{BlocklistSpec, Blocklists};
 use crate::dns::cache::prefetch::Prefetches;
 use crate::dns::cache::{self, Cache};
 use crate::dns::dynamic::DynamicZone;
@@ -99,6 +100,21 @@ pub struct Stats {
     pub upstreams: Vec<Health>,
     /// Per local zone: its name, records and bytes of memory.
     pub zones: Vec<(String, usize, usize)>,
+    /// Each blocklist as loaded, with its counters.
+    pub blocklists: Vec<BlocklistStats>,
+}
+
+/// One blocklist in [`Stats`].
+#[derive(Debug, Clone, Default)]
+pub struct BlocklistStats {
+    pub name: String,
+    pub answer: &'static str,
+    pub files: usize,
+    pub load: crate::dns::blocklist::LoadStats,
+    /// Queries answered as blocked by this list.
+    pub blocked: usize,
+    pub loads: usize,
+    pub load_failures: usize,
 }
 
 /// The pieces a [`Service`] is built from; each changes for its own reason (a
@@ -127,6 +143,9 @@ pub struct State {
     prefetches: Arc<Prefetches>,
     /// Records a role feeds at run time (the delegate's TXT values).
     dynamic: Option<Arc<DynamicZone>>,
+    /// `[[blocklist]]` sections, and their lists as read from the files.
+    blocklist_specs: Vec<BlocklistSpec>,
+    blocklists: Arc<Blocklists>,
     /// Bumped when the watched files or the need to watch interfaces change.
     pub watch_generation: usize,
     /// SIGTERM came: the service takes no new query.
@@ -157,6 +176,8 @@ impl State {
             forward: forward::Settings::default(),
             prefetches: Arc::new(Prefetches::new(config.dns.prefetch)),
             dynamic,
+            blocklist_specs: config.blocklists.clone(),
+            blocklists: Arc::default(),
             watch_generation: 0,
             stopping: false,
         };
@@ -178,6 +199,7 @@ impl State {
         if let Some(dynamic) = &self.dynamic {
             answerer = answerer.with_dynamic(dynamic.clone());
         }
+        answerer = answerer.with_blocklists(self.blocklists.clone());
         Service {
             answerer,
             acl: Acl::new(&self.dns.acl, &self.local),
@@ -193,7 +215,7 @@ impl State {
         self.dns.acl.contains(&AclEntry::Local)
     }
 
-    /// Lease, hosts and (without explicit upstreams) resolv files.
+    /// Lease, hosts, blocklist and (without explicit upstreams) resolv files.
     pub fn watched_paths(&self) -> Vec<PathBuf> {
         let resolv = self
             .dns
@@ -202,7 +224,8 @@ impl State {
             .then_some(&self.dns.resolv_file);
         let resolv = resolv.into_iter().flatten();
         let files = self.dns.leases.iter().chain(&self.dns.hosts).chain(resolv);
-        files.cloned().collect()
+        let lists = self.blocklist_specs.iter().flat_map(BlocklistSpec::paths);
+        files.chain(lists).cloned().collect()
     }
 
     /// Rebuilds the forwarder if its settings changed, keeping the cache when its
@@ -250,6 +273,8 @@ impl Control {
     /// publishes its first service into a new [`Current`].
     pub fn start(mut state: State, counters: Arc<Counters>) -> Self {
         state.hosts = Arc::new(read_hosts(&host_sources(&state.dns)));
+        let lists = Blocklists::load(&state.blocklist_specs, &Blocklists::default());
+        state.blocklists = Arc::new(lists);
         if state.uses_local() {
             state.local = local_networks();
         }
@@ -421,12 +446,13 @@ impl Control {
 
     /// Every counter, the cache's size and use, the upstreams' health.
     pub fn stats(&self) -> Stats {
-        let (forwarder, prefetches, zones) = {
+        let (forwarder, prefetches, zones, blocklists) = {
             let state = self.lock();
             (
                 state.forwarder.clone(),
                 state.prefetches.clone(),
                 state.zones.clone(),
+                state.blocklists.clone(),
             )
         };
         let mut stats = Stats {
@@ -441,6 +467,7 @@ impl Control {
                     )
                 })
                 .collect(),
+            blocklists: blocklist_stats(&blocklists),
             ..Stats::default()
         };
         if let Some(f) = forwarder {
@@ -494,6 +521,9 @@ impl Control {
     /// cache, the roles' zones and the runtime records. Err: why nothing changed.
     pub fn reload(&self, mut config: Config) -> Result<(), String> {
         let hosts = read_hosts(&host_sources(&config.dns));
+        // Built beside the lists serving now (unchanged ones are kept as they are).
+        let serving = self.lock().blocklists.clone();
+        let blocklists = Blocklists::load(&config.blocklists, &serving);
         let mut state = self.lock();
         let mut specs = config.zones.clone();
         specs.extend(state.role_specs.iter().cloned());
@@ -515,7 +545,8 @@ impl Control {
             || old.hosts != config.dns.hosts
             || old.resolv_file != config.dns.resolv_file
             || old.upstreams.is_empty() != config.dns.upstreams.is_empty()
-            || old.acl.contains(&AclEntry::Local) != config.dns.acl.contains(&AclEntry::Local);
+            || old.acl.contains(&AclEntry::Local) != config.dns.acl.contains(&AclEntry::Local)
+            || blocklist_paths(&state.blocklist_specs) != blocklist_paths(&config.blocklists);
         let qps_changed = old.rate_limit_qps != config.dns.rate_limit_qps;
         if needs_restart {
             log::warn!("reload: listen, threads and TCP limits take effect at the next restart");
@@ -534,6 +565,8 @@ impl Control {
         state.specs = specs;
         state.zones = Arc::new(zones);
         state.hosts = Arc::new(hosts);
+        state.blocklists = Arc::new(blocklists);
+        state.blocklist_specs = config.blocklists;
         state.dns = config.dns;
         self.inner.current.publish(state.service());
         self.inner.loaded_unix.store(unix_now_u32(), Relaxed);
@@ -591,8 +624,17 @@ impl Control {
         // Read files without holding the lock: DNS threads never wait on it, but a
         // SIGHUP would.
         let hosts = sources.as_ref().map(read_hosts);
+        // Only the lists whose files changed are read again, beside the old ones.
+        let serving = changes.files.then(|| self.lock().blocklists.clone());
+        let blocklists = serving.as_ref().and_then(|lists| lists.refresh());
         let local = changes.interfaces.then(local_networks);
         let mut state = self.lock();
+        // A reload may have swapped the lists meanwhile: its version wins.
+        if let (Some(lists), Some(serving)) = (blocklists, &serving)
+            && Arc::ptr_eq(&state.blocklists, serving)
+        {
+            state.blocklists = Arc::new(lists);
+        }
         let process = &self.inner.counters.process;
         if changes.files {
             let dns = state.dns.clone();
@@ -667,6 +709,28 @@ fn rebuild(state: &State, runtime: &[RuntimeRecord], zone: &str) -> Result<Zones
         .zones
         .with_rebuilt(index, &spec, unix_now_u32(), state.dns.zone_records_max)
         .map_err(|e| format!("zone `{}`: {}", spec.name, e.message))
+}
+
+/// Every file the lists read, for the watcher.
+fn blocklist_paths(specs: &[BlocklistSpec]) -> Vec<&PathBuf> {
+    specs.iter().flat_map(BlocklistSpec::paths).collect()
+}
+
+/// The lists' loads and counters.
+fn blocklist_stats(lists: &Blocklists) -> Vec<BlocklistStats> {
+    lists
+        .lists()
+        .iter()
+        .map(|list| BlocklistStats {
+            name: list.spec.name.clone(),
+            answer: list.spec.answer.as_str(),
+            files: list.spec.paths().count(),
+            load: list.stats.clone(),
+            blocked: list.counters.blocked(),
+            loads: list.counters.loads.load(Relaxed),
+            load_failures: list.counters.load_failures.load(Relaxed),
+        })
+        .collect()
 }
 
 fn host_sources(dns: &config::Dns) -> Sources {

@@ -360,7 +360,8 @@ fn open_store(state_dir: &std::path::Path) -> Result<store::Shared, RunError> {
     Ok(store::Shared::new(opened))
 }
 
-/// SIGUSR1: every counter on two log lines (the local API will serve them too).
+/// SIGUSR1: every counter on two log lines, and one per blocklist (the local API
+/// serves them too).
 fn log_counters(control: &Control) {
     let stats = control.stats();
     let line: Vec<String> = stats
@@ -369,6 +370,17 @@ fn log_counters(control: &Control) {
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
     log::info!("counters: {}", line.join(" "));
+    for list in &stats.blocklists {
+        log::info!(
+            "blocklist `{}`: names={} allowed={} skipped_lines={} blocked={} load_failures={}",
+            list.name,
+            list.load.names,
+            list.load.allowed,
+            list.load.skipped,
+            list.blocked,
+            list.load_failures
+        );
+    }
     let Some(cache) = stats.cache else {
         return;
     };

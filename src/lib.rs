@@ -19,6 +19,7 @@
 //! ```text
 //!  config file ─▶ config (raw TOML ─▶ resolved Config) ─┐
 //!  lease/hosts files ─▶ dns::hosts ──────────────────────┼─▶ control::State ─▶ dns::service::Service
+//!  blocklist files ─▶ dns::blocklist ────────────────────┤
 //!  interfaces (getifaddrs) ─▶ local subnets for the ACL ─┘   (published; threads pick it up)
 //!  roles (api, certs, SIGHUP, watcher) ─▶ control::Control ─┘ (runtime records, cache flush, stats)
 //!                                                                        │
@@ -69,7 +70,9 @@
 //!    thread with a blocking `send_to`. No allocation, task, event-loop wake-up or
 //!    channel per query: two system calls.
 //! 6. A name that is not ours (outside every zone, undefined in an overlay zone,
-//!    or where a local CNAME chain leaves local data) is looked up in
+//!    or where a local CNAME chain leaves local data) is first checked against
+//!    the blocklists (`dns::blocklist`: one hash probe per label per list; a
+//!    blocked name gets its list's answer, `answer::blocked`), then looked up in
 //!    `dns::cache` (one hash, one shard lock, one copy, TTLs patched) and answered
 //!    from there by the same writer. On a miss the answerer returns
 //!    `Step::Forward(Pending)`: the query as parsed in step 2, the response written
@@ -89,7 +92,8 @@
 //!   `config::dns`, `[[zone]]` in `config::zone` (`[zone.mail]` turned into record
 //!   lines by `config::mail`), `[delegate]` in `config::delegate`, `[acme]` and
 //!   `[[cert]]` in `config::acme` (`tls = "acme"` adds the delegate API's own
-//!   certificate as one more); address forms in
+//!   certificate as one more), `[[blocklist]]` in `config::blocklist` (the
+//!   sections only: list files are data, read by the daemon); address forms in
 //!   `config::address`, offsets to lines in `config::lines`. The delegate's zone
 //!   records are the delegate's, `delegate::zone::spec`. [`config::uci`] turns an
 //!   OpenWrt `/etc/config/lanseal` into this TOML (`lanseal config from-uci`, by
@@ -111,11 +115,24 @@
 //! - [`dns::ipname`] — `192-168-1-10.<zone>` ⇄ 192.168.1.10; one meaning per label.
 //! - [`dns::hosts`] — dnsmasq lease files and hosts files as A/AAAA/PTR record sets
 //!   under `lease_domain`; bounded (`HOST_NAMES_MAX`), rebuilt whole on change.
+//! - [`dns::blocklist`] — `[[blocklist]]` files (hosts, domain, adblock and
+//!   dnsmasq lines, told apart per line; junk skipped and counted) as one set
+//!   per list: `set` an arena of names packed six bits a character
+//!   (`packed`) and an open-addressing table of `u32` offsets with one-byte
+//!   fingerprints (no allocation per name; 20 bytes a name of 17 characters),
+//!   hashed label by label from the right so a name and
+//!   its parents cost one pass and one probe each; the most specific entry of
+//!   any list wins, allow over block. A list whose files did not change is
+//!   kept; one whose file cannot be read keeps its previous version; the
+//!   control swaps the whole value. Blocked queries are counted per list in
+//!   per-thread slots. Invariant: local zones, leases and hosts win over
+//!   every list (the check sits where names leave local data).
 //! - [`dns::answer`] — the one owner of a query's life: `answer` the policy
 //!   (request kinds, RCODEs, flags, the public zone, EDNS versions, `Pending`
 //!   and `complete` for the part the upstreams answer), `resolve` which data
 //!   answers (hosts, zones, IP names, dynamic records, wildcards, CNAME chains,
-//!   reverse zones, cache), `message` the writer (compression, truncation, OPT
+//!   reverse zones, blocklists, cache), `blocked` a blocked name's answer
+//!   (NXDOMAIN or NODATA with a small SOA, or 0.0.0.0/::), `message` the writer (compression, truncation, OPT
 //!   with the client's DO bit). Writes into a reused buffer; no allocation for a
 //!   local answer.
 //! - [`dns::dynamic`] — records a role changes at run time (the delegate's TXT
@@ -151,7 +168,7 @@
 //!   own (a UDP client slipped TC=1 can still retry over TCP): over the limit a
 //!   query is dropped, and `TCP_RATE_LIMIT_DROPS_MAX` in a row close the
 //!   connection.
-//! - [`watch`] — inotify on the lease/hosts directories and a netlink route socket;
+//! - [`watch`] — inotify on the lease/hosts/blocklist directories and a netlink route socket;
 //!   zero CPU while nothing changes.
 //! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write
 //!   on the hot path; `usize`, since 32-bit MIPS has no 64-bit atomics).
@@ -334,12 +351,12 @@
 //!   when the last thread lets go. A rejected reload changes nothing.
 //! - **Limits**: every bound is a named constant or config key with its unit:
 //!   `tcp_connections_max`, `tcp_idle_timeout_ms`, `rate_limit_qps`,
-//!   `CNAME_HOPS_MAX`, `ZONE_RECORDS_MAX`, `UDP_REQUEST_BYTES_MAX`,
+//!   `CNAME_HOPS_MAX`, `zone_records_max`, `UDP_REQUEST_BYTES_MAX`,
 //!   `EDNS_PAYLOAD_BYTES`, `HOST_NAMES_MAX`, `RATE_LIMIT_CLIENTS_MAX`,
 //!   `TCP_RATE_LIMIT_CLIENTS_MAX`, `TCP_RATE_LIMIT_DROPS_MAX`,
 //!   `cache_entries_max`, `cache_bytes_max`, `INFLIGHT_MAX`, `QUEUE_MAX`,
-//!   `PREFETCH_INFLIGHT_MAX`,
-//!   `RUNTIME_RECORDS_MAX`, the HTTP and delegate limits in `http::limits` and
+//!   `PREFETCH_INFLIGHT_MAX`, `RUNTIME_RECORDS_MAX`, `BLOCKLISTS_MAX`, `names_max`,
+//!   the HTTP and delegate limits in `http::limits` and
 //!   `delegate::api::limits`.
 //! - **Errors**: config errors are [`config::ConfigError`] (exit 2); run-time
 //!   failures are [`daemon::RunError`] (exit 1, a failed privilege drop among

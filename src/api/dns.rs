@@ -1,4 +1,5 @@
-//! `status`, `dns/stats`, `dns/records` and `dns/cache/flush`.
+//! `status`, `dns/stats` (with each blocklist's counters), `dns/records` and
+//! `dns/cache/flush`.
 //!
 //! A runtime record is checked by the control handle exactly like a config
 //! record, then kept in the store, then served, all under the control's lock
@@ -68,6 +69,21 @@ impl Api {
             .iter()
             .map(|(name, records, bytes)| json!({"name": name, "records": records, "bytes": bytes}))
             .collect();
+        let blocklists: Vec<Value> = stats
+            .blocklists
+            .iter()
+            .map(|list| {
+                json!({
+                    "name": list.name, "answer": list.answer, "files": list.files,
+                    "names": list.load.names, "allowed": list.load.allowed,
+                    "skipped_lines": list.load.skipped, "over_limit": list.load.over_limit,
+                    "duplicates": list.load.duplicates, "memory_bytes": list.load.heap_bytes,
+                    "load_ms": list.load.load_milliseconds, "loaded": list.load.loaded_unix,
+                    "blocked": list.blocked, "loads": list.loads,
+                    "load_failures": list.load_failures,
+                })
+            })
+            .collect();
         ok(
             200,
             &json!({
@@ -94,6 +110,7 @@ impl Api {
                     "inflight": forwarder("prefetch_inflight"),
                 },
                 "upstreams": upstreams,
+                "blocklists": blocklists,
                 "inflight": forwarder("inflight"),
                 "process": {
                     "reloads": counter("reloads"),

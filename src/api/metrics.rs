@@ -57,6 +57,71 @@ fn find(list: &[(&'static str, usize)], name: &str) -> usize {
     list.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)
 }
 
+/// Each blocklist's size and use, labelled `list="name"`.
+fn blocklist_metrics(out: &mut Exposition, stats: &Stats) {
+    if stats.blocklists.is_empty() {
+        return;
+    }
+    type Value = fn(&crate::control::BlocklistStats) -> u64;
+    let families: [(&str, &str, &str, Value); 6] = [
+        (
+            "lanseal_blocklist_names",
+            "gauge",
+            "Names the list blocks (each with everything below it).",
+            |l| l.load.names as u64,
+        ),
+        (
+            "lanseal_blocklist_allowed_names",
+            "gauge",
+            "Allow entries of the list.",
+            |l| l.load.allowed as u64,
+        ),
+        (
+            "lanseal_blocklist_skipped_lines",
+            "gauge",
+            "Lines of the list's files skipped at the last load (junk, options that cannot be honoured).",
+            |l| l.load.skipped as u64,
+        ),
+        (
+            "lanseal_blocklist_memory_bytes",
+            "gauge",
+            "Bytes the list's names and table take.",
+            |l| l.load.heap_bytes as u64,
+        ),
+        (
+            "lanseal_blocklist_blocked_total",
+            "counter",
+            "Queries answered as blocked by the list.",
+            |l| l.blocked as u64,
+        ),
+        (
+            "lanseal_blocklist_load_failures_total",
+            "counter",
+            "Loads that kept the previous list because a file could not be read.",
+            |l| l.load_failures as u64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        out.family(name, kind, help);
+        for list in &stats.blocklists {
+            out.sample(name, &[("list", list.name.as_str())], value(list));
+        }
+    }
+    out.family(
+        "lanseal_blocklist_loaded_timestamp_seconds",
+        "gauge",
+        "When the list was last read (unix time).",
+    );
+    for list in &stats.blocklists {
+        let labels = [("list", list.name.as_str())];
+        out.sample(
+            "lanseal_blocklist_loaded_timestamp_seconds",
+            &labels,
+            list.load.loaded_unix,
+        );
+    }
+}
+
 /// Resident memory in bytes (`/proc/self/statm`), if readable.
 fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -181,6 +246,7 @@ impl Api {
             let open = counters.open.load(std::sync::atomic::Ordering::Relaxed);
             out.sample("lanseal_http_connections", &[("server", server)], open);
         }
+        blocklist_metrics(&mut out, &stats);
         self.cert_metrics(&mut out);
         self.delegate_metrics(&mut out);
         let mut response = Response::text(200, out.0);

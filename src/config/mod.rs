@@ -6,13 +6,14 @@
 //! error names the file, the line and what was expected. This file owns the entry
 //! points ([`Config::load`], [`Config::parse`]), the error type and the top-level
 //! keys; each section resolves in a file of its own (`dns`, `zone` with `mail`,
-//! `delegate`, `acme` for `[acme]` and `[[cert]]`), with the address forms in `address` and offsets mapped to lines in
+//! `delegate`, `acme` for `[acme]` and `[[cert]]`, `blocklist`), with the address forms in `address` and offsets mapped to lines in
 //! `lines`. Sections of later roles plug in as further fields of `raw::File` and
 //! `Config`, and as further files here.
 
 mod acme;
 mod address;
 mod api;
+mod blocklist;
 mod delegate;
 mod dns;
 mod lines;
@@ -28,6 +29,7 @@ pub use dns::Dns;
 
 use std::path::{Path, PathBuf};
 
+use crate::dns::blocklist::BlocklistSpec;
 use crate::dns::zone::{ZoneSpec, Zones};
 use lines::Lines;
 
@@ -110,6 +112,8 @@ pub struct Config {
     pub certs: Vec<Cert>,
     /// The local API role, when `[api]` is present.
     pub api: Option<Api>,
+    /// `[[blocklist]]`: the sections; their files are read by the daemon.
+    pub blocklists: Vec<BlocklistSpec>,
     /// `zones` built (every record checked while building): the daemon serves
     /// these, so a zone is built once per load, not once to check and once to serve.
     pub zone_data: Zones,
@@ -209,6 +213,7 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         // first line that says `[api]`.
         Some(raw_api) => Some(api::resolve(raw_api, &state, lines.section("api"), lines)?),
     };
+    let blocklists = blocklist::resolve_all(raw.blocklist, lines)?;
     let config = Config {
         source: lines.file.to_string(),
         path: None,
@@ -222,6 +227,7 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         acme,
         certs,
         api,
+        blocklists,
         zone_data: Zones::default(),
     };
     Ok((config, zone_lines))

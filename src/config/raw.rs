@@ -1,7 +1,7 @@
 //! The literal image of the TOML file: what the user wrote, with spans for errors.
 //! Unknown keys are rejected here; meaning and defaults are resolved in `super`
 //! (the top-level keys) and in each section's file (`dns`, `zone`, `delegate`,
-//! `acme`, `api`).
+//! `acme`, `api`, `blocklist`).
 //! [`sections`] lists each section's keys as serde's derive knows them, so the
 //! message for an unknown key can name its section and the nearest valid key.
 
@@ -14,7 +14,7 @@ use toml::Spanned;
 /// Every section with its keys, as named in messages ("in [dns]"). The key
 /// sets are distinct (a unit test checks it), so the list serde reports for an
 /// unknown key tells which section it was found in.
-pub fn sections() -> [(&'static str, &'static [&'static str]); 8] {
+pub fn sections() -> [(&'static str, &'static [&'static str]); 9] {
     [
         ("at the top level", keys::<File>()),
         ("in [dns]", keys::<Dns>()),
@@ -24,6 +24,7 @@ pub fn sections() -> [(&'static str, &'static [&'static str]); 8] {
         ("in [acme]", keys::<Acme>()),
         ("in [[cert]]", keys::<Cert>()),
         ("in [api]", keys::<Api>()),
+        ("in [[blocklist]]", keys::<Blocklist>()),
     ]
 }
 
@@ -159,6 +160,19 @@ pub struct File {
     #[serde(default)]
     pub cert: Vec<Cert>,
     pub api: Option<Api>,
+    #[serde(default)]
+    pub blocklist: Vec<Blocklist>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blocklist {
+    pub name: Spanned<String>,
+    pub files: Option<Vec<Spanned<String>>>,
+    pub allow: Option<Vec<Spanned<String>>>,
+    pub allow_files: Option<Vec<Spanned<String>>>,
+    pub answer: Option<Spanned<String>>,
+    pub names_max: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod answer;
+pub mod blocklist;
 pub mod cache;
 pub mod client;
 pub mod dot;

@@ -49,8 +49,8 @@ struct Shape {
 }
 
 /// In the output order of UCI.md: top-level keys, `[dns]`, each `[[zone]]`,
-/// `[acme]`, each `[[cert]]`, `[api]`, `[delegate]`.
-const SHAPES: [Shape; 7] = [
+/// `[acme]`, each `[[cert]]`, `[api]`, `[delegate]`, each `[[blocklist]]`.
+const SHAPES: [Shape; 8] = [
     Shape {
         uci_type: "lanseal",
         header: "",
@@ -67,6 +67,7 @@ const SHAPES: [Shape; 7] = [
             ("acme", Kind::Table),
             ("cert", Kind::Table),
             ("api", Kind::Table),
+            ("blocklist", Kind::Table),
         ],
     },
     Shape {
@@ -179,6 +180,20 @@ const SHAPES: [Shape; 7] = [
             ("registration", Kind::String),
             ("admin_token_file", Kind::String),
             ("trusted_proxies", Kind::List),
+        ],
+    },
+    Shape {
+        uci_type: "blocklist",
+        header: "[[blocklist]]",
+        repeated: true,
+        required: Some("name"),
+        keys: &[
+            ("name", Kind::String),
+            ("files", Kind::List),
+            ("allow", Kind::List),
+            ("allow_files", Kind::List),
+            ("answer", Kind::String),
+            ("names_max", Kind::Integer),
         ],
     },
 ];
@@ -387,9 +402,9 @@ fn write_section(
         let written = section.entries.iter().any(|entry| entry.name == required);
         match (&section.name, written) {
             (_, true) => {}
-            // UCI.md: a named `config cert` without `option name` takes the
-            // section's name.
-            (Some(name), false) if shape.uci_type == "cert" => {
+            // UCI.md: a named `config cert` or `config blocklist` without
+            // `option name` takes the section's name.
+            (Some(name), false) if matches!(shape.uci_type, "cert" | "blocklist") => {
                 toml.push(format_args!("{required} = {}", Quoted(name)), header);
             }
             _ => {
@@ -1269,7 +1284,9 @@ delegate = "https://auth.test"
                 };
                 let document = |value: &str| {
                     let required = match *header {
-                        "[[zone]]" | "[[cert]]" if *key != "name" => "name = \"a\"\n",
+                        "[[zone]]" | "[[cert]]" | "[[blocklist]]" if *key != "name" => {
+                            "name = \"a\"\n"
+                        }
                         "[delegate]" if *key != "zone" => "zone = \"a\"\n",
                         _ => "",
                     };

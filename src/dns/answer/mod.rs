@@ -16,11 +16,13 @@
 //! which writes the rest from the cache. It never allocates for a local answer and
 //! never panics: every input reaches here only through [`wire::Query::parse`].
 
+mod blocked;
 mod message;
 mod resolve;
 
 use std::sync::{Arc, OnceLock};
 
+use crate::dns::blocklist::Blocklists;
 use crate::dns::cache::Cache;
 use crate::dns::dynamic::DynamicZone;
 use crate::dns::hosts::HostTable;
@@ -137,6 +139,8 @@ pub struct Answerer {
     /// on first use (most services never need it).
     reverse_index: OnceLock<ReverseIndex>,
     recursion_available: bool,
+    /// Names answered as blocked where they leave local data (`blocked`).
+    blocklists: Arc<Blocklists>,
 }
 
 /// How the local data settled a query.
@@ -181,7 +185,14 @@ impl Answerer {
             forwarding,
             dynamic: None,
             reverse_index: OnceLock::new(),
+            blocklists: Arc::default(),
         }
+    }
+
+    /// Answers the names `blocklists` block as they configure.
+    pub fn with_blocklists(mut self, blocklists: Arc<Blocklists>) -> Self {
+        self.blocklists = blocklists;
+        self
     }
 
     /// Answers `dynamic`'s records too, to anyone (the delegate's public zone).

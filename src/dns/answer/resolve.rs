@@ -140,6 +140,9 @@ impl Answerer {
         query: &'d Query,
         message: &mut Message<'_, 'd>,
     ) -> Outcome {
+        if let Some(outcome) = self.blocked(name, query, message) {
+            return outcome;
+        }
         let Some(forwarding) = &self.forwarding else {
             return Outcome::local(RCODE_NOERROR);
         };
@@ -161,6 +164,9 @@ impl Answerer {
     /// A name that is not ours: from the cache, or forwarded; refused when nothing
     /// is forwarded.
     fn upstream<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
+        if let Some(outcome) = self.blocked(query.name.as_bytes(), query, message) {
+            return outcome;
+        }
         let Some(forwarding) = &self.forwarding else {
             return Outcome::REFUSED;
         };
