@@ -102,7 +102,10 @@
 //! - [`dns::record`] — one zone-file record line to wire data, at load time.
 //! - [`dns::zone`] — zones as hash tables keyed by lower-case wire names, record sets
 //!   pre-encoded, empty non-terminals present, PTRs synthesized from A/AAAA.
-//!   Invariant: immutable once built; lookups never scan.
+//!   `zone::file` reads a zone's master file (`file`: RFC 1035 §5, `$ORIGIN`,
+//!   `$TTL`, `$INCLUDE` when allowed, parentheses) line by line, each entry
+//!   through `record::parse`, handing the builder one record at a time with its
+//!   file and line. Invariant: immutable once built; lookups never scan.
 //! - [`dns::ipname`] — `192-168-1-10.<zone>` ⇄ 192.168.1.10; one meaning per label.
 //! - [`dns::hosts`] — dnsmasq lease files and hosts files as A/AAAA/PTR record sets
 //!   under `lease_domain`; bounded (`HOST_NAMES_MAX`), rebuilt whole on change.

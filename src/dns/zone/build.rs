@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 
 use super::{Mode, Node, RecordSet, ZONE_RECORDS_MAX, Zone, ZoneError, ZoneSpec, Zones};
-use super::{is_within, push_tail, reverse_name, suffixes};
+use super::{file, is_within, push_tail, reverse_name, suffixes};
 use crate::dns::record::{self, Record};
 use crate::dns::wire::{self, TYPE_CNAME, TYPE_NS, TYPE_PTR, TYPE_SOA};
 
@@ -31,8 +33,28 @@ const LOCALHOST: &[u8] = b"\x09localhost\x00";
 type Addresses = Vec<(Box<[u8]>, IpAddr, u32)>;
 /// Reverse name -> (owner, TTL) pairs.
 type ReverseOwners = HashMap<Box<[u8]>, Vec<(Box<[u8]>, u32)>>;
-/// (owner, type) -> records with their config line, in config order.
-type Sets = HashMap<(Box<[u8]>, u16), Vec<(Record, usize)>>;
+/// (owner, type) -> records with where each was written, in config order.
+type Sets = HashMap<(Box<[u8]>, u16), Vec<(Record, Source)>>;
+
+/// Where a record was written, for its errors: a config line (0 when not tied
+/// to one), or a line of the zone file (or of a file it includes).
+#[derive(Clone, Debug, Default)]
+struct Source {
+    file: Option<Arc<Path>>,
+    line: usize,
+}
+
+impl Source {
+    fn error(&self, message: String) -> ZoneError {
+        let file = self.file.as_deref().map(Path::to_path_buf);
+        let line = self.line;
+        ZoneError {
+            file,
+            line,
+            message,
+        }
+    }
+}
 
 impl Zones {
     /// Builds all zones; the first error found is returned with its zone index.
@@ -47,7 +69,7 @@ impl Zones {
                 .is_some()
             {
                 let message = format!("zone `{}` is defined twice", spec.name);
-                return Err((index, ZoneError { line: 0, message }));
+                return Err((index, Source::default().error(message)));
             }
             for (owner, address, ttl) in addresses {
                 reverse
@@ -120,7 +142,7 @@ fn build_zone(spec: &ZoneSpec, serial: u32) -> Result<(Zone, Addresses), ZoneErr
 /// The zone's origin and its apex in lower-case wire format; the root zone and a
 /// zone over `ZONE_RECORDS_MAX` records are refused.
 fn zone_apex(spec: &ZoneSpec) -> Result<(Name, Box<[u8]>), ZoneError> {
-    let zone_error = |message: String| ZoneError { line: 0, message };
+    let zone_error = |message: String| Source::default().error(message);
     let origin = zone_origin(&spec.name).map_err(zone_error)?;
     let apex: Box<[u8]> = record::wire_name(&origin).map_err(zone_error)?.into();
     if apex.len() == 1 {
@@ -187,18 +209,32 @@ impl ZoneRecords {
             order: Vec::new(),
         };
         for (text, line) in &spec.records {
-            let error = |message: String| ZoneError {
+            let source = Source {
+                file: None,
                 line: *line,
-                message,
             };
-            let record = record::parse(text, origin).map_err(error)?;
-            check_placement(&record, apex, &spec.name).map_err(error)?;
-            records.insert(record, *line);
+            let record = record::parse(text, origin).map_err(|m| source.error(m))?;
+            check_placement(&record, apex, &spec.name).map_err(|m| source.error(m))?;
+            records.insert(record, source);
+        }
+        // The zone file's records after the config's, checked the same way.
+        if let Some(zone_file) = &spec.file {
+            let mut count = spec.records.len();
+            file::read(zone_file, origin, |record, path, line| {
+                count += 1;
+                if count > ZONE_RECORDS_MAX {
+                    return Err(format!("more than {ZONE_RECORDS_MAX} records in one zone"));
+                }
+                check_placement(&record, apex, &spec.name)?;
+                let file = Some(Arc::clone(path));
+                records.insert(record, Source { file, line });
+                Ok(())
+            })?;
         }
         Ok(records)
     }
 
-    fn insert(&mut self, record: Record, line: usize) {
+    fn insert(&mut self, record: Record, line: Source) {
         let key = (Box::<[u8]>::from(record.owner.as_slice()), record.rtype);
         match self.sets.entry(key.clone()) {
             Entry::Occupied(mut e) => {
@@ -215,13 +251,14 @@ impl ZoneRecords {
 
     /// RFC 1034 §3.6.2 for every owner: see [`check_cname_exclusive`].
     fn check_cname_exclusive(&self) -> Result<(), ZoneError> {
-        let mut by_owner: HashMap<Box<[u8]>, Vec<(u16, usize)>> = HashMap::new();
+        let mut by_owner: HashMap<Box<[u8]>, Vec<(u16, Source)>> = HashMap::new();
         for (owner, rtype) in &self.order {
             let line = self
                 .sets
                 .get(&(owner.clone(), *rtype))
                 .and_then(|v| v.first())
-                .map_or(0, |(_, l)| *l);
+                .map(|(_, l)| l.clone())
+                .unwrap_or_default();
             by_owner
                 .entry(owner.clone())
                 .or_default()
@@ -255,7 +292,7 @@ impl ZoneRecords {
                     target: None,
                     address: None,
                 };
-                e.insert(vec![(record, 0)]);
+                e.insert(vec![(record, Source::default())]);
             }
         }
     }
@@ -362,12 +399,14 @@ fn check_placement(record: &Record, apex: &[u8], zone: &str) -> Result<(), Strin
 }
 
 /// RFC 1034 §3.6.2: a name with a CNAME has no other data, and only one CNAME.
+/// `types` is in the order the sets began, so the error is told at the later of
+/// the two records in conflict.
 fn check_cname_exclusive(
     owner: &[u8],
-    types: &[(u16, usize)],
+    types: &[(u16, Source)],
     sets: &Sets,
 ) -> Result<(), ZoneError> {
-    let Some(&(_, cname_line)) = types.iter().find(|(t, _)| *t == TYPE_CNAME) else {
+    let Some(cname_at) = types.iter().position(|(t, _)| *t == TYPE_CNAME) else {
         return Ok(());
     };
     let name = wire::name_to_string(owner);
@@ -375,19 +414,13 @@ fn check_cname_exclusive(
         .get(&(Box::from(owner), TYPE_CNAME))
         .filter(|v| v.len() > 1)
     {
-        let line = cnames.get(1).map_or(cname_line, |(_, l)| *l);
-        return Err(ZoneError {
-            line,
-            message: format!("`{name}` has more than one CNAME"),
-        });
+        let source = cnames.get(1).map_or(&types[cname_at].1, |(_, l)| l);
+        return Err(source.error(format!("`{name}` has more than one CNAME")));
     }
-    if let Some(&(_, other_line)) = types.iter().find(|(t, _)| *t != TYPE_CNAME) {
-        return Err(ZoneError {
-            line: cname_line.max(other_line),
-            message: format!(
-                "`{name}` has a CNAME and other records; a CNAME must be the only record of its name"
-            ),
-        });
+    if let Some(other_at) = types.iter().position(|(t, _)| *t != TYPE_CNAME) {
+        return Err(types[cname_at.max(other_at)].1.error(format!(
+            "`{name}` has a CNAME and other records; a CNAME must be the only record of its name"
+        )));
     }
     Ok(())
 }
@@ -424,6 +457,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, r)| (r.to_string(), i + 10))
                 .collect(),
+            file: None,
         }
     }
 

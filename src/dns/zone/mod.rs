@@ -4,14 +4,16 @@
 //! hash keys, each name's record sets pre-encoded (type, class, TTL, length, data) so
 //! that answering is a copy. Every lookup is a hash probe per label: a miss in a
 //! 100 000-record zone costs what it costs in a 10-record zone, and nothing here scans.
-//! Built once per (re)load by `build` (which checks the config's records and fills
-//! in SOA, NS and empty non-terminals) and then only read, shared between DNS
-//! threads by `Arc`.
+//! Built once per (re)load by `build` (which checks the config's records, and
+//! those of the zone's master file that `file` reads, and fills in SOA, NS and
+//! empty non-terminals) and then only read, shared between DNS threads by `Arc`.
 
 mod build;
+pub mod file;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use crate::dns::wire::CLASS_IN;
 
@@ -43,11 +45,16 @@ pub struct ZoneSpec {
     pub ip_names_private_only: bool,
     /// Record lines with the config line each came from.
     pub records: Vec<(String, usize)>,
+    /// A master file with more records (`file`, read by `file::read`).
+    pub file: Option<file::ZoneFile>,
 }
 
-/// A zone that failed to build: the config line (0 when not tied to one) and why.
+/// A zone that failed to build: where (a zone file's line when `file` is set,
+/// else the config line, 0 when not tied to one) and why.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ZoneError {
+    /// The zone file (or a file it includes) the error is in.
+    pub file: Option<PathBuf>,
     pub line: usize,
     pub message: String,
 }
