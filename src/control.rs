@@ -688,7 +688,13 @@ fn build(
     let serial = u32::try_from(crate::clock::unix_seconds()).unwrap_or(u32::MAX);
     Zones::build(&specs, serial, records_max).map_err(|(index, e)| {
         let zone = specs.get(index).map_or("?", |s| s.name.as_str());
-        format!("zone `{zone}`: {}", e.message)
+        match (e.file, e.line) {
+            (Some(file), 0) => format!("{}: zone `{zone}`: {}", file.display(), e.message),
+            (Some(file), line) => {
+                format!("{}:{line}: zone `{zone}`: {}", file.display(), e.message)
+            }
+            (None, _) => format!("zone `{zone}`: {}", e.message),
+        }
     })
 }
 

@@ -110,8 +110,11 @@
 //!   as type, TTL and per-record data) indexed by an open-addressing table of u32
 //!   offsets with hash tags; A/AAAA addresses as sorted (address, node) pairs from
 //!   which PTRs are answered; empty non-terminals present; about 50 bytes per
-//!   simple record; `zone_records_max` across all zones. Invariant: immutable once
-//!   built; lookups never scan.
+//!   simple record; `zone_records_max` across all zones. `zone::file` reads a
+//!   zone's master file (`file`: RFC 1035 §5, `$ORIGIN`, `$TTL`, `$INCLUDE` when
+//!   allowed, parentheses) line by line, each entry through `record::parse`,
+//!   handing the builder one record at a time with its file and line. Invariant:
+//!   immutable once built; lookups never scan.
 //! - [`dns::ipname`] — `192-168-1-10.<zone>` ⇄ 192.168.1.10; one meaning per label.
 //! - [`dns::hosts`] — dnsmasq lease files and hosts files as A/AAAA/PTR record sets
 //!   under `lease_domain`; bounded (`HOST_NAMES_MAX`), rebuilt whole on change.

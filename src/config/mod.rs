@@ -154,6 +154,14 @@ impl Config {
             .map_err(|(index, e)| {
                 let zone = &config.zones[index];
                 let message = format!("zone `{}`: {}", zone.name, e.message);
+                // An error in a zone file is told at that file's line.
+                if let Some(zone_file) = e.file {
+                    return ConfigError {
+                        file: zone_file.display().to_string(),
+                        line: e.line,
+                        message,
+                    };
+                }
                 // An error about the zone as a whole points at the zone's name.
                 let line = match e.line {
                     0 => zone_lines.get(index).copied().unwrap_or(0),

@@ -274,6 +274,10 @@ pub struct Zone {
     pub ip_names_private_only: Option<bool>,
     #[serde(default)]
     pub records: Vec<Spanned<String>>,
+    /// A master file (RFC 1035 §5) with more records.
+    pub file: Option<Spanned<String>>,
+    /// `$INCLUDE` allowed in `file`.
+    pub include: Option<Spanned<bool>>,
     pub mail: Option<Mail>,
 }
 

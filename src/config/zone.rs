@@ -1,12 +1,18 @@
-//! `[[zone]]`: each zone's mode, TTL, name and record lines (with their config
-//! lines, `[zone.mail]` turned into record lines by `mail`) as a [`ZoneSpec`]; the
+//! `[[zone]]`: each zone's mode, TTL, name, record lines (with their config
+//! lines, `[zone.mail]` turned into record lines by `mail`) and master file
+//! (`file`, `include`) as a [`ZoneSpec`]; the
 //! rule that a zone name is defined once across `[[zone]]`, the lease domain and
 //! `delegate.zone`; and the lease zone that lease and hosts files imply. The
 //! records themselves are checked when the zones are built (`Zones::build`).
 
+use std::path::PathBuf;
+
+use toml::Spanned;
+
 use super::dns::Dns;
 use super::{ConfigError, Lines, mail, raw};
 use crate::dns::hosts::HOST_TTL_SECS;
+use crate::dns::zone::file::ZoneFile;
 use crate::dns::zone::{Mode, ZoneSpec};
 use crate::dns::zone::{domain_wire, same_zone_name};
 
@@ -67,6 +73,7 @@ fn resolve(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigError> {
     if let Some(mail_block) = raw.mail {
         records.extend(mail::records(mail_block, lines)?);
     }
+    let file = zone_file(raw.file, raw.include, lines)?;
     Ok(ZoneSpec {
         name,
         mode,
@@ -74,7 +81,35 @@ fn resolve(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigError> {
         ip_names: raw.ip_names.unwrap_or(false),
         ip_names_private_only: raw.ip_names_private_only.unwrap_or(true),
         records,
+        file,
     })
+}
+
+/// `file` and `include`: the path as written (relative to the working
+/// directory, as `leases` and `hosts` are); `include = true` needs a `file`.
+/// The file is read when the zone is built, so a reload reads it again.
+fn zone_file(
+    file: Option<Spanned<String>>,
+    include: Option<Spanned<bool>>,
+    lines: &Lines<'_>,
+) -> Result<Option<ZoneFile>, ConfigError> {
+    let include_on = include.as_ref().is_some_and(|i| *i.get_ref());
+    let Some(path) = file else {
+        if let Some(include) = include.filter(|i| *i.get_ref()) {
+            return Err(lines.error(
+                include.span().start,
+                "include = true: expected a `file` in this [[zone]] (it allows $INCLUDE there)",
+            ));
+        }
+        return Ok(None);
+    };
+    if path.get_ref().is_empty() {
+        return Err(lines.error(path.span().start, "file: the path is empty"));
+    }
+    Ok(Some(ZoneFile {
+        path: PathBuf::from(path.into_inner()),
+        include: include_on,
+    }))
 }
 
 /// `text` as a domain below the root: lower-case, trimmed, without the final
@@ -131,6 +166,7 @@ pub(super) fn add_lease_zone(dns: &Dns, zones: &mut Vec<ZoneSpec>) -> bool {
             ip_names: false,
             ip_names_private_only: true,
             records: Vec::new(),
+            file: None,
         });
         return true;
     }
@@ -171,6 +207,80 @@ mod tests {
             ),
             ("[[zone]]\nname = \".\"\n", 2, "root zone"),
             ("[[zone]]\nmode = \"overlay\"\n", 1, "missing field `name`"),
+        ]);
+    }
+
+    /// A zone file's records join the config's; an error in the file is told
+    /// at the file's line, one about the keys at the config's.
+    #[test]
+    fn zone_file_records_and_errors() {
+        let dir = std::env::temp_dir().join(format!("lanseal-config-zone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let config = |path: &str| {
+            format!(
+                "[[zone]]\nname = \"a.test\"\nrecords = [\"cfg A 10.0.0.1\"]\nfile = \"{path}\"\n"
+            )
+        };
+        let good = write("good.zone", "$TTL 60\nnas A 10.0.0.2\n  AAAA fd00::2\n");
+        let zones = Config::parse(&config(&good), "t.toml").unwrap().zone_data;
+        let zone = zones.find(b"\x01a\x04test\x00").unwrap();
+        assert!(zone.node(b"\x03cfg\x01a\x04test\x00").is_some());
+        assert_eq!(
+            zone.node(b"\x03nas\x01a\x04test\x00")
+                .unwrap()
+                .sets()
+                .count(),
+            2
+        );
+        for (name, text, line, needle) in [
+            (
+                "outside.zone",
+                "ok A 10.0.0.3\n\nx.example.org. A 10.0.0.4\n",
+                3,
+                "outside zone",
+            ),
+            (
+                "bad.zone",
+                "$TTL 60\n@ SOA ns hm (\n 1 2 3 4\n",
+                2,
+                "not closed",
+            ),
+            // The conflict with a config record is told at the file's record.
+            (
+                "cname.zone",
+                "ok A 10.0.0.3\ncfg CNAME ok\n",
+                2,
+                "CNAME and other records",
+            ),
+            ("missing-dir/none.zone", "", 0, "cannot read the zone file"),
+        ] {
+            let path = if name.contains('/') {
+                dir.join(name).display().to_string()
+            } else {
+                write(name, text)
+            };
+            let e = Config::parse(&config(&path), "t.toml").unwrap_err();
+            assert_eq!((e.file.as_str(), e.line), (path.as_str(), line), "{e}");
+            assert!(e.message.contains("zone `a.test`: "), "{e}");
+            assert!(e.message.contains(needle), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_errors(&[
+            (
+                "[[zone]]\nname = \"a.test\"\ninclude = true\n",
+                3,
+                "include = true: expected a `file`",
+            ),
+            (
+                "[[zone]]\nname = \"a.test\"\nfile = \"\"\n",
+                3,
+                "file: the path is empty",
+            ),
         ]);
     }
 

@@ -111,6 +111,7 @@ pub fn spec(delegate: &config::Delegate) -> ZoneSpec {
         ip_names: false,
         ip_names_private_only: true,
         records: records.into_iter().map(|r| (r, 0)).collect(),
+        file: None,
     }
 }
 /// What every account name gets besides its TXT values (seed 000): a null MX at

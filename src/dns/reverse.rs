@@ -51,6 +51,7 @@ fn served() -> Option<&'static Zones> {
                     ip_names: false,
                     ip_names_private_only: true,
                     records: Vec::new(),
+                    file: None,
                 })
                 .collect();
             match Zones::build(&specs, 1, usize::MAX) {

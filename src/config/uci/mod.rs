@@ -114,6 +114,8 @@ const SHAPES: [Shape; 8] = [
             ("ip_names", Kind::Bool),
             ("ip_names_private_only", Kind::Bool),
             ("records", Kind::List),
+            ("file", Kind::String),
+            ("include", Kind::Bool),
             ("mail", Kind::Table),
         ],
     },
@@ -231,6 +233,8 @@ pub fn convert(text: &str, file: &str) -> Result<String, ConfigError> {
     let toml = write(&sections, file)?;
     match Config::parse(&toml.text, file) {
         Ok(_) => Ok(toml.text),
+        // An error in a zone file (`option file`) is told at that file's line.
+        Err(e) if e.file != file => Err(e),
         Err(e) => Err(toml.map_error(e, &sections)),
     }
 }
@@ -1083,6 +1087,28 @@ delegate = "https://auth.test"
             "{e}"
         );
         assert!(e.to_string().starts_with("lanseal:7: section 'zone' ('again'): option 'name': zone `a.test.` is defined twice"), "{e}");
+    }
+
+    /// `option file`: the zone file's own errors are told at its line, not at a
+    /// UCI line.
+    #[test]
+    fn a_zone_file_error_names_the_zone_file() {
+        let path = std::env::temp_dir().join(format!("lanseal-uci-{}.zone", std::process::id()));
+        std::fs::write(&path, "ok A 192.0.2.1\nbad A 192.0.2.999\n").unwrap();
+        let uci = format!(
+            "config zone\n\toption name 'a.test'\n\toption file '{}'\n\toption include '1'\n",
+            path.display()
+        );
+        let e = err(&uci);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            (e.file.as_str(), e.line),
+            (path.to_str().unwrap(), 2),
+            "{e}"
+        );
+        assert!(e.message.starts_with("zone `a.test`: A record: "), "{e}");
+        let toml = table("config zone\n\toption name 'a.test'\n\toption include '0'\n");
+        assert_eq!(toml["zone"][0]["include"].as_bool(), Some(false));
     }
 
     #[test]

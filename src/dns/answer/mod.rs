@@ -417,6 +417,7 @@ mod tests {
             ip_names: true,
             ip_names_private_only: true,
             records: records.iter().map(|r| (r.to_string(), 1)).collect(),
+            file: None,
         };
         Answerer::new(
             Arc::new(Zones::build(&[spec], 1, usize::MAX).unwrap()),

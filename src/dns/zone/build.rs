@@ -16,10 +16,11 @@
 //! 1.7× the final size for a zone of A records (tests/bench/zones.sh). Runs at load
 //! time only; never on the query path.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use super::table::{self, Table};
-use super::{Mode, OwnedSet, Zone, ZoneError, ZoneSpec, Zones};
+use super::{Mode, OwnedSet, Zone, ZoneError, ZoneSpec, Zones, file};
 use super::{is_within, node_end, node_name, push_rdata, suffixes};
 use crate::dns::name::Name;
 use crate::dns::record::{self, Record};
@@ -60,7 +61,14 @@ impl Zones {
                 .is_some()
             {
                 let message = format!("zone `{}` is defined twice", spec.name);
-                return Err((index, ZoneError { line: 0, message }));
+                return Err((
+                    index,
+                    ZoneError {
+                        file: None,
+                        line: 0,
+                        message,
+                    },
+                ));
             }
             if spec.ip_names && zones.ip_names_zone.is_none() {
                 zones.ip_names_zone = Some(zones.zones.len());
@@ -91,6 +99,7 @@ impl Zones {
             Some(slot) if slot.apex == zone.apex => *slot = Arc::new(zone),
             _ => {
                 return Err(ZoneError {
+                    file: None,
                     line: 0,
                     message: format!("internal error: zone {index} is not `{}`", spec.name),
                 });
@@ -126,6 +135,7 @@ fn build_zone(spec: &ZoneSpec, serial: u32, budget: &mut Budget) -> Result<Zone,
     let budget_before = budget.used;
     for (text, line) in &spec.records {
         let error = |message: String| ZoneError {
+            file: None,
             line: *line,
             message,
         };
@@ -134,12 +144,23 @@ fn build_zone(spec: &ZoneSpec, serial: u32, budget: &mut Budget) -> Result<Zone,
         budget.take().map_err(error)?;
         staging.push(&record, *line).map_err(error)?;
     }
+    // The zone file's records after the config's, checked the same way; an
+    // error is told at its file and line.
+    if let Some(zone_file) = &spec.file {
+        file::read(zone_file, &origin, |record, path, line| {
+            check_placement(&record, &apex, &spec.name)?;
+            budget.take()?;
+            staging.read_from(Some(path));
+            staging.push(&record, line)
+        })?;
+    }
     let negative_ttl = spec.ttl.min(NEGATIVE_TTL_MAX_SECS);
     let given_soa = staging.apex_soa.and_then(|at| staging.entry(at));
     let soa_rdata = given_soa.map_or_else(
         || synthesized_soa(&apex, serial, negative_ttl),
         |soa| soa.rdata.to_vec(),
     );
+    staging.read_from(None);
     if spec.mode == Mode::Authoritative {
         if staging.apex_soa.is_none() {
             staging.push_apex(TYPE_SOA, &soa_rdata);
@@ -182,7 +203,11 @@ fn build_zone(spec: &ZoneSpec, serial: u32, budget: &mut Budget) -> Result<Zone,
 /// The zone's origin and its apex in lower-case wire format; the root zone is
 /// refused.
 fn zone_apex(spec: &ZoneSpec) -> Result<(Name, Box<[u8]>), ZoneError> {
-    let zone_error = |message: String| ZoneError { line: 0, message };
+    let zone_error = |message: String| ZoneError {
+        file: None,
+        line: 0,
+        message,
+    };
     let origin = zone_origin(&spec.name).map_err(zone_error)?;
     let apex: Box<[u8]> = record::wire_name(&origin).map_err(zone_error)?.into();
     if apex.len() == 1 {
@@ -221,10 +246,13 @@ pub fn zone_origin(name: &str) -> Result<Name, String> {
 
 /// Every parsed record of one zone, one after the other: name length, name
 /// (relative to the apex, lower-case wire), type (2), TTL given (1) and TTL (4),
-/// config line (4), data length (2), data.
+/// line (4), data length (2), data.
 struct Staging {
     bytes: Vec<u8>,
     entries: Vec<u32>,
+    /// Where the records from each offset on were written: a zone file (or one
+    /// it includes), or the config (`None`); a change of file adds an entry.
+    files: Vec<(u32, Option<Arc<Path>>)>,
     apex_len: usize,
     /// The first SOA at the apex, in config order.
     apex_soa: Option<u32>,
@@ -246,9 +274,39 @@ impl Staging {
         Staging {
             bytes: Vec::with_capacity(records.saturating_mul(STAGING_BYTES_PER_RECORD)),
             entries: Vec::with_capacity(records),
+            files: Vec::new(),
             apex_len,
             apex_soa: None,
             apex_ns: false,
+        }
+    }
+
+    /// The records staged from now on come from `file` (`None`: the config).
+    fn read_from(&mut self, file: Option<&Arc<Path>>) {
+        let same = match (self.files.last().map(|(_, f)| f.as_ref()), file) {
+            (Some(Some(last)), Some(file)) => Arc::ptr_eq(last, file),
+            (Some(None), None) | (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            let offset = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
+            self.files.push((offset, file.cloned()));
+        }
+    }
+
+    /// A `ZoneError` at the record staged at `offset`: its file and line.
+    fn error_at(&self, offset: u32, message: String) -> ZoneError {
+        let at = self.files.partition_point(|(start, _)| *start <= offset);
+        let file = at
+            .checked_sub(1)
+            .and_then(|i| self.files.get(i))
+            .and_then(|(_, file)| file.as_deref())
+            .map(Path::to_path_buf);
+        let line = self.entry(offset).map_or(0, |e| e.line);
+        ZoneError {
+            file,
+            line,
+            message,
         }
     }
 
@@ -416,6 +474,7 @@ impl<'s> Encoder<'s> {
 
     fn entry(&self, offset: u32) -> Result<Entry<'s>, ZoneError> {
         self.staging.entry(offset).ok_or_else(|| ZoneError {
+            file: None,
             line: 0,
             message: "internal error: staged record unreadable".into(),
         })
@@ -425,6 +484,7 @@ impl<'s> Encoder<'s> {
     fn node(&mut self, name: &'s [u8], keys: &[(u64, u32)]) -> Result<(), ZoneError> {
         let start = self.arena.len();
         let offset = u32::try_from(start).map_err(|_| ZoneError {
+            file: None,
             line: 0,
             message: "zone data over 4 GiB".into(),
         })?;
@@ -432,8 +492,11 @@ impl<'s> Encoder<'s> {
         self.arena.extend_from_slice(name);
         let count_at = self.arena.len();
         self.arena.push(0);
-        let mut cname: Option<(usize, usize)> = None;
-        let mut other_line: Option<usize> = None;
+        // Staging offsets (the order records came in) of the records that tell
+        // where a conflict is: the first CNAME and the second one kept, and the
+        // earliest first record of the other sets.
+        let mut cname: Option<(u32, Option<u32>)> = None;
+        let mut other: Option<u32> = None;
         let mut at = 0;
         while at < keys.len() {
             let rtype = self.entry(keys[at].1)?.rtype;
@@ -441,30 +504,27 @@ impl<'s> Encoder<'s> {
             while end < keys.len() && self.entry(keys[end].1)?.rtype == rtype {
                 end += 1;
             }
-            let (kept, first_line, second_line) = self.set(name, rtype, offset, &keys[at..end])?;
+            let (first, second) = self.set(name, rtype, offset, &keys[at..end])?;
             if rtype == TYPE_CNAME {
-                cname = Some((first_line, second_line.filter(|_| kept > 1).unwrap_or(0)));
+                cname = Some((first, second));
             } else {
-                other_line = Some(other_line.map_or(first_line, |l: usize| l.min(first_line)));
+                other = Some(other.map_or(first, |o: u32| o.min(first)));
             }
             self.arena[count_at] = self.arena[count_at].saturating_add(1);
             at = end;
         }
-        if let Some((cname_line, second)) = cname {
+        if let Some((first, second)) = cname {
             let owner = self.full_name(name);
-            if second > 0 {
-                return Err(ZoneError {
-                    line: second,
-                    message: format!("`{owner}` has more than one CNAME"),
-                });
+            if let Some(second) = second {
+                let message = format!("`{owner}` has more than one CNAME");
+                return Err(self.staging.error_at(second, message));
             }
-            if let Some(other_line) = other_line {
-                return Err(ZoneError {
-                    line: cname_line.max(other_line),
-                    message: format!(
-                        "`{owner}` has a CNAME and other records; a CNAME must be the only record of its name"
-                    ),
-                });
+            if let Some(other) = other {
+                // At the later of the two records in conflict.
+                let message = format!(
+                    "`{owner}` has a CNAME and other records; a CNAME must be the only record of its name"
+                );
+                return Err(self.staging.error_at(first.max(other), message));
             }
         }
         let arena = &self.arena;
@@ -473,15 +533,15 @@ impl<'s> Encoder<'s> {
     }
 
     /// One record set: identical records dropped, one TTL (the smallest given,
-    /// else the zone's). Returns the records kept, the first record's config line
-    /// and the second kept record's.
+    /// else the zone's). Returns the staging offsets of the first record and of
+    /// the second kept one.
     fn set(
         &mut self,
         name: &[u8],
         rtype: u16,
         node: u32,
         keys: &[(u64, u32)],
-    ) -> Result<(usize, usize, Option<usize>), ZoneError> {
+    ) -> Result<(u32, Option<u32>), ZoneError> {
         let mut ttl = None;
         for key in keys {
             if let Some(given) = self.entry(key.1)?.ttl {
@@ -494,7 +554,7 @@ impl<'s> Encoder<'s> {
         self.arena.extend_from_slice(&ttl.to_be_bytes());
         self.arena.extend_from_slice(&[0; 4]);
         let data_at = self.arena.len();
-        let (mut kept, mut lines) = (0u16, [0usize; 2]);
+        let (mut kept, mut second) = (0u16, None);
         let wildcard = name.starts_with(b"\x01*");
         for key in keys {
             let entry = self.entry(key.1)?;
@@ -509,17 +569,15 @@ impl<'s> Encoder<'s> {
                 continue;
             }
             if self.arena.len() - data_at + 2 + entry.rdata.len() > SET_DATA_BYTES_MAX {
-                return Err(ZoneError {
-                    line: entry.line,
-                    message: format!(
-                        "`{}`: its {} records are more than {SET_DATA_BYTES_MAX} bytes",
-                        self.full_name(name),
-                        wire::type_name(rtype)
-                    ),
-                });
+                let message = format!(
+                    "`{}`: its {} records are more than {SET_DATA_BYTES_MAX} bytes",
+                    self.full_name(name),
+                    wire::type_name(rtype)
+                );
+                return Err(self.staging.error_at(key.1, message));
             }
-            if kept < 2 {
-                lines[usize::from(kept)] = entry.line;
+            if kept == 1 {
+                second = Some(key.1);
             }
             kept = kept.saturating_add(1);
             push_rdata(&mut self.arena, entry.rdata);
@@ -552,7 +610,7 @@ impl<'s> Encoder<'s> {
             self.soa_ttl = Some(ttl);
         }
         self.records += usize::from(kept);
-        Ok((usize::from(kept), lines[0], (kept > 1).then_some(lines[1])))
+        Ok((keys.first().map_or(0, |k| k.1), second))
     }
 
     /// `name` (relative) with the apex, in presentation form.
@@ -689,6 +747,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, r)| (r.to_string(), i + 10))
                 .collect(),
+            file: None,
         }
     }
 

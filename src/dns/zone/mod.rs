@@ -10,15 +10,17 @@
 //! as sorted (address, node) pairs: PTR answers and the RFC 8020 question "is any
 //! address below this reverse name?" are binary searches. A simple record (A,
 //! AAAA, CNAME) costs about 50 bytes in all (tests/bench/zones.sh measures it).
-//! Built once per (re)load by `build` (which checks the records and fills in SOA,
-//! NS and empty non-terminals) and then only read, shared between DNS threads by
-//! `Arc`.
+//! Built once per (re)load by `build` (which checks the config's records, and
+//! those of the zone's master file that `file` reads, and fills in SOA, NS and
+//! empty non-terminals) and then only read, shared between DNS threads by `Arc`.
 
 mod build;
+pub mod file;
 mod table;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::dns::wire::{CLASS_IN, TYPE_A, TYPE_AAAA, TYPE_CNAME};
@@ -54,11 +56,16 @@ pub struct ZoneSpec {
     pub ip_names_private_only: bool,
     /// Record lines with the config line each came from.
     pub records: Vec<(String, usize)>,
+    /// A master file with more records (`file`, read by `file::read`).
+    pub file: Option<file::ZoneFile>,
 }
 
-/// A zone that failed to build: the config line (0 when not tied to one) and why.
+/// A zone that failed to build: where (a zone file's line when `file` is set,
+/// else the config line, 0 when not tied to one) and why.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ZoneError {
+    /// The zone file (or a file it includes) the error is in.
+    pub file: Option<PathBuf>,
     pub line: usize,
     pub message: String,
 }
