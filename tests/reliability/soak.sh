@@ -381,6 +381,9 @@ AFTER=$(stats)
 perf() { awk -v k="$2" '$0 ~ k {print $3; exit}' "$1"; }
 UDP_SENT=$(perf "$TMP/dnsperf-udp.txt" "Queries sent:")
 UDP_LOST=$(perf "$TMP/dnsperf-udp.txt" "Queries lost:")
+# Datagrams the kernel dropped at the front's UDP socket (its receive buffer
+# full): the last column of /proc/net/udp, for local port FRONT_PORT.
+KERNEL_DROPS=$(awk -v port="$(printf '%04X' "$FRONT_PORT")" 'NR > 1 && $2 ~ ":" port "$" {d += $NF} END {print d + 0}' /proc/net/udp)
 TCP_SENT=$(perf "$TMP/dnsperf-tcp.txt" "Queries sent:")
 TCP_LOST=$(perf "$TMP/dnsperf-tcp.txt" "Queries lost:")
 UDP_RCODES=$(grep -A1 "Response codes:" "$TMP/dnsperf-udp.txt" | head -n 1 | sed 's/.*Response codes: *//')
@@ -402,7 +405,7 @@ FAILURES=()
 ((UDP_LOST == 0)) || FAILURES+=("UDP queries lost: $UDP_LOST")
 ((TCP_LOST == 0)) || FAILURES+=("TCP queries lost: $TCP_LOST")
 [[ $UDP_RCODES != *SERVFAIL* && $TCP_RCODES != *SERVFAIL* ]] || FAILURES+=("SERVFAIL answers: UDP $UDP_RCODES, TCP $TCP_RCODES")
-((D_RECEIVED == EXPECTED)) || FAILURES+=("received grew by $D_RECEIVED, dnsperf and dig sent $EXPECTED")
+((D_RECEIVED == EXPECTED)) || FAILURES+=("received grew by $D_RECEIVED, dnsperf and dig sent $EXPECTED ($KERNEL_DROPS dropped by the kernel at the socket)")
 ((D_ANSWERED == D_RECEIVED)) || FAILURES+=("answered grew by $D_ANSWERED, received by $D_RECEIVED")
 ((DROPS == 0 && QUEUE_FULL == 0)) || FAILURES+=("drops: $DROPS, forward queue full: $QUEUE_FULL")
 ((RELOADS > 0 && RELOAD_FAILURES == 0)) || FAILURES+=("reloads $RELOADS, failures $RELOAD_FAILURES")
@@ -437,7 +440,7 @@ PEAK=$(awk '$1 == "VmHWM:" {print $2}' "/proc/$FRONT_PID/status")
 {
     echo "lanseal soak, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs (shared machine), binary $LANSEAL_BIN"
     echo "load: $SECS s, UDP $QPS q/s (achieved $UDP_QPS), TCP $TCP_QPS q/s; warm-up $WARMUP s"
-    echo "UDP: sent $UDP_SENT, lost $UDP_LOST, rcodes $UDP_RCODES"
+    echo "UDP: sent $UDP_SENT, lost $UDP_LOST, rcodes $UDP_RCODES; kernel drops at the front's socket $KERNEL_DROPS"
     echo "TCP: sent $TCP_SENT, lost $TCP_LOST, rcodes $TCP_RCODES"
     echo "counters over the run: received +$D_RECEIVED (dnsperf + dig sent $EXPECTED), answered +$D_ANSWERED, forwarded +$D_FORWARDED, drops $DROPS, forward queue full $QUEUE_FULL, stale served +$STALE"
     echo "events: $(grep -c hup "$EVENTS_LOG" || true) SIGHUPs, $(grep -c reload "$EVENTS_LOG" || true) config reloads (reloads counter +$RELOADS, failures $RELOAD_FAILURES), $LAST_LEASE lease rewrites (host_reloads +$HOST_RELOADS), $(grep -c 'delegate-update ok' "$EVENTS_LOG" || true) delegate updates acked ($UPDATE_FAILED refused), $(grep -c 'record-add [0-9]' "$EVENTS_LOG" || true) runtime records added, $(grep -c 'record-delete [0-9]' "$EVENTS_LOG" || true) deleted"
