@@ -170,7 +170,8 @@
 //!   connection and idle limits, and `rate_limit_qps` over TCP in a table of its
 //!   own (a UDP client slipped TC=1 can still retry over TCP): over the limit a
 //!   query is dropped, and `TCP_RATE_LIMIT_DROPS_MAX` in a row close the
-//!   connection.
+//!   connection. Each UDP socket asks for `UDP_RECEIVE_BUFFER_BYTES` of receive
+//!   buffer, so a stall of the thread queues queries instead of dropping them.
 //! - [`watch`] — inotify on the lease/hosts/blocklist directories and a netlink route socket;
 //!   zero CPU while nothing changes.
 //! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write

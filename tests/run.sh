@@ -36,6 +36,9 @@ apt_install systemd dpkg
 apt_install chromium chromium-driver python3-selenium
 # tests/openwrt.rs: the LuCI view parses with node; shellcheck reads the init script, the rpcd plugin and mkipk.sh.
 apt_install nodejs shellcheck
+# The reliability suite (tests/reliability/): dnsperf is its load, jq reads the
+# stats, unshare (util-linux) gives the disk-full case its own tmpfs.
+apt_install dnsperf jq util-linux
 
 # The ACME CA of every certificate test: Debian unstable's pebble 2.10 (ARI,
 # profiles, dns-persist-01; bookworm's 2.4 has none of them), unpacked into
@@ -68,6 +71,16 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test
+
+# The reliability suite, bounded (README, "Reliability"): the release binary
+# under a 60 s soak at 5 000 q/s (about 65 s), then the faults (upstreams
+# killed with 10 names served stale, each waiting out the upstream timeout; a
+# full disk; 50 SIGKILLs): about 110 s.
+echo "== reliability: soak and faults"
+cargo build --release
+release_bin="${CARGO_TARGET_DIR:-target}/release/lanseal"
+LANSEAL_BIN="$release_bin" SOAK_SECS="${SOAK_SECS:-60}" tests/reliability/soak.sh
+LANSEAL_BIN="$release_bin" FAULT_NAMES="${FAULT_NAMES:-10}" tests/reliability/faults.sh
 
 if [ $native_only -eq 0 ]; then
   cross/install.sh

@@ -48,6 +48,16 @@ const TCP_BACKLOG: i32 = 128;
 const EPHEMERAL_PORT_ATTEMPTS_MAX: usize = 16;
 /// Pause after a failed accept or receive (e.g. out of file descriptors).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// Receive buffer asked for each UDP socket (the kernel doubles it for its
+/// bookkeeping). Linux's default (212 992 bytes of accounting) holds about 256
+/// queries: 51 ms at 5 000 q/s, so any longer stall of the UDP thread (a loaded
+/// core, a reload building a big zone on a one-core router) made the kernel drop
+/// queries (the soak of tests/reliability/soak.sh lost 5 of 3 000 000). 1 MiB
+/// holds about 2 500 (half a second at 5 000 q/s); it is a bound, not an
+/// allocation: memory is used only by queries waiting. Set with SO_RCVBUFFORCE
+/// while still privileged, else SO_RCVBUF (capped at net.core.rmem_max); never
+/// lowered.
+const UDP_RECEIVE_BUFFER_BYTES: usize = 1 << 20;
 /// A TCP connection whose client sent this many queries over the rate limit in
 /// a row is closed: a few, so a client that pipelines a burst slightly beyond
 /// the limit keeps its connection, while one that keeps flooding loses it.
@@ -125,8 +135,29 @@ fn new_socket(address: SocketAddr, kind: Type, protocol: Protocol) -> io::Result
 fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
     let socket = new_socket(address, Type::DGRAM, Protocol::UDP)?;
     socket.set_reuse_port(true)?;
+    grow_receive_buffer(&socket);
     socket.bind(&address.into())?;
     Ok(socket.into())
+}
+
+/// Raises the socket's receive buffer to `UDP_RECEIVE_BUFFER_BYTES` where the
+/// kernel allows it; a refusal leaves the default (logged, not fatal).
+fn grow_receive_buffer(socket: &Socket) {
+    // The kernel reports the doubled value it keeps.
+    let wanted = 2 * UDP_RECEIVE_BUFFER_BYTES;
+    if socket.recv_buffer_size().is_ok_and(|size| size >= wanted) {
+        return;
+    }
+    let forced = nix::sys::socket::setsockopt(
+        socket,
+        nix::sys::socket::sockopt::RcvBufForce,
+        &UDP_RECEIVE_BUFFER_BYTES,
+    );
+    if forced.is_err()
+        && let Err(e) = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER_BYTES)
+    {
+        log::debug!("UDP receive buffer stays at the default: {e}");
+    }
 }
 
 fn tcp_listener(address: SocketAddr) -> io::Result<TcpListener> {
@@ -499,4 +530,29 @@ async fn serve_connection(
     }
     let mut open = connections.lock().unwrap_or_else(PoisonError::into_inner);
     open.retain(|(other, _)| *other != id);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The UDP socket gets the receive buffer asked for, at least as far as
+    /// SO_RCVBUF may go without privileges (net.core.rmem_max): the kernel's
+    /// default dropped queries in the soak whenever the thread stalled 51 ms.
+    #[test]
+    fn udp_socket_has_the_larger_receive_buffer() {
+        let socket = udp_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let size = Socket::from(socket).recv_buffer_size().unwrap();
+        let floor = 2 * UDP_RECEIVE_BUFFER_BYTES.min(rmem_max);
+        assert!(
+            size >= floor,
+            "receive buffer {size} bytes, want at least {floor}"
+        );
+    }
 }
