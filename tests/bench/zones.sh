@@ -61,6 +61,7 @@ fi
 [[ -x $LANSEAL_BIN ]] || die "lanseal binary not found: $LANSEAL_BIN"
 
 TMP=$(mktemp -d /tmp/lanseal-zones.XXXXXX)
+chmod 755 "$TMP" # dnsmasq reads its hosts file after dropping to an unprivileged user
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -201,8 +202,11 @@ l_cpu_small=$(measure_cpu "$pid" "$TMP/q-small.txt")
 stop "$pid"
 
 # ------------------------------------------------------------------ dnsmasq
+# As root, dnsmasq switches to user "dnsmasq", which may not exist.
+dnsmasq_user=
+if [[ $(id -u) -eq 0 ]] && ! id dnsmasq >/dev/null 2>&1; then dnsmasq_user=--user=nobody; fi
 dnsmasq_cmd() { # extra args...
-    echo dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll --pid-file= \
+    echo dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll --pid-file= $dnsmasq_user \
         --listen-address="$ADDR" --bind-interfaces --port="$PORT" --log-facility=- \
         --local=/big.test/ --local=/small.test/ --cache-size=150 "$@"
 }

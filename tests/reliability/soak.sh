@@ -26,8 +26,8 @@
 #   every SOAK_HUP_SECS    SIGHUP (the config as it is)
 #   every SOAK_RELOAD_SECS the config rewritten (soak.test's `gen` TXT record
 #                          changes) and SIGHUP, then the new value checked
-#                          with dig; the blocklist hook below is for issue 13's
-#                          `[[blocklist]]` (SOAK_BLOCKLIST=1 once merged)
+#                          with dig, and a `[[blocklist]]` file rewritten
+#                          (SOAK_BLOCKLIST=0 leaves the list out)
 #   every 5 s              the lease file rewritten (renamed into place, as
 #                          dnsmasq does); one lease name moves address
 #   every 3 s              a delegate update (POST /update; 20 a minute, under
@@ -163,9 +163,8 @@ ns = ["ns1.acme.test."]
 ns_addresses = ["192.0.2.53"]
 api_listen = "$ADDR:$DELEGATE_API"
 registration = "open"
-# SOAK_BLOCKLIST hook: once [[blocklist]] is merged (issue 13, item 2), a
-# blocklist file goes here and blocklist_reload below rewrites it.
-$(if [[ ${SOAK_BLOCKLIST:-0} == 1 ]]; then printf '[[blocklist]]\nfiles = ["%s"]\n' "$TMP/block.txt"; fi)
+# A blocklist, which blocklist_reload below rewrites (the watcher reloads it).
+$(if [[ ${SOAK_BLOCKLIST:-1} == 1 ]]; then printf '[[blocklist]]\nname = "soak"\nfiles = ["%s"]\n' "$TMP/block.txt"; fi)
 
 [[zone]]
 name = "soak.test"
@@ -191,13 +190,14 @@ write_leases() {
     mv "$TMP/dhcp.leases.tmp" "$TMP/dhcp.leases"
 }
 blocklist_reload() {
-    # Enabled with SOAK_BLOCKLIST=1 after the blocklist role is merged: rewrite
-    # the list (renamed into place; the watcher reloads it) and check a name.
+    # The list rewritten (renamed into place; the watcher reloads it); the
+    # last one is checked at the end.
     printf '0.0.0.0 blocked%d.example\n' "$RELOAD_GEN" >"$TMP/block.txt.tmp"
     mv "$TMP/block.txt.tmp" "$TMP/block.txt"
 }
 write_front_config
 write_leases
+if [[ ${SOAK_BLOCKLIST:-1} == 1 ]]; then blocklist_reload; fi
 : >"$TMP/dig.count"
 
 # ---------------------------------------------------------------- servers
@@ -296,7 +296,7 @@ events() {
         if ((t % RELOAD_SECS == 0)); then
             RELOAD_GEN=$((RELOAD_GEN + 1))
             write_front_config
-            if [[ ${SOAK_BLOCKLIST:-0} == 1 ]]; then blocklist_reload; fi
+            if [[ ${SOAK_BLOCKLIST:-1} == 1 ]]; then blocklist_reload; fi
             kill -HUP "$FRONT_PID"
             event "reload $RELOAD_GEN"
         fi
@@ -417,6 +417,17 @@ FAILURES=()
 LAST_LEASE=$(grep -c leases "$EVENTS_LOG" || true)
 for _ in $(seq 50); do [[ $(q moving.lan A) == "192.168.9.$((LAST_LEASE % 250 + 1))" ]] && break; sleep 0.1; done
 [[ $(q moving.lan A) == "192.168.9.$((LAST_LEASE % 250 + 1))" ]] || FAILURES+=("moving.lan: $(q moving.lan A)")
+if [[ ${SOAK_BLOCKLIST:-1} == 1 ]]; then
+    LAST_BLOCK=$(grep -c reload "$EVENTS_LOG" || true)
+    blocked_status() {
+        echo >>"$TMP/dig.count"
+        dig @"$ADDR" -p "$FRONT_PORT" +time=3 +tries=1 "blocked$LAST_BLOCK.example" A |
+            awk '/status:/ { sub(",", "", $6); print $6 }'
+    }
+    for _ in $(seq 50); do [[ $(blocked_status) == NXDOMAIN ]] && break; sleep 0.1; done
+    [[ $(blocked_status) == NXDOMAIN ]] ||
+        FAILURES+=("blocked$LAST_BLOCK.example (the last list written) is not blocked")
+fi
 LAST_TXT=$(tail -n 1 "$TMP/txt-acked.txt" 2>/dev/null || true)
 [[ -n $LAST_TXT ]] || FAILURES+=("no delegate update was acknowledged")
 q "$FULLDOMAIN" TXT | grep -qF "\"$LAST_TXT\"" || FAILURES+=("$FULLDOMAIN lacks the last acked TXT $LAST_TXT")
