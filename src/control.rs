@@ -371,6 +371,10 @@ impl Control {
         &self,
         records: Vec<RuntimeRecord>,
     ) -> Vec<(RuntimeRecord, ControlError)> {
+        if records.is_empty() {
+            // Nothing to add: no rebuild (a big zone would cost its build twice).
+            return Vec::new();
+        }
         {
             let mut state = self.lock();
             let mut runtime = state.runtime.clone();
