@@ -71,7 +71,7 @@ echo "== cargo test"
 cargo test
 
 if [ $native_only -eq 0 ]; then
-  # Every cargo-fuzz target (tests/fuzz) for FUZZ_SECONDS each (default 20); it
+  # Every cargo-fuzz target (tests/fuzz) for FUZZ_SECONDS each (default 15); it
   # installs cargo-fuzz on the nightly toolchain when missing.
   echo "== fuzz"
   tests/reliability/fuzz.sh
