@@ -258,6 +258,12 @@
 //!   runs while the process has one thread, and never falls back to root.
 //! - [`log`] — the stderr logger (`lanseal[LEVEL] message`); the level is `log`'s
 //!   global maximum, changed by a reload.
+//! - `fuzzing` — the entry points of the cargo-fuzz targets in `tests/fuzz/`
+//!   (a query into the answer path and the forwarder's completion, the TOML
+//!   and UCI config parsers, one HTTP connection with the API's or the
+//!   delegate's handler, acme-dns bodies), built from a fixture config as the
+//!   daemon builds its state. Only with the `fuzzing` feature and in unit tests
+//!   (which replay the checked-in corpus): no shipped binary has it.
 //!
 //! ## Start-up order
 //!
@@ -374,7 +380,8 @@
 //!   `tests/regress.rs` holds regression tests named after their issue;
 //!   `tests/bench/dns.sh` compares CPU per query and memory with dnsmasq and
 //!   unbound in the same run; `cross/smoke.sh` runs the static binary of each
-//!   router architecture under qemu.
+//!   router architecture under qemu; `tests/reliability/fuzz.sh` runs every
+//!   fuzz target for a bounded time from the checked-in corpus.
 
 pub mod api;
 pub mod certs;
@@ -385,6 +392,9 @@ pub mod counters;
 pub mod daemon;
 pub mod delegate;
 pub mod dns;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod log;
 pub mod privileges;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (README, CI): installs every missing prerequisite on a fresh
-# Debian machine, then runs formatting, lints, unit and integration tests, and the
-# static mipsel and mips builds answering DNS under qemu.
+# Debian machine, then runs formatting, lints, unit and integration tests, the
+# fuzz targets for a bounded time, and the static mipsel and mips builds
+# answering DNS under qemu.
 #   tests/run.sh           everything
-#   tests/run.sh --native  skip the cross build (quick local loop)
+#   tests/run.sh --native  skip the fuzzing and the cross build (quick local loop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,6 +84,10 @@ LANSEAL_BIN="$release_bin" SOAK_SECS="${SOAK_SECS:-60}" tests/reliability/soak.s
 LANSEAL_BIN="$release_bin" FAULT_NAMES="${FAULT_NAMES:-10}" tests/reliability/faults.sh
 
 if [ $native_only -eq 0 ]; then
+  # Every cargo-fuzz target (tests/fuzz) for FUZZ_SECONDS each (default 15); it
+  # installs cargo-fuzz on the nightly toolchain when missing.
+  echo "== fuzz"
+  tests/reliability/fuzz.sh
   cross/install.sh
   # Both MIPS byte orders: mipsel (ramips, many cheap routers) and mips (ath79,
   # lantiq: the largest MIPS family among OpenWrt routers). The second build

@@ -104,15 +104,7 @@ impl Prepared {
         let api = Arc::new(Api::new(self.settings, self.token, parts));
         let handle = api.clone();
         let handler: http::Handler = Arc::new(move |request| handle.handle(request));
-        let limits = http::Limits {
-            connections_max: CONNECTIONS_MAX,
-            connections_per_client_max: CONNECTIONS_PER_CLIENT_MAX,
-            body_bytes_max: BODY_BYTES_MAX,
-            workers_max: WORKERS_MAX,
-            idle_timeout: Duration::from_secs(10),
-            ..http::Limits::default()
-        };
-        let server = http::spawn(self.listener, None, limits, handler)
+        let server = http::spawn(self.listener, None, limits(), handler)
             .map_err(|e| format!("cannot start the local API: {e}"))?;
         api.set_server(server.clone());
         log::info!(
@@ -122,6 +114,31 @@ impl Prepared {
         );
         Ok(server)
     }
+}
+
+/// The HTTP server's bounds for the API.
+fn limits() -> http::Limits {
+    http::Limits {
+        connections_max: CONNECTIONS_MAX,
+        connections_per_client_max: CONNECTIONS_PER_CLIENT_MAX,
+        body_bytes_max: BODY_BYTES_MAX,
+        workers_max: WORKERS_MAX,
+        idle_timeout: Duration::from_secs(10),
+        ..http::Limits::default()
+    }
+}
+
+/// The handler and bounds [`Prepared::start`] serves, without a socket or a
+/// token file (the fuzz targets in tests/fuzz).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn handler(
+    settings: config::Api,
+    token: String,
+    parts: Parts,
+) -> (http::Handler, http::Limits) {
+    let api = Arc::new(Api::new(settings, token, parts));
+    let handler: http::Handler = Arc::new(move |request| api.handle(request));
+    (handler, limits())
 }
 
 /// The API's state: see [`Parts`].

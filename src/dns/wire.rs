@@ -398,11 +398,14 @@ pub fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
     }
 }
 
-/// The offset after `count` resource records starting at `pos`.
+/// The offset after `count` resource records starting at `pos`; `None` when
+/// fewer than `count` well-formed records are there (a message that ends
+/// early does not walk).
 pub fn skip_records(message: &[u8], pos: usize, count: usize) -> Option<usize> {
+    let mut records = records(message, pos);
     let mut end = pos;
-    for record in records(message, pos).take(count) {
-        end = record?.end;
+    for _ in 0..count {
+        end = records.next()??.end;
     }
     Some(end)
 }
@@ -698,6 +701,23 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Found by the fuzz target `dns_answer` (corpus `regress-relay-counts`): an
+    /// upstream answer claiming 256 answers and carrying 2 was relayed with its
+    /// counts, because a message that ended early still "walked".
+    #[test]
+    fn records_missing_at_the_end_do_not_walk() {
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(b"\x01a\x04test\x00\x00\x01\x00\x01");
+        let record = [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1];
+        m.extend_from_slice(&record);
+        m.extend_from_slice(&record);
+        assert_eq!(skip_records(&m, 24, 0), Some(24));
+        assert_eq!(skip_records(&m, 24, 2), Some(m.len()));
+        assert_eq!(skip_records(&m, 24, 3), None);
+        assert_eq!(skip_records(&m, 24, 256), None);
+        assert_eq!(skip_records(&m[..m.len() - 1], 24, 2), None);
     }
 
     #[test]

@@ -113,3 +113,21 @@ impl Response {
 /// The application: called on a blocking worker (the handler may take tens of ms:
 /// bcrypt, SQLite).
 pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+
+/// Serves one connection over `stream` as [`spawn`]'s accept loop does (a slot
+/// in a table of its own, the watch phases, hyper, the handler), until it
+/// closes: the fuzz targets in tests/fuzz feed it bytes through an in-memory
+/// stream.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) async fn serve_stream(
+    stream: tokio::io::DuplexStream,
+    peer: SocketAddr,
+    limits: &Limits,
+    handler: Handler,
+) {
+    let slots = slots::Slots::new(limits, Arc::new(Counters::default()));
+    let Some(slot) = slots.admit(peer.ip()) else {
+        return;
+    };
+    connection::serve(Box::new(stream), peer, limits, handler, slot).await;
+}

@@ -152,15 +152,35 @@ impl Forwarder {
     /// and cached, the rest written by `answerer`.
     pub async fn resolve(&self, answerer: &Answerer, pending: Pending) -> Vec<u8> {
         let query = pending.query();
-        let question = Question {
-            name: pending.target(),
-            qtype: query.qtype,
-            qclass: query.qclass,
-        };
+        let question = question(&pending);
         let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+        let fetched = self.fetch(&question, query.flags, dnssec_ok).await;
+        self.complete(answerer, pending, &fetched)
+    }
+
+    /// `pending` completed with what the upstreams gave, as [`Forwarder::resolve`]
+    /// does without asking them (the fuzz targets in tests/fuzz): `Some`
+    /// answer, already matched to the question, or `None` when none answered.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn complete_with(
+        &self,
+        answerer: &Answerer,
+        pending: Pending,
+        answer: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let fetched = match answer {
+            Some(answer) => Fetched::Answer(Arc::new(answer.to_vec())),
+            None => Fetched::Unanswered,
+        };
+        self.complete(answerer, pending, &fetched)
+    }
+
+    /// The upstreams' result checked, cached and written by `answerer`.
+    fn complete(&self, answerer: &Answerer, pending: Pending, fetched: &Fetched) -> Vec<u8> {
+        let question = question(&pending);
+        let dnssec_ok = pending.query().edns.is_some_and(|e| e.dnssec_ok);
         let exempt = pending.in_local_zone() || self.rebind_allowed(pending.target());
-        let response = self.fetch(&question, query.flags, dnssec_ok).await;
-        let outcome = match &response {
+        let outcome = match fetched {
             Fetched::Answer(answer) => self.check_and_cache(&question, dnssec_ok, answer, exempt),
             Fetched::Busy => FromUpstream::Busy,
             Fetched::Unanswered => FromUpstream::Unanswered {
@@ -307,6 +327,16 @@ impl Forwarder {
             }
         }
         None
+    }
+}
+
+/// The question to ask upstream for `pending`.
+fn question(pending: &Pending) -> Question<'_> {
+    let query = pending.query();
+    Question {
+        name: pending.target(),
+        qtype: query.qtype,
+        qclass: query.qclass,
     }
 }
 
