@@ -10,11 +10,11 @@
 //!
 //! Memory is the constraint (a 64 MB router, zones of a million records): parsed
 //! records go into one staging buffer (about 30 bytes for an A record), sorted by
-//! a (name hash, offset) key (12 bytes each, in order of the hash: grouping needs
+//! a (name hash, offset) key (8 bytes each, in order of the hash: grouping needs
 //! no name order, and sorting hashes touches no name), then written node by node
-//! into an arena sized up front. The peak is staging + keys + the final zone, about
-//! 1.7× the final size for a zone of A records (tests/bench/zones.sh). Runs at load
-//! time only; never on the query path.
+//! into an arena sized up front. The peak is staging + keys + the final zone
+//! (tests/bench/zones.sh measures it against the final size). Runs at load time
+//! only; never on the query path.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -170,7 +170,8 @@ fn build_zone(spec: &ZoneSpec, serial: u32, budget: &mut Budget) -> Result<Zone,
         }
     }
     staging.bytes.shrink_to_fit();
-    let mut encoder = Encoder::new(&staging, &apex, spec.ttl);
+    let entries = std::mem::take(&mut staging.entries);
+    let mut encoder = Encoder::new(&staging, entries, &apex, spec.ttl);
     encoder.nodes()?;
     let soa_ttl = encoder.soa_ttl.unwrap_or(spec.ttl);
     let Encoder {
@@ -389,9 +390,9 @@ struct Encoder<'s> {
     staging: &'s Staging,
     apex: &'s [u8],
     default_ttl: u32,
-    /// (name hash, staging offset), sorted: each node's records are adjacent,
-    /// sets by type, records in config order.
-    keys: Vec<(u64, u32)>,
+    /// (32 bits of the name's hash, staging offset), sorted: each node's
+    /// records are adjacent, sets by type, records in config order.
+    keys: Vec<(u32, u32)>,
     arena: Vec<u8>,
     table: Table,
     v4: Vec<(u32, u32)>,
@@ -402,12 +403,22 @@ struct Encoder<'s> {
 }
 
 impl<'s> Encoder<'s> {
-    fn new(staging: &'s Staging, apex: &'s [u8], default_ttl: u32) -> Encoder<'s> {
-        let mut keys: Vec<(u64, u32)> = staging
-            .entries
+    fn new(
+        staging: &'s Staging,
+        entries: Vec<u32>,
+        apex: &'s [u8],
+        default_ttl: u32,
+    ) -> Encoder<'s> {
+        // 32 bits of the hash: 8 bytes a key; names that share them are told
+        // apart by the comparison below.
+        let hash32 = |name: &[u8]| (table::hash(name) >> 32) as u32;
+        let mut keys: Vec<(u32, u32)> = entries
             .iter()
-            .filter_map(|&at| Some((table::hash(staging.entry(at)?.name), at)))
+            .filter_map(|&at| Some((hash32(staging.entry(at)?.name), at)))
             .collect();
+        // Freed before the arena is allocated: the peak is staging, keys and
+        // the zone.
+        drop(entries);
         keys.sort_unstable_by(|a, b| {
             let by_name = || {
                 let x = staging.entry(a.1).map(|e| (e.name, e.rtype));
@@ -419,7 +430,7 @@ impl<'s> Encoder<'s> {
         // Upper bounds, so neither grows while the nodes are written: the arena
         // is no larger than the staged records plus the CNAME targets.
         let (mut names, mut addresses, mut targets) = (0usize, [0usize; 2], 0usize);
-        let mut previous: Option<(u64, &[u8])> = None;
+        let mut previous: Option<(u32, &[u8])> = None;
         for &(hash, at) in &keys {
             let Some(entry) = staging.entry(at) else {
                 continue;
@@ -481,7 +492,7 @@ impl<'s> Encoder<'s> {
     }
 
     /// One node: its record sets (one run of keys per type), RFC 1034 §3.6.2.
-    fn node(&mut self, name: &'s [u8], keys: &[(u64, u32)]) -> Result<(), ZoneError> {
+    fn node(&mut self, name: &'s [u8], keys: &[(u32, u32)]) -> Result<(), ZoneError> {
         let start = self.arena.len();
         let offset = u32::try_from(start).map_err(|_| ZoneError {
             file: None,
@@ -540,7 +551,7 @@ impl<'s> Encoder<'s> {
         name: &[u8],
         rtype: u16,
         node: u32,
-        keys: &[(u64, u32)],
+        keys: &[(u32, u32)],
     ) -> Result<(u32, Option<u32>), ZoneError> {
         let mut ttl = None;
         for key in keys {
