@@ -88,23 +88,9 @@ fi
 [[ -x $LANSEAL_BIN ]] || die "lanseal binary not found: $LANSEAL_BIN"
 
 # ---------------------------------------------------------------- temp dir, cleanup
-TMP=$(mktemp -d /tmp/lanseal-prefetch.XXXXXX)
-PIDS=()
-stop() {
-    local p=$1
-    kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do stop "$p"; done
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=tests/common/processes.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../common/processes.sh"
+scratch_dir prefetch "${BENCH_KEEP:-0}"
 
 # ---------------------------------------------------------------- zone and query mix
 # Answer data only (198.18.0.0/15, the benchmarking range, not private, so

@@ -65,23 +65,9 @@ fi
 [[ -x $LANSEAL_BIN ]] || die "lanseal binary not found: $LANSEAL_BIN"
 export LANSEAL_BIN ADDR DNS_PORT UP_PORT API_PORT DELEGATE_PORT
 
-TMP=$(mktemp -d /tmp/lanseal-faults.XXXXXX)
-PIDS=()
-stop() {
-    local p=$1
-    kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do stop "$p"; done
-    if [[ ${FAULT_KEEP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=tests/common/processes.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../common/processes.sh"
+scratch_dir faults "${FAULT_KEEP:-0}"
 
 start() { # start CONFIG NAME: runs lanseal, waits until it listens; pid in STARTED
     local config=$1 name=$2
