@@ -115,6 +115,8 @@ pub struct BlocklistStats {
     pub blocked: usize,
     pub loads: usize,
     pub load_failures: usize,
+    /// Entries left out past `names_max`, over every load.
+    pub over_limit: usize,
 }
 
 /// The pieces a [`Service`] is built from; each changes for its own reason (a
@@ -739,6 +741,7 @@ fn blocklist_stats(lists: &Blocklists) -> Vec<BlocklistStats> {
             blocked: list.counters.blocked(),
             loads: list.counters.loads.load(Relaxed),
             load_failures: list.counters.load_failures.load(Relaxed),
+            over_limit: list.counters.over_limit.load(Relaxed),
         })
         .collect()
 }

@@ -232,13 +232,14 @@ fn blocked_queries_are_counted_per_list() {
     let dir = TempDir::new();
     let state = TempDir::new();
     let ads = dir.write("ads", "ads.example\nbad line here\n");
-    let malware = dir.write("malware", "evil.example\n");
+    // names_max = 1: the second name is left out, a hit of that bound.
+    let malware = dir.write("malware", "evil.example\nworse.example\n");
     let config = format!(
         "log_level = \"debug\"\nstate_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\n\
          resolv_file = \"\"\n[api]\nlisten = \"127.0.0.1:0\"\n{}{}",
         state.0.display(),
         blocklist("ads", &ads, ""),
-        blocklist("malware", &malware, "answer = \"nodata\"")
+        blocklist("malware", &malware, "answer = \"nodata\"\nnames_max = 1")
     );
     let server = Server::start_config(&config);
     let api = server.local_api();
@@ -258,12 +259,15 @@ fn blocked_queries_are_counted_per_list() {
     assert_eq!(lists[1]["name"], "malware");
     assert_eq!(lists[1]["blocked"], 1);
     assert!(lists[1]["memory_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(lists[1]["over_limit"], 1, "{stats}");
+    assert_eq!(stats["limits"]["dns_blocklist_names"], 1, "{stats}");
     let metrics = api.call("GET", "/metrics", None).body;
     for line in [
         "lanseal_blocklist_blocked_total{list=\"ads\"} 3",
         "lanseal_blocklist_blocked_total{list=\"malware\"} 1",
         "lanseal_blocklist_names{list=\"ads\"} 1",
         "lanseal_blocklist_skipped_lines{list=\"ads\"} 1",
+        "lanseal_limit_hits_total{limit=\"dns_blocklist_names\"} 1",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
     }

@@ -160,6 +160,11 @@ impl Api {
                 "dns_prefetch_inflight".to_string(),
                 find(&stats.forwarder, "prefetch_dropped"),
             ),
+            (
+                // A list's `names_max`: entries left out, over every load.
+                "dns_blocklist_names".to_string(),
+                stats.blocklists.iter().map(|l| l.over_limit).sum(),
+            ),
         ];
         for (server, counters) in self.http_servers() {
             for (name, counter) in [

@@ -167,6 +167,9 @@ pub struct ListCounters {
     pub load_failures: AtomicUsize,
     /// Times the list was read (start, file changes, SIGHUP with changes).
     pub loads: AtomicUsize,
+    /// Entries left out past `names_max`, summed over every load (the bound's
+    /// hits in `lanseal_limit_hits_total`).
+    pub over_limit: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -356,6 +359,9 @@ fn read_list(spec: &BlocklistSpec, previous: Option<&Arc<List>>) -> Arc<List> {
         return previous.clone();
     }
     let list = reader.finish(started, loaded, counters);
+    list.counters
+        .over_limit
+        .fetch_add(list.stats.over_limit, Relaxed);
     log_loaded(&list, failed.is_some());
     Arc::new(list)
 }
