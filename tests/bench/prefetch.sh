@@ -117,20 +117,6 @@ DISTINCT=$(sort -u "$TMP/queries.txt" | wc -l)
 log "query mix: $LINES queries over $DISTINCT of $NAMES names (Zipf s=$ZIPF_S), TTL $TTL s"
 
 # ---------------------------------------------------------------- servers
-# Starts lanseal with config $2 pinned to core $1; waits until it listens.
-start() {
-    local core=$1 config=$2 name=$3
-    taskset -c "$core" "$LANSEAL_BIN" run -c "$config" 2>"$TMP/$name.log" &
-    local pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 200); do
-        grep -q "listening on" "$TMP/$name.log" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || die "$name exited: $(cat "$TMP/$name.log")"
-        sleep 0.1
-    done
-    grep -q "listening on" "$TMP/$name.log" || die "$name did not start"
-    STARTED=$pid
-}
 # GET $2 from the local API on port $1 with the token in state dir $3.
 api() {
     local port=$1 path=$2 state=$3
@@ -145,7 +131,7 @@ wait_api() {
     die "the API on port $1 did not answer"
 }
 
-start 1 "$TMP/up.toml" up
+start "$TMP/up.toml" up taskset -c 1
 UP_PID=$STARTED
 wait_api "$UP_API" "$TMP/up"
 up_queries() { api "$UP_API" /api/v1/dns/stats "$TMP/up" | jq '.queries.received'; }
@@ -170,7 +156,7 @@ prefetch = $mode
 [api]
 listen = "$ADDR:$FRONT_API"
 EOF
-    start 0 "$TMP/front.toml" "front-$mode-$round"
+    start "$TMP/front.toml" "front-$mode-$round" taskset -c 0
     local front=$STARTED
     wait_api "$FRONT_API" "$state"
     local up_before

@@ -69,19 +69,6 @@ export LANSEAL_BIN ADDR DNS_PORT UP_PORT API_PORT DELEGATE_PORT
 . "$(dirname "${BASH_SOURCE[0]}")/../common/processes.sh"
 scratch_dir faults "${FAULT_KEEP:-0}"
 
-start() { # start CONFIG NAME: runs lanseal, waits until it listens; pid in STARTED
-    local config=$1 name=$2
-    "$LANSEAL_BIN" run -c "$config" 2>"$TMP/$name.log" &
-    local pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 300); do
-        grep -q "listening on" "$TMP/$name.log" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || die "$name exited: $(cat "$TMP/$name.log")"
-        sleep 0.1
-    done
-    grep -q "listening on" "$TMP/$name.log" || die "$name did not start"
-    STARTED=$pid
-}
 api() { # api STATE METHOD PATH [BODY]
     local state=$1 method=$2 path=$3 body=${4:-}
     curl -sS --max-time 10 -X "$method" -H "Authorization: Bearer $(cat "$state/api.token")" \

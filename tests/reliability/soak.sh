@@ -187,19 +187,6 @@ if [[ ${SOAK_BLOCKLIST:-1} == 1 ]]; then blocklist_reload; fi
 : >"$TMP/dig.count"
 
 # ---------------------------------------------------------------- servers
-start() {
-    local config=$1 name=$2
-    "$LANSEAL_BIN" run -c "$config" 2>"$TMP/$name.log" &
-    local pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 300); do
-        grep -q "listening on" "$TMP/$name.log" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || die "$name exited: $(cat "$TMP/$name.log")"
-        sleep 0.1
-    done
-    grep -q "listening on" "$TMP/$name.log" || die "$name did not start"
-    STARTED=$pid
-}
 api() { # api PORT STATE METHOD PATH [BODY]
     local port=$1 state=$2 method=$3 path=$4 body=${5:-}
     curl -sS --max-time 10 -X "$method" -H "Authorization: Bearer $(cat "$state/api.token")" \
