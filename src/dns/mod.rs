@@ -19,5 +19,6 @@ pub mod record;
 pub mod reverse;
 pub mod server;
 pub mod service;
+pub mod udp;
 pub mod wire;
 pub mod zone;

@@ -37,11 +37,9 @@ use crate::dns::answer::{Step, Transport};
 use crate::dns::forward::{Job, QUEUE_MAX};
 use crate::dns::ratelimit::Verdict;
 use crate::dns::service::Current;
+use crate::dns::udp::{Inbox, Outbox};
 use crate::dns::wire::Query;
 
-/// Largest request read from UDP. Queries are tiny; a bigger datagram is cut and
-/// then fails to parse, which is the right outcome.
-const UDP_REQUEST_BYTES_MAX: usize = 4096;
 /// Kernel accept queue per TCP listener.
 const TCP_BACKLOG: i32 = 128;
 /// Attempts to find a port free for both UDP and TCP when the config asks for port 0.
@@ -209,9 +207,10 @@ pub fn spawn(
     Ok(handles)
 }
 
-/// The UDP hot path: a blocking receive, the answer written into a reused buffer, a
-/// blocking send. Two system calls per query and nothing else; an event loop would
-/// add a failed receive and an `epoll_wait` for every wake-up.
+/// The UDP hot path: a blocking receive of every query waiting (see
+/// `dns::udp`), each answered into a reused buffer, and one send of all the
+/// answers. No event loop, task, channel or allocation per query; an event loop
+/// would add a failed receive and an `epoll_wait` for every wake-up.
 fn serve_udp(
     socket: Arc<UdpSocket>,
     current: &Current,
@@ -225,12 +224,12 @@ fn serve_udp(
         log::error!("UDP socket: {e}");
         return;
     }
-    let mut request = vec![0u8; UDP_REQUEST_BYTES_MAX];
-    let mut response = Vec::with_capacity(usize::from(crate::dns::wire::EDNS_PAYLOAD_BYTES));
+    let mut inbox = Inbox::new();
+    let mut outbox = Outbox::new();
     let mut query = Query::empty();
     loop {
-        let (len, peer) = match socket.recv_from(&mut request) {
-            Ok(received) => received,
+        match inbox.receive(&socket) {
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 // Not expected on a bound UDP socket; pause so a persistent error
@@ -239,67 +238,86 @@ fn serve_udp(
                 std::thread::sleep(ACCEPT_ERROR_PAUSE);
                 continue;
             }
-        };
-        counters.queries.bump();
-        // Source port 0 cannot be answered (and is a reflection trick).
-        if peer.port() == 0 {
-            counters.malformed.bump();
-            continue;
         }
         let service = view.get();
-        if service.stopping {
-            continue;
-        }
-        // Outside the ACL: dropped, unless a public (delegate) zone is served.
-        let public = !service.acl.allows(peer.ip());
-        if public && !service.answerer.serves_public() {
-            counters.acl_dropped.bump();
-            continue;
-        }
-        let mut transport = Transport::Udp;
-        if let Some(limiter) = &service.limiter {
-            match limiter.check(peer.ip(), crate::clock::monotonic_ms()) {
-                Verdict::Allow => {}
-                Verdict::Drop => {
-                    counters.rate_limited.bump();
-                    continue;
-                }
-                Verdict::Slip => {
-                    counters.rate_limited.bump();
-                    counters.rate_limit_slipped.bump();
-                    transport = Transport::Slip;
-                }
-            }
-        }
-        let packet = &request[..len];
-        let step = service
-            .answerer
-            .answer(public, packet, transport, &mut query, &mut response);
-        match step {
-            Step::Send => {}
-            Step::Drop => {
+        for (packet, peer) in inbox.requests() {
+            counters.queries.bump();
+            let Some(response) = outbox.slot() else {
+                break;
+            };
+            // Source port 0 cannot be answered (and is a reflection trick).
+            let Some(peer) = peer.filter(|peer| peer.port() != 0) else {
                 counters.malformed.bump();
                 continue;
-            }
-            Step::Forward(pending) => {
-                let job = Job {
-                    pending,
-                    peer,
-                    socket: socket.clone(),
-                };
-                if jobs.try_send(job).is_ok() {
-                    counters.forwarded.bump();
-                } else {
-                    counters.forward_queue_full.bump();
-                }
+            };
+            if service.stopping {
                 continue;
             }
+            match answer_udp(service, counters, packet, peer, &mut query, response) {
+                Some(Step::Send) => outbox.queue(peer),
+                Some(Step::Drop) => counters.malformed.bump(),
+                Some(Step::Forward(pending)) => {
+                    let job = Job {
+                        pending,
+                        peer,
+                        socket: socket.clone(),
+                    };
+                    if jobs.try_send(job).is_ok() {
+                        counters.forwarded.bump();
+                    } else {
+                        counters.forward_queue_full.bump();
+                    }
+                }
+                None => {}
+            }
         }
-        match socket.send_to(&response, peer) {
-            Ok(_) => counters.answered.bump(),
-            Err(e) => log::debug!("UDP send to {peer}: {e}"),
+        let sent = outbox.flush(&socket);
+        for _ in 0..sent.count {
+            counters.answered.bump();
+        }
+        if let Some((peer, e)) = sent.error {
+            log::debug!("UDP send to {peer}: {e}");
         }
     }
+}
+
+/// One UDP query through the ACL, the rate limit and the answer path; `None`
+/// when the ACL or the rate limit dropped it (counted).
+#[inline]
+fn answer_udp(
+    service: &crate::dns::service::Service,
+    counters: &crate::counters::ThreadCounters,
+    packet: &[u8],
+    peer: SocketAddr,
+    query: &mut Query,
+    response: &mut Vec<u8>,
+) -> Option<Step> {
+    // Outside the ACL: dropped, unless a public (delegate) zone is served.
+    let public = !service.acl.allows(peer.ip());
+    if public && !service.answerer.serves_public() {
+        counters.acl_dropped.bump();
+        return None;
+    }
+    let mut transport = Transport::Udp;
+    if let Some(limiter) = &service.limiter {
+        match limiter.check(peer.ip(), crate::clock::monotonic_ms()) {
+            Verdict::Allow => {}
+            Verdict::Drop => {
+                counters.rate_limited.bump();
+                return None;
+            }
+            Verdict::Slip => {
+                counters.rate_limited.bump();
+                counters.rate_limit_slipped.bump();
+                transport = Transport::Slip;
+            }
+        }
+    }
+    Some(
+        service
+            .answerer
+            .answer(public, packet, transport, query, response),
+    )
 }
 
 /// The thread of everything that waits: TCP clients and upstream queries.

@@ -456,12 +456,16 @@ pub fn response_flags(request_flags: u16, authoritative: bool, recursion: bool, 
 
 /// Writes a header with the given counts at the start of an empty `out`.
 pub fn write_header(out: &mut Vec<u8>, id: u16, flags: u16, counts: [u16; 4]) {
-    out.clear();
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(&flags.to_be_bytes());
-    for count in counts {
-        out.extend_from_slice(&count.to_be_bytes());
+    // One copy of 12 bytes: under opt-level "z" each `extend_from_slice` is a
+    // call, and six of them were a tenth of an answer's instructions.
+    let mut header = [0u8; HEADER_BYTES];
+    header[..2].copy_from_slice(&id.to_be_bytes());
+    header[2..4].copy_from_slice(&flags.to_be_bytes());
+    for (field, count) in header[4..].chunks_exact_mut(2).zip(counts) {
+        field.copy_from_slice(&count.to_be_bytes());
     }
+    out.clear();
+    out.extend_from_slice(&header);
 }
 
 /// Overwrites the section counts (answer, authority, additional) of a response.

@@ -260,7 +260,8 @@ impl Answerer {
         wire::write_header(out, query.id, 0, [1, 0, 0, 0]);
         out.extend_from_slice(&packet[HEADER_BYTES..query.question_end]);
         let question_end = out.len();
-        let mut message = Message::new(out, query);
+        let mut names = message::no_names();
+        let mut message = Message::new(out, &mut names, query);
         let mut extended_rcode = 0;
         let outcome = if query.edns.is_some_and(|e| e.version != 0) {
             extended_rcode = RCODE_BADVERS;

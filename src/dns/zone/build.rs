@@ -55,11 +55,8 @@ impl Zones {
         };
         for (index, spec) in specs.iter().enumerate() {
             let zone = build_zone(spec, serial, &mut budget).map_err(|e| (index, e))?;
-            if zones
-                .by_apex
-                .insert(zone.apex.clone(), zones.zones.len())
-                .is_some()
-            {
+            let ip_names = spec.ip_names && zones.ip_names_zone.is_none();
+            if !zones.push(zone) {
                 let message = format!("zone `{}` is defined twice", spec.name);
                 return Err((
                     index,
@@ -70,10 +67,9 @@ impl Zones {
                     },
                 ));
             }
-            if spec.ip_names && zones.ip_names_zone.is_none() {
-                zones.ip_names_zone = Some(zones.zones.len());
+            if ip_names {
+                zones.ip_names_zone = Some(zones.zones.len() - 1);
             }
-            zones.zones.push(Arc::new(zone));
         }
         Ok(zones)
     }

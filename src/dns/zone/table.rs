@@ -18,7 +18,7 @@ const LOAD_PERCENT_MAX: usize = 70;
 /// The smallest table: zones of a handful of names.
 const SLOTS_MIN: usize = 8;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Table {
     slots: Box<[u64]>,
     len: usize,
