@@ -13,6 +13,10 @@
 //! files (certbot's, or a copy made by hand) is first adopted as a set of its
 //! own, so that turning its files into links never shows a mixture.
 //!
+//! A deploy that fails (a full disk, a read-only `dir`) removes the sets and
+//! temporary links it made before it reports the error, so the working set is
+//! all that stays; what a crash leaves behind is removed by the next deploy.
+//!
 //! This module never decides whether a set is worth deploying and never logs:
 //! it writes what it is given and reports every failure, with its path, to the
 //! caller. One writer per directory at a time (the certs role deploys one
@@ -116,9 +120,21 @@ pub struct HookOutcome {
 }
 
 /// Writes the set into `dir` (created 0700 if missing): privkey.pem (0600),
-/// cert.pem, chain.pem, fullchain.pem, replacing the previous set as one.
+/// cert.pem, chain.pem, fullchain.pem, replacing the previous set as one. On a
+/// failure, what it wrote and readers cannot reach is removed again.
 pub fn write_set(dir: &Path, set: &Set<'_>) -> Result<(), DeployError> {
-    write_set_with(dir, set, &mut |_| Ok(()))
+    deploy_with(dir, set, &mut |_| Ok(()))
+}
+
+/// [`write_set`] with the step hook of the tests: a failure (an error from a
+/// step or from the hook) is cleaned up, unlike a crash (a test that wants a
+/// crash calls [`write_set_with`]).
+fn deploy_with(dir: &Path, set: &Set<'_>, after: &mut AfterStep<'_>) -> Result<(), DeployError> {
+    let result = write_set_with(dir, set, after);
+    if result.is_err() {
+        remove_unreachable(dir);
+    }
+    result
 }
 
 /// The deployed set's cert.pem text, if there is one readable now.
@@ -240,7 +256,7 @@ fn write_set_with(dir: &Path, set: &Set<'_>, after: &mut AfterStep<'_>) -> Resul
     swap_current(dir, generation, after)?;
     // The old set is no longer reachable once `current` is durable; removing
     // it may fail (nothing depends on it).
-    remove_leftovers(dir, generation);
+    remove_leftovers(dir, Some(generation));
     after_step(after, dir, Step::OldSetsRemoved)
 }
 
@@ -371,15 +387,33 @@ fn generation_of(name: &OsStr) -> Option<u64> {
     number.parse().ok()
 }
 
+/// After a failed deploy (a full disk, say): removes the sets `current` does
+/// not point to and the temporary links, so that failed attempts do not pile
+/// up sets (and private keys) that were never deployed, nor hold the space the
+/// next attempt needs. Best effort; nothing is removed when `current` cannot
+/// be read or points somewhere else than a set.
+fn remove_unreachable(dir: &Path) {
+    match fs::read_link(dir.join(CURRENT)) {
+        Ok(target) => {
+            if let Some(generation) = generation_of(target.as_os_str()) {
+                remove_leftovers(dir, Some(generation));
+            }
+        }
+        // No set was ever made current: readers see none of them.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => remove_leftovers(dir, None),
+        Err(_) => {}
+    }
+}
+
 /// Removes every set but `keep`, and temporary links a crash left behind.
-fn remove_leftovers(dir: &Path, keep: u64) {
+fn remove_leftovers(dir: &Path, keep: Option<u64>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.take(DIRECTORY_ENTRIES_MAX).flatten() {
         let name = entry.file_name();
         match generation_of(&name) {
-            Some(generation) if generation != keep => {
+            Some(generation) if Some(generation) != keep => {
                 let _ = fs::remove_dir_all(entry.path());
             }
             Some(_) => {}
@@ -863,6 +897,52 @@ mod tests {
                 _ => 23,
             };
             assert_eq!(crashed_at.len(), expected_steps, "{kind}: {crashed_at:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_deploy_removes_what_it_wrote_and_keeps_the_working_set() {
+        let new = Marked::new("NEW");
+        let newer = Marked::new("NEWER");
+        for kind in ["empty", "lanseal", "plain", "certbot"] {
+            for fail_after in 0.. {
+                let tmp = TempDir::new();
+                let dir = tmp.0.join("live");
+                prepare(kind, &dir);
+                let before = visible(&dir);
+                let mut steps = 0;
+                // An I/O error after that many steps, as a full disk gives one
+                // (ENOSPC) while a file of the new set is written.
+                let result = deploy_with(&dir, &new.set(), &mut |_| {
+                    steps += 1;
+                    if steps > fail_after {
+                        Err(io::Error::from_raw_os_error(28))
+                    } else {
+                        Ok(())
+                    }
+                });
+                if result.is_ok() {
+                    break;
+                }
+                let seen = visible(&dir);
+                assert!(
+                    seen == before || seen == new.visible(),
+                    "{kind}, failure after {fail_after} steps: {seen:?}"
+                );
+                // Only what readers reach stays: the set `current` names, if any.
+                let hidden: Vec<String> = entries(&dir)
+                    .into_iter()
+                    .filter(|name| name.starts_with('.'))
+                    .collect();
+                let current = fs::read_link(dir.join(CURRENT)).ok();
+                let expected: Vec<String> = current
+                    .iter()
+                    .map(|target| target.display().to_string())
+                    .collect();
+                assert_eq!(hidden, expected, "{kind}, failure after {fail_after} steps");
+                write_set(&dir, &newer.set()).unwrap();
+                assert_eq!(visible(&dir), newer.visible(), "{kind}: the next deploy");
+            }
         }
     }
 
