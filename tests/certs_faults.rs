@@ -587,10 +587,67 @@ fn fill(dir: &Path) -> u64 {
     written
 }
 
-/// The certificate's `dir` on a full tmpfs when a renewal deploys: the error
-/// names the path, the working set stays byte for byte (and no part of the
-/// new one), DNS and the API keep answering, the status says what failed; once
-/// the space is freed the next attempt deploys.
+/// Where the certs role stands, from the local API.
+fn status(api: &LocalApi) -> serde_json::Value {
+    api.call("GET", &format!("/api/v1/certs/{CERT}"), None)
+        .json()
+}
+
+fn renew(api: &LocalApi) {
+    let answer = api.call("POST", &format!("/api/v1/certs/{CERT}/renew"), None);
+    assert_eq!(answer.status, 202, "{}", answer.body);
+}
+
+/// The line from its level on (`certs: …`).
+fn message(line: &str) -> &str {
+    line.find("] ").map_or(line, |at| &line[at + 2..])
+}
+
+/// After a refused attempt: the working set byte for byte and nothing of the
+/// new one, DNS and the API answering, the status saying what failed.
+fn still_serving(
+    a: &Server,
+    api: &LocalApi,
+    dir: &Path,
+    root: &Path,
+    working: &[Vec<u8>],
+    valid: &serde_json::Value,
+    failures: u64,
+) -> serde_json::Value {
+    let files = check_set(dir, root).unwrap();
+    assert!(files == working, "the working set changed");
+    let left = layout(dir);
+    assert!(
+        left.settled(),
+        "what the failed attempt wrote stays: {left:?}"
+    );
+    let answer = a.query("www.home.test", RecordType::A);
+    assert!(
+        answers(&answer).iter().any(|r| r.ends_with("A 192.0.2.80")),
+        "{answer:?}"
+    );
+    assert_eq!(api.call("GET", "/api/v1/status", None).status, 200);
+    let failed = status(api);
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["failures"], failures, "{failed}");
+    assert_eq!(failed["not_after"], valid["not_after"], "{failed}");
+    assert_eq!(
+        failed["next_renewal_reason"], "backoff after failure",
+        "{failed}"
+    );
+    let metrics = api.call("GET", "/metrics", None).body;
+    assert!(
+        metrics.contains("lanseal_certificate_state{name=\"lan\",state=\"failed\"} 1"),
+        "{metrics}"
+    );
+    failed
+}
+
+/// The certificate's `dir` on a tmpfs that is full when a renewal starts, then
+/// one that fills while the CA validates: each time the error names the path,
+/// the working set stays byte for byte (and nothing of the new one), DNS and
+/// the API keep answering, the status says what failed; the first time nothing
+/// is ordered. Once the space is freed the next attempt deploys.
 #[test]
 fn a_full_disk_during_a_deploy_keeps_the_working_certificate() {
     let work = TempDir::new();
@@ -608,88 +665,72 @@ fn a_full_disk_during_a_deploy_keeps_the_working_certificate() {
     };
     let started = Instant::now();
     let router = Router::new(work, Some(mount.join(CERT)));
+    let root = router.root();
     let a = Server::start_wrapped(&wrapper, &router.config(), Duration::from_secs(20));
     // The tmpfs as the test sees it.
     let view = PathBuf::from(format!("/proc/{}/root{}", a.pid(), mount.display()));
     let dir = view.join(CERT);
+    let dir_path = mount.join(CERT).display().to_string();
     wait_log_within(&a, ISSUED, ISSUE_TIMEOUT);
-    let working = check_set(&dir, &router.root()).unwrap();
+    let working = check_set(&dir, &root).unwrap();
     let api = router.api();
-    let status = |api: &LocalApi| {
-        api.call("GET", &format!("/api/v1/certs/{CERT}"), None)
-            .json()
-    };
     let valid = status(&api);
     assert_eq!(valid["state"], "valid", "{valid}");
 
+    // Full when the renewal starts: refused before anything is ordered.
     let filled = fill(&view);
-    let answer = api.call("POST", &format!("/api/v1/certs/{CERT}/renew"), None);
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    let (line, _) = wait_log_within(&a, "certs: lan: failed: ", ISSUE_TIMEOUT);
-    let set_path = format!("{}/.set-", mount.join(CERT).display());
+    renew(&api);
+    let (before, seen) = wait_log_within(&a, "certs: lan: failed: ", ISSUE_TIMEOUT);
     assert!(
-        line.contains("deploying: ")
-            && line.contains(&set_path)
-            && line.contains("No space left on device"),
-        "{line}"
+        before.contains(&format!("no room to deploy, nothing ordered: {dir_path}: "))
+            && before.contains("No space left on device"),
+        "{before}"
     );
-    assert_eq!(
-        check_set(&dir, &router.root()).unwrap(),
-        working,
-        "the working set changed"
-    );
-    let after = layout(&dir);
     assert!(
-        after.settled(),
-        "what the failed deploy wrote stays: {after:?}"
+        !seen.iter().any(|l| l.contains("certs: lan: ordered")),
+        "ordered anyway: {seen:?}"
     );
-    // Still serving: DNS from the zone, the API.
-    let answer = a.query("www.home.test", RecordType::A);
+    let first = still_serving(&a, &api, &dir, &root, &working, &valid, 1);
+
+    // Room when it starts, full by the time the CA has issued: the deploy fails.
+    std::fs::remove_file(view.join("fill")).unwrap();
+    renew(&api);
+    wait_log_within(&a, "certs: lan: ordered", ISSUE_TIMEOUT);
+    fill(&view);
+    let (during, _) = wait_log_within(&a, "certs: lan: failed: ", ISSUE_TIMEOUT);
     assert!(
-        answers(&answer).iter().any(|r| r.ends_with("A 192.0.2.80")),
-        "{answer:?}"
+        during.contains(&format!("deploying: {dir_path}/.set-"))
+            && during.contains("No space left on device"),
+        "{during}"
     );
-    assert_eq!(api.call("GET", "/api/v1/status", None).status, 200);
-    let failed = status(&api);
-    assert_eq!(failed["state"], "failed", "{failed}");
-    assert_eq!(failed["failures"], 1, "{failed}");
-    assert_eq!(failed["not_after"], valid["not_after"], "{failed}");
-    let last_error = failed["last_error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        last_error.contains(&set_path) && last_error.contains("No space left on device"),
-        "{failed}"
-    );
-    let metrics = api.call("GET", "/metrics", None).body;
-    assert!(
-        metrics.contains("lanseal_certificate_state{name=\"lan\",state=\"failed\"} 1"),
-        "{metrics}"
-    );
+    let second = still_serving(&a, &api, &dir, &root, &working, &valid, 2);
 
     // Room again: the next attempt deploys a new certificate.
     std::fs::remove_file(view.join("fill")).unwrap();
-    let answer = api.call("POST", &format!("/api/v1/certs/{CERT}/renew"), None);
-    assert_eq!(answer.status, 202, "{}", answer.body);
+    renew(&api);
     wait_log_within(&a, ISSUED, ISSUE_TIMEOUT);
-    let renewed = check_set(&dir, &router.root()).unwrap();
+    let renewed = check_set(&dir, &root).unwrap();
     assert_ne!(renewed[1], working[1], "a new certificate");
     assert!(layout(&dir).settled(), "{:?}", layout(&dir));
     let valid_again = status(&api);
     assert_eq!(valid_again["state"], "valid", "{valid_again}");
     assert_eq!(valid_again["failures"], 0, "{valid_again}");
     report(&format!(
-        "disk full: deploy into a full {TMPFS_SIZE} tmpfs ({} KiB filled) refused, logged at WARN: `{}`; \
-         the working set kept byte for byte (nothing of the new one left), DNS and the API \
-         answering; status API: state {}, failures {}, last_error {:?}, not_after unchanged; \
-         once freed, the next attempt deployed ({:.1} s)",
+        "disk full: certificate dir on a {TMPFS_SIZE} tmpfs ({} KiB filled). Full at the \
+         renewal: `{}`, nothing ordered; status API state {}, failures {}, last_error {}, \
+         next_renewal_reason {}. Filled while the CA validated: `{}`; status API failures {}, \
+         last_error {}. Both times the working set kept byte for byte (nothing of the new one \
+         left), not_after unchanged, DNS and the API answering; once freed the next attempt \
+         deployed ({:.1} s)",
         filled / 1024,
-        line.find("WARN] ")
-            .map_or(line.as_str(), |at| &line[at + "WARN] ".len()..]),
-        failed["state"],
-        failed["failures"],
-        last_error,
+        message(&before),
+        first["state"],
+        first["failures"],
+        first["last_error"],
+        first["next_renewal_reason"],
+        message(&during),
+        second["failures"],
+        second["last_error"],
         started.elapsed().as_secs_f64(),
     ));
 }

@@ -16,6 +16,7 @@
 //! A deploy that fails (a full disk, a read-only `dir`) removes the sets and
 //! temporary links it made before it reports the error, so the working set is
 //! all that stays; what a crash leaves behind is removed by the next deploy.
+//! [`check_room`] tells beforehand whether a set would fit.
 //!
 //! This module never decides whether a set is worth deploying and never logs:
 //! it writes what it is given and reports every failure, with its path, to the
@@ -69,6 +70,11 @@ const NAMES: [&str; 4] = [KEY, CERT, CHAIN, FULLCHAIN];
 const CURRENT: &str = "current";
 const CURRENT_TEMPORARY: &str = ".current.tmp";
 const SET_PREFIX: &str = ".set-";
+/// The file [`check_room`] writes and removes.
+const ROOM_PROBE: &str = ".room.tmp";
+/// What [`check_room`] writes: more than a set takes (four files, the largest
+/// an RSA-4096 full chain of about 10 KB, each rounded up to 4 KiB blocks).
+pub const ROOM_PROBE_BYTES: usize = 32 * 1024;
 
 const DIRECTORY_MODE: u32 = 0o700;
 /// Inside `dir`, whose mode the owner controls: readable, so that a service
@@ -135,6 +141,29 @@ fn deploy_with(dir: &Path, set: &Set<'_>, after: &mut AfterStep<'_>) -> Result<(
         remove_unreachable(dir);
     }
     result
+}
+
+/// Whether `dir` (created 0700 if missing) has room for a set now: a file of
+/// [`ROOM_PROBE_BYTES`] is written there (not synced) and removed. The certs
+/// role asks before it orders, so that a full disk does not spend the CA's
+/// issuance (and its rate limits) on certificates that cannot be deployed.
+/// The error names `dir`.
+pub fn check_room(dir: &Path) -> Result<(), DeployError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIRECTORY_MODE)
+        .create(dir)
+        .map_err(at(dir))?;
+    let probe = dir.join(ROOM_PROBE);
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(KEY_MODE)
+        .open(&probe)
+        .and_then(|mut file| file.write_all(&[0u8; ROOM_PROBE_BYTES]));
+    let removed = fs::remove_file(&probe);
+    written.and(removed).map_err(at(dir))
 }
 
 /// The deployed set's cert.pem text, if there is one readable now.
@@ -417,7 +446,7 @@ fn remove_leftovers(dir: &Path, keep: Option<u64>) {
                 let _ = fs::remove_dir_all(entry.path());
             }
             Some(_) => {}
-            None if is_temporary_link_name(&name) => {
+            None if is_temporary_name(&name) => {
                 let _ = fs::remove_file(entry.path());
             }
             None => {}
@@ -425,11 +454,13 @@ fn remove_leftovers(dir: &Path, keep: Option<u64>) {
     }
 }
 
-fn is_temporary_link_name(name: &OsStr) -> bool {
+/// A temporary link, or the probe of [`check_room`], that a crash left behind.
+fn is_temporary_name(name: &OsStr) -> bool {
     let Some(name) = name.to_str() else {
         return false;
     };
     name == CURRENT_TEMPORARY
+        || name == ROOM_PROBE
         || name
             .strip_prefix('.')
             .and_then(|name| name.strip_suffix(".tmp"))
@@ -944,6 +975,28 @@ mod tests {
                 assert_eq!(visible(&dir), newer.visible(), "{kind}: the next deploy");
             }
         }
+    }
+
+    #[test]
+    fn room_is_checked_without_a_trace() {
+        let tmp = TempDir::new();
+        let dir = tmp.0.join("certs").join("router");
+        check_room(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "created as a deploy creates it");
+        assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+        write_set(&dir, &Marked::new("OLD").set()).unwrap();
+        let before = entries(&dir);
+        check_room(&dir).unwrap();
+        assert_eq!(entries(&dir), before);
+        // A probe a crash left behind goes with the next deploy.
+        fs::write(dir.join(ROOM_PROBE), "x").unwrap();
+        write_set(&dir, &Marked::new("NEW").set()).unwrap();
+        assert!(!dir.join(ROOM_PROBE).exists());
+        // Where no file can be written, the error names the directory.
+        let blocked = tmp.0.join("a-file");
+        fs::write(&blocked, "").unwrap();
+        let error = check_room(&blocked.join("dir")).unwrap_err();
+        assert_eq!(error.path, blocked.join("dir"));
     }
 
     /// The environment variable naming the directory `deploy_loop_child` deploys into.
