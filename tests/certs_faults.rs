@@ -263,7 +263,8 @@ fn layout(dir: &Path) -> Layout {
         if let Some(number) = name.strip_prefix(".set-").and_then(|n| n.parse().ok()) {
             let files = std::fs::read_dir(entry.path()).map_or(0, Iterator::count);
             layout.sets.insert(number, files);
-        } else if name.ends_with(".tmp") {
+        } else if name.ends_with(".tmp") && name != ".room.tmp" {
+            // (`.room.tmp` is the room check before an order, not a deploy's.)
             layout.temporaries.push(name);
         }
     }
