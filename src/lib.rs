@@ -235,8 +235,9 @@
 //!   SANs); `deploy` the certbot layout as one set (hidden set directories, one
 //!   `current` symlink renamed), OpenWrt links, hooks in their own process group
 //!   with a timeout. Invariants: only an issued certificate is deployed, so a
-//!   failed attempt never touches the working set; no decision while the clock
-//!   is earlier than the build.
+//!   failed attempt never touches the working set (a failed deploy removes what
+//!   it wrote; an attempt checks `dir` has room before it orders); no decision
+//!   while the clock is earlier than the build.
 //! - [`http`] — a bounded HTTP/1.1 server on hyper's HTTP/1 connection (the
 //!   codec `certs::http` already brings): `server` (one tokio thread, a
 //!   blocking worker pool of one per core but one, every HTTP thread at nice 10

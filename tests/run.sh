@@ -71,6 +71,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
+# Among them the certs role's faults (tests/certs_faults.rs, about 30 s): a full
+# disk during a deploy, and 20 SIGKILLs across renewals (CERT_FAULT_RUNS).
 cargo test
 
 # The reliability suite, bounded (README, "Reliability"): the release binary

@@ -13,6 +13,11 @@
 //! files (certbot's, or a copy made by hand) is first adopted as a set of its
 //! own, so that turning its files into links never shows a mixture.
 //!
+//! A deploy that fails (a full disk, a read-only `dir`) removes the sets and
+//! temporary links it made before it reports the error, so the working set is
+//! all that stays; what a crash leaves behind is removed by the next deploy.
+//! [`check_room`] tells beforehand whether a set would fit.
+//!
 //! This module never decides whether a set is worth deploying and never logs:
 //! it writes what it is given and reports every failure, with its path, to the
 //! caller. One writer per directory at a time (the certs role deploys one
@@ -65,6 +70,11 @@ const NAMES: [&str; 4] = [KEY, CERT, CHAIN, FULLCHAIN];
 const CURRENT: &str = "current";
 const CURRENT_TEMPORARY: &str = ".current.tmp";
 const SET_PREFIX: &str = ".set-";
+/// The file [`check_room`] writes and removes.
+const ROOM_PROBE: &str = ".room.tmp";
+/// What [`check_room`] writes: more than a set takes (four files, the largest
+/// an RSA-4096 full chain of about 10 KB, each rounded up to 4 KiB blocks).
+pub const ROOM_PROBE_BYTES: usize = 32 * 1024;
 
 const DIRECTORY_MODE: u32 = 0o700;
 /// Inside `dir`, whose mode the owner controls: readable, so that a service
@@ -116,9 +126,44 @@ pub struct HookOutcome {
 }
 
 /// Writes the set into `dir` (created 0700 if missing): privkey.pem (0600),
-/// cert.pem, chain.pem, fullchain.pem, replacing the previous set as one.
+/// cert.pem, chain.pem, fullchain.pem, replacing the previous set as one. On a
+/// failure, what it wrote and readers cannot reach is removed again.
 pub fn write_set(dir: &Path, set: &Set<'_>) -> Result<(), DeployError> {
-    write_set_with(dir, set, &mut |_| Ok(()))
+    deploy_with(dir, set, &mut |_| Ok(()))
+}
+
+/// [`write_set`] with the step hook of the tests: a failure (an error from a
+/// step or from the hook) is cleaned up, unlike a crash (a test that wants a
+/// crash calls [`write_set_with`]).
+fn deploy_with(dir: &Path, set: &Set<'_>, after: &mut AfterStep<'_>) -> Result<(), DeployError> {
+    let result = write_set_with(dir, set, after);
+    if result.is_err() {
+        remove_unreachable(dir);
+    }
+    result
+}
+
+/// Whether `dir` (created 0700 if missing) has room for a set now: a file of
+/// [`ROOM_PROBE_BYTES`] is written there (not synced) and removed. The certs
+/// role asks before it orders, so that a full disk does not spend the CA's
+/// issuance (and its rate limits) on certificates that cannot be deployed.
+/// The error names `dir`.
+pub fn check_room(dir: &Path) -> Result<(), DeployError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIRECTORY_MODE)
+        .create(dir)
+        .map_err(at(dir))?;
+    let probe = dir.join(ROOM_PROBE);
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(KEY_MODE)
+        .open(&probe)
+        .and_then(|mut file| file.write_all(&[0u8; ROOM_PROBE_BYTES]));
+    let removed = fs::remove_file(&probe);
+    written.and(removed).map_err(at(dir))
 }
 
 /// The deployed set's cert.pem text, if there is one readable now.
@@ -240,7 +285,7 @@ fn write_set_with(dir: &Path, set: &Set<'_>, after: &mut AfterStep<'_>) -> Resul
     swap_current(dir, generation, after)?;
     // The old set is no longer reachable once `current` is durable; removing
     // it may fail (nothing depends on it).
-    remove_leftovers(dir, generation);
+    remove_leftovers(dir, Some(generation));
     after_step(after, dir, Step::OldSetsRemoved)
 }
 
@@ -371,19 +416,37 @@ fn generation_of(name: &OsStr) -> Option<u64> {
     number.parse().ok()
 }
 
+/// After a failed deploy (a full disk, say): removes the sets `current` does
+/// not point to and the temporary links, so that failed attempts do not pile
+/// up sets (and private keys) that were never deployed, nor hold the space the
+/// next attempt needs. Best effort; nothing is removed when `current` cannot
+/// be read or points somewhere else than a set.
+fn remove_unreachable(dir: &Path) {
+    match fs::read_link(dir.join(CURRENT)) {
+        Ok(target) => {
+            if let Some(generation) = generation_of(target.as_os_str()) {
+                remove_leftovers(dir, Some(generation));
+            }
+        }
+        // No set was ever made current: readers see none of them.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => remove_leftovers(dir, None),
+        Err(_) => {}
+    }
+}
+
 /// Removes every set but `keep`, and temporary links a crash left behind.
-fn remove_leftovers(dir: &Path, keep: u64) {
+fn remove_leftovers(dir: &Path, keep: Option<u64>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.take(DIRECTORY_ENTRIES_MAX).flatten() {
         let name = entry.file_name();
         match generation_of(&name) {
-            Some(generation) if generation != keep => {
+            Some(generation) if Some(generation) != keep => {
                 let _ = fs::remove_dir_all(entry.path());
             }
             Some(_) => {}
-            None if is_temporary_link_name(&name) => {
+            None if is_temporary_name(&name) => {
                 let _ = fs::remove_file(entry.path());
             }
             None => {}
@@ -391,11 +454,13 @@ fn remove_leftovers(dir: &Path, keep: u64) {
     }
 }
 
-fn is_temporary_link_name(name: &OsStr) -> bool {
+/// A temporary link, or the probe of [`check_room`], that a crash left behind.
+fn is_temporary_name(name: &OsStr) -> bool {
     let Some(name) = name.to_str() else {
         return false;
     };
     name == CURRENT_TEMPORARY
+        || name == ROOM_PROBE
         || name
             .strip_prefix('.')
             .and_then(|name| name.strip_suffix(".tmp"))
@@ -864,6 +929,74 @@ mod tests {
             };
             assert_eq!(crashed_at.len(), expected_steps, "{kind}: {crashed_at:?}");
         }
+    }
+
+    #[test]
+    fn a_failed_deploy_removes_what_it_wrote_and_keeps_the_working_set() {
+        let new = Marked::new("NEW");
+        let newer = Marked::new("NEWER");
+        for kind in ["empty", "lanseal", "plain", "certbot"] {
+            for fail_after in 0.. {
+                let tmp = TempDir::new();
+                let dir = tmp.0.join("live");
+                prepare(kind, &dir);
+                let before = visible(&dir);
+                let mut steps = 0;
+                // An I/O error after that many steps, as a full disk gives one
+                // (ENOSPC) while a file of the new set is written.
+                let result = deploy_with(&dir, &new.set(), &mut |_| {
+                    steps += 1;
+                    if steps > fail_after {
+                        Err(io::Error::from_raw_os_error(28))
+                    } else {
+                        Ok(())
+                    }
+                });
+                if result.is_ok() {
+                    break;
+                }
+                let seen = visible(&dir);
+                assert!(
+                    seen == before || seen == new.visible(),
+                    "{kind}, failure after {fail_after} steps: {seen:?}"
+                );
+                // Only what readers reach stays: the set `current` names, if any.
+                let hidden: Vec<String> = entries(&dir)
+                    .into_iter()
+                    .filter(|name| name.starts_with('.'))
+                    .collect();
+                let current = fs::read_link(dir.join(CURRENT)).ok();
+                let expected: Vec<String> = current
+                    .iter()
+                    .map(|target| target.display().to_string())
+                    .collect();
+                assert_eq!(hidden, expected, "{kind}, failure after {fail_after} steps");
+                write_set(&dir, &newer.set()).unwrap();
+                assert_eq!(visible(&dir), newer.visible(), "{kind}: the next deploy");
+            }
+        }
+    }
+
+    #[test]
+    fn room_is_checked_without_a_trace() {
+        let tmp = TempDir::new();
+        let dir = tmp.0.join("certs").join("router");
+        check_room(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "created as a deploy creates it");
+        assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+        write_set(&dir, &Marked::new("OLD").set()).unwrap();
+        let before = entries(&dir);
+        check_room(&dir).unwrap();
+        assert_eq!(entries(&dir), before);
+        // A probe a crash left behind goes with the next deploy.
+        fs::write(dir.join(ROOM_PROBE), "x").unwrap();
+        write_set(&dir, &Marked::new("NEW").set()).unwrap();
+        assert!(!dir.join(ROOM_PROBE).exists());
+        // Where no file can be written, the error names the directory.
+        let blocked = tmp.0.join("a-file");
+        fs::write(&blocked, "").unwrap();
+        let error = check_room(&blocked.join("dir")).unwrap_err();
+        assert_eq!(error.path, blocked.join("dir"));
     }
 
     /// The environment variable naming the directory `deploy_loop_child` deploys into.

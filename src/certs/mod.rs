@@ -7,9 +7,11 @@
 //! [`POLL`]); then it runs one attempt at a time on its own current-thread tokio
 //! runtime. An attempt ([`order`]) is the state machine checked → pending → ready
 //! → issued; only an issued certificate is deployed ([`deploy`]), so a failure
-//! never touches the working set. The schedule ([`schedule`]) follows ARI when the
-//! directory offers it, else the lifetime; failures back off; no decision is made
-//! while the clock is implausible. The store keeps each certificate's state (only
+//! never touches the working set; and an attempt first checks that `dir` has
+//! room for a set, so that a full disk does not use up the CA's issuance. The
+//! schedule ([`schedule`]) follows ARI when the directory offers it, else the
+//! lifetime; failures back off; no decision is made while the clock is
+//! implausible. The store keeps each certificate's state (only
 //! written when it changes), the account and the delegate credentials.
 //!
 //! The parts: `http` (the one HTTP client, also instant-acme's transport),
@@ -407,6 +409,12 @@ async fn attempt(
     cert: &Cert,
     current: Option<&x509::CertInfo>,
 ) -> Result<x509::CertInfo, AttemptError> {
+    // A full disk would fail the deploy after the CA issued: say so before
+    // anything is ordered (the deploy still reports a disk that fills meanwhile).
+    deploy::check_room(&cert.dir).map_err(|e| AttemptError {
+        state: "failed",
+        message: format!("no room to deploy, nothing ordered: {e}"),
+    })?;
     let checked = Checked::check(context, cert).await?;
     let issued = checked
         .order(current)

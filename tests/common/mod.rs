@@ -78,9 +78,25 @@ impl Server {
 
     /// Like [`Server::start_config`], waiting up to `timeout` for lanseal to listen.
     pub fn start_config_within(config: &str, timeout: Duration) -> Self {
+        Self::start_wrapped(&[], config, timeout)
+    }
+
+    /// Like [`Server::start_config_within`], with `lanseal run -c FILE` given as
+    /// the last arguments of `wrapper` (e.g. `unshare -m sh -c '… exec "$@"' …`,
+    /// which must exec lanseal, so that [`Server::pid`] is lanseal's); no
+    /// wrapper runs lanseal itself.
+    pub fn start_wrapped(wrapper: &[String], config: &str, timeout: Duration) -> Self {
         let dir = TempDir::new();
         let path = dir.write("lanseal.toml", config);
-        let mut child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .args(["run", "-c"])
             .arg(&path)
             .stdout(Stdio::null())
@@ -121,6 +137,12 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL now (no shutdown of any kind), and reaps the process.
+    pub fn kill(&mut self) -> std::process::ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().unwrap()
     }
 
     /// Waits for the process to exit by itself (after a signal).

@@ -31,8 +31,10 @@
 #             its acked delete), none whose delete was acknowledged, and the
 #             last acknowledged TXT value.
 #
-# The certs role's deploy under a full disk and across kills is not covered
-# here yet (it needs Pebble; tests/certs.rs covers deploys).
+# The certs role's half (a full disk under a certificate's dir during a
+# renewal, SIGKILL across renewals and in the middle of deploys) needs Pebble
+# and the Rust fixtures: tests/certs_faults.rs, run by `cargo test`
+# (CERT_FAULT_RUNS, default 20).
 #
 # Environment (all optional): LANSEAL_BIN (default: cargo build --release),
 # FAULT_PORT (first of four ports, default 16253), FAULT_RUNS, FAULT_NAMES
