@@ -63,6 +63,23 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
     if let Some(file) = &config.log_file {
         crate::log::to_file(file).map_err(RunError)?;
     }
+    // Block the signals first: before any thread exists, so every thread
+    // inherits the mask and only `sigwait` below ever sees them; and before the
+    // pidfile, so a SIGTERM during start-up waits for `sigwait` and stops the
+    // daemon gracefully (exit 0, pidfile removed) instead of killing it with
+    // its pidfile left behind (tests/daemon.rs saw it on a loaded machine).
+    let mut signals = SigSet::empty();
+    for signal in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+    ] {
+        signals.add(signal);
+    }
+    signals
+        .thread_block()
+        .map_err(|e| RunError(format!("cannot block signals: {e}")))?;
     // 1. Every socket, while the process may still hold the privilege to bind
     // (ports under 1024) and can still report a failure to whoever started it.
     let sockets = server::bind(&config.dns.listen, config.dns.threads)
@@ -126,20 +143,6 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
         crate::privileges::apply(user, &owned, config.path.as_deref())
             .map_err(|e| RunError(e.to_string()))?;
     }
-    // Block the signals before any thread exists, so every thread inherits the mask
-    // and only `sigwait` below ever sees them.
-    let mut signals = SigSet::empty();
-    for signal in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGUSR1,
-    ] {
-        signals.add(signal);
-    }
-    signals
-        .thread_block()
-        .map_err(|e| RunError(format!("cannot block signals: {e}")))?;
     let role_specs: Vec<_> = config
         .delegate
         .iter()

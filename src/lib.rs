@@ -279,6 +279,9 @@
 //! `daemon::run`, in this order, each step for a reason:
 //!
 //! 1. The config is parsed (`main.rs`): an error exits 2 before anything binds.
+//!    Then SIGTERM, SIGINT, SIGHUP and SIGUSR1 are blocked: every thread
+//!    inherits the mask (only the main thread's `sigwait` sees them), and a
+//!    SIGTERM during start-up waits for it and stops gracefully.
 //! 2. Every socket is bound: DNS (UDP and TCP, one `SO_REUSEPORT` socket per
 //!    thread), the delegate's API, the local API — while the process may still
 //!    bind ports under 1024 and can still report a failure to whoever started
@@ -356,11 +359,11 @@
 //! ## Cross-cutting concerns
 //!
 //! - **Start-up order**: parse and validate config (exit 2 on error, nothing
-//!   started) → build zones → bind every DNS socket (exit 1 if one fails) → open
+//!   started) → block signals → build zones → bind every DNS socket (exit 1 if one fails) → open
 //!   the store (when a role needs it) → prepare the delegate (load its accounts,
 //!   read the TLS key, bind the API) → drop privileges to `user` (chown the state
 //!   directory and store, setgroups, setgid, setuid, verified; exit 1 if any step
-//!   fails; refused once a thread exists) → block signals → read lease/hosts
+//!   fails; refused once a thread exists) → read lease/hosts
 //!   files and interfaces (as `user`, as every reload will) → start DNS threads
 //!   and the watcher → log `listening on ADDR` → start the delegate API → start
 //!   the certs thread (it takes `certs.lock`) → wait for signals.

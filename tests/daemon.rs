@@ -40,6 +40,39 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// A SIGTERM the moment the pidfile appears (the store, the API's token and
+/// the threads not there yet) still stops lanseal gracefully: exit 0, pidfile
+/// removed. Signals used to be blocked only after the state was opened, and a
+/// SIGTERM in between killed the process with its pidfile left behind.
+#[test]
+fn sigterm_during_start_up_is_a_graceful_stop() {
+    for round in 0..5 {
+        let dir = TempDir::new();
+        let pidfile = dir.0.join("lanseal.pid");
+        let config = format!(
+            "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n{ZONE}",
+            dir.0.join("state").display()
+        );
+        let path = dir.write("lanseal.toml", &config);
+        let mut child = Command::new(BIN)
+            .args(["run", "-c", path.to_str().unwrap(), "--pidfile"])
+            .arg(&pidfile)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        while !pidfile.exists() && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert!(pidfile.exists(), "round {round}: no pidfile");
+        run("kill", &["-TERM", &child.id().to_string()]);
+        let status = wait_timeout(&mut child, DEADLINE).expect("exits on SIGTERM");
+        assert_eq!(status.code(), Some(0), "round {round}: {status:?}");
+        assert!(!pidfile.exists(), "round {round}: pidfile left behind");
+    }
+}
+
 #[test]
 fn pidfile_is_written_locked_and_removed() {
     let dir = TempDir::new();
