@@ -212,7 +212,8 @@ impl Inbox {
                 socket.as_raw_fd(),
                 self.kernel.headers.as_mut_ptr(),
                 wanted as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                // c_int on glibc, c_uint on musl.
+                libc::MSG_WAITFORONE as _,
                 null_mut(),
             )
         };
