@@ -13,7 +13,7 @@
 
 use crate::dns::answer::message::Message;
 use crate::dns::answer::{Answerer, Outcome};
-use crate::dns::blocklist::{BLOCK_TTL_SECS, BlockAnswer};
+use crate::dns::blocklist::{BLOCK_TTL_SECS, BlockAnswer, Verdict};
 use crate::dns::wire::{
     CLASS_IN, HEADER_BYTES, Query, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL,
 };
@@ -27,23 +27,37 @@ const SOA_NUMBERS: [u32; 5] = [1, 3600, 1200, 604_800, BLOCK_TTL_SECS];
 /// Compression pointers address the first 16 KiB of a message (14-bit offsets).
 const POINTER_OFFSET_MAX: usize = 0x3FFF;
 
+/// What the lists made of a name where it leaves local data.
+pub(super) enum Screened {
+    /// Blocked: its answer is written.
+    Blocked(Outcome),
+    /// An allow entry covers it: its upstream answer is not inspected for CNAME
+    /// cloaking either (`cloaked`).
+    Allowed,
+    Unlisted,
+}
+
 impl Answerer {
-    /// The configured answer when a blocklist blocks `name` (the question's name,
-    /// or where a local CNAME chain leaves local data); `None` when no list does.
-    pub(super) fn blocked<'d>(
+    /// The lists' verdict on `name` (the question's name, or where a local CNAME
+    /// chain leaves local data), with the configured answer written when a list
+    /// blocks it. One pass over the name's labels.
+    pub(super) fn screen<'d>(
         &'d self,
         name: &'d [u8],
         query: &'d Query,
         message: &mut Message<'_, 'd>,
-    ) -> Option<Outcome> {
-        let blocked = self.blocklists.check(name)?;
-        Some(write_blocked(
-            blocked.answer,
-            name,
-            blocked.entry_start,
-            query,
-            message,
-        ))
+    ) -> Screened {
+        match self.blocklists.verdict(name) {
+            Verdict::Blocked(blocked) => Screened::Blocked(write_blocked(
+                blocked.answer,
+                name,
+                blocked.entry_start,
+                query,
+                message,
+            )),
+            Verdict::Allowed => Screened::Allowed,
+            Verdict::Unlisted => Screened::Unlisted,
+        }
     }
 }
 

@@ -22,7 +22,8 @@
 //!
 //! An allowed question (an allow entry at it or above it) is answered as the
 //! upstream says, CNAMEs and all: allowing the name the owner sees is the way
-//! out of a false positive. An allowed target is not blocked either.
+//! out of a false positive. An allowed target is not blocked either, and a
+//! list with `cname_inspection = false` blocks only the names asked for.
 //!
 //! The cache keeps the upstream's answer, not the blocked one, and the check
 //! runs at every replay: a list reloaded or an allow entry added takes effect
@@ -30,7 +31,12 @@
 //! setting. That costs nothing for answers without a CNAME (the entry's flag,
 //! `cache::Hit::cname`) nor without an inspecting list; an answer with a
 //! CNAME costs a walk of its answer section and, per target, the probes a
-//! question costs. Never allocates.
+//! question costs. The question's own verdict is taken once, where it is
+//! checked for a block (`blocked::Screened`). Measured (`cname_inspection_cost`
+//! in `answer`'s tests, release, one list of 100 000 names, CPU time per
+//! cached answer): an A answer 390–460 ns without the list and 545–625 ns with
+//! it (the question's probe, as before); a CNAME chain to an unlisted name
+//! 405–415 ns without the list and 930–950 ns with it. Never allocates.
 
 use crate::dns::answer::blocked::write_blocked;
 use crate::dns::answer::message::Message;
@@ -40,10 +46,11 @@ use crate::dns::cache::Hit;
 use crate::dns::wire::{self, NAME_BYTES_MAX, Query, TYPE_CNAME};
 
 impl Answerer {
-    /// A cache hit for `name` replayed into `message` from `start`: when its
-    /// CNAME chain reaches a blocked name, the replay is cut off and the block
-    /// answer for `name` written instead. `None` (nothing changed) for a hit
-    /// without a CNAME, at the cost of one flag.
+    /// A cache hit for `name` (not allowed: the caller screened it) replayed
+    /// into `message` from `start`: when its CNAME chain reaches a blocked name,
+    /// the replay is cut off and the block answer for `name` written instead.
+    /// `None` (nothing changed) for a hit without a CNAME, at the cost of one
+    /// flag.
     pub(super) fn uncloak<'d>(
         &'d self,
         hit: Hit,
@@ -55,7 +62,7 @@ impl Answerer {
         if !hit.cname {
             return None;
         }
-        let blocked = self.cloaked(name, message.out, start, hit.answers)?;
+        let blocked = self.cloaked(message.out, start, hit.answers)?;
         let answer = blocked.answer;
         message.out.truncate(start);
         Some(write_blocked(answer, name, 0, query, message))
@@ -71,12 +78,12 @@ impl Answerer {
         query: &Query,
         response: &mut Vec<u8>,
     ) -> Option<(Outcome, [u16; 2])> {
-        if !self.blocklists.inspects_cnames() {
+        let name = query.name.as_bytes();
+        if !self.blocklists.inspects_cnames() || self.blocklists.is_allowed(name) {
             return None;
         }
         let answers = u16::from_be_bytes([*answer.get(6)?, *answer.get(7)?]);
-        let name = query.name.as_bytes();
-        let blocked = self.cloaked(name, answer, query.question_end, answers)?;
+        let blocked = self.cloaked(answer, query.question_end, answers)?;
         let mode = blocked.answer;
         let mut message = Message::new(response, query);
         let outcome = write_blocked(mode, name, 0, query, &mut message);
@@ -86,17 +93,16 @@ impl Answerer {
     /// The list that blocks a CNAME target among the `answers` records from
     /// `start` in `message` (whose compression pointers aim backwards, as the
     /// cache's replays and the records it copies expanded do), counted there;
-    /// `None` when no inspecting list does, or when `name` — what these records
-    /// answer — is allowed. A malformed record ends the walk.
+    /// `None` when no inspecting list does. The caller has made sure the name
+    /// these records answer is not allowed. A malformed record ends the walk.
     pub(super) fn cloaked(
         &self,
-        name: &[u8],
         message: &[u8],
         start: usize,
         answers: u16,
     ) -> Option<Blocked<'_>> {
         let lists = &*self.blocklists;
-        if !lists.inspects_cnames() || lists.is_allowed(name) {
+        if !lists.inspects_cnames() {
             return None;
         }
         let mut target = [0u8; NAME_BYTES_MAX];

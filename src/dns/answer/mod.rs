@@ -380,9 +380,10 @@ impl Answerer {
             self.error(&query, transport, RCODE_SERVFAIL, &mut response);
             return (response, false);
         };
-        if hit.cname {
+        let target = chained.as_deref().unwrap_or(query.name.as_bytes());
+        let lists = &self.blocklists;
+        if hit.cname && lists.inspects_cnames() && !lists.is_allowed(target) {
             // The chain may reach a listed name (`cloaked`).
-            let target = chained.as_deref().unwrap_or(query.name.as_bytes());
             let mut message = Message::new(&mut response, &query);
             message.counts = counts;
             if let Some(outcome) = self.uncloak(hit, target, start, &query, &mut message) {

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use crate::dns::answer::blocked::Screened;
 use crate::dns::answer::message::Message;
 use crate::dns::answer::{Answerer, Outcome};
 use crate::dns::cache::{Cache, Hit};
@@ -141,16 +142,18 @@ impl Answerer {
         query: &'d Query,
         message: &mut Message<'_, 'd>,
     ) -> Outcome {
-        if let Some(outcome) = self.blocked(name, query, message) {
-            return outcome;
-        }
+        let allowed = match self.screen(name, query, message) {
+            Screened::Blocked(outcome) => return outcome,
+            Screened::Allowed => true,
+            Screened::Unlisted => false,
+        };
         let Some(forwarding) = &self.forwarding else {
             return Outcome::local(RCODE_NOERROR);
         };
         let start = message.out.len();
         match chain_from_cache(&forwarding.cache, name, query, false, message.out) {
             Some(Ok(hit)) => {
-                if let Some(outcome) = self.uncloak(hit, name, start, query, message) {
+                if !allowed && let Some(outcome) = self.uncloak(hit, name, start, query, message) {
                     return outcome;
                 }
                 message.counts[0] = message.counts[0].saturating_add(hit.answers);
@@ -169,9 +172,12 @@ impl Answerer {
     /// A name that is not ours: from the cache, or forwarded; refused when nothing
     /// is forwarded.
     fn upstream<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
-        if let Some(outcome) = self.blocked(query.name.as_bytes(), query, message) {
-            return outcome;
-        }
+        let name = query.name.as_bytes();
+        let allowed = match self.screen(name, query, message) {
+            Screened::Blocked(outcome) => return outcome,
+            Screened::Allowed => true,
+            Screened::Unlisted => false,
+        };
         let Some(forwarding) = &self.forwarding else {
             return Outcome::REFUSED;
         };
@@ -180,8 +186,8 @@ impl Answerer {
         }
         match direct_from_cache(&forwarding.cache, query, false, message.out) {
             Some(hit) => {
-                let name = query.name.as_bytes();
-                if let Some(outcome) = self.uncloak(hit, name, query.question_end, query, message) {
+                let start = query.question_end;
+                if !allowed && let Some(outcome) = self.uncloak(hit, name, start, query, message) {
                     return outcome;
                 }
                 message.counts = [hit.answers, hit.authorities];
