@@ -130,9 +130,9 @@
 //!   hashed label by label from the right so a name and
 //!   its parents cost one pass and one probe each; the most specific entry of
 //!   any list wins, allow over block; `check_cname` asks the same of a
-//!   CNAME target for the lists with `cname_inspection`. A list whose files did not change is
-//!   kept; one whose file cannot be read keeps its previous version; the
-//!   control swaps the whole value. Blocked queries are counted per list in
+//!   CNAME target for the lists with `cname_inspection`. A list whose files
+//!   did not change is kept; one whose file cannot be read keeps its previous
+//!   version; the control swaps the whole value. Blocked queries are counted per list in
 //!   per-thread slots. Invariant: local zones, leases and hosts win over
 //!   every list (the check sits where names leave local data).
 //! - [`dns::answer`] — the one owner of a query's life: `answer` the policy
