@@ -17,8 +17,8 @@
 //! upstream's chain dropped, counted as a blocked query of the list that holds
 //! the target (and in its `cname_blocked`). The SOA of a negative answer is
 //! owned by the question name itself, not by the vendor's entry: an SOA that
-//! is no ancestor of the question is out of bailiwick, and a downstream
-//! resolver would drop it and not cache the answer.
+//! is no ancestor of the question is out of bailiwick, which a downstream
+//! resolver may drop, and then it would not cache the negative answer.
 //!
 //! An allowed question (an allow entry at it or above it) is answered as the
 //! upstream says, CNAMEs and all: allowing the name the owner sees is the way
