@@ -113,6 +113,10 @@ pub struct BlocklistStats {
     pub load: crate::dns::blocklist::LoadStats,
     /// Queries answered as blocked by this list.
     pub blocked: usize,
+    /// Of them, those whose upstream answer's CNAME chain reached the list.
+    pub cname_blocked: usize,
+    pub names_max: usize,
+    pub cname_inspection: bool,
     pub loads: usize,
     pub load_failures: usize,
     /// Entries left out past `names_max`, over every load.
@@ -739,6 +743,9 @@ fn blocklist_stats(lists: &Blocklists) -> Vec<BlocklistStats> {
             files: list.spec.paths().count(),
             load: list.stats.clone(),
             blocked: list.counters.blocked(),
+            cname_blocked: list.counters.cname_blocked.load(Relaxed),
+            names_max: list.spec.names_max,
+            cname_inspection: list.spec.cname_inspection,
             loads: list.counters.loads.load(Relaxed),
             load_failures: list.counters.load_failures.load(Relaxed),
             over_limit: list.counters.over_limit.load(Relaxed),

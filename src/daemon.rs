@@ -375,12 +375,13 @@ fn log_counters(control: &Control) {
     log::info!("counters: {}", line.join(" "));
     for list in &stats.blocklists {
         log::info!(
-            "blocklist `{}`: names={} allowed={} skipped_lines={} blocked={} load_failures={}",
+            "blocklist `{}`: names={} allowed={} skipped_lines={} blocked={} cname_blocked={} load_failures={}",
             list.name,
             list.load.names,
             list.load.allowed,
             list.load.skipped,
             list.blocked,
+            list.cname_blocked,
             list.load_failures
         );
     }

@@ -77,14 +77,18 @@
 //!    the blocklists (`dns::blocklist`: one hash probe per label per list; a
 //!    blocked name gets its list's answer, `answer::blocked`), then looked up in
 //!    `dns::cache` (one hash, one shard lock, one copy, TTLs patched) and answered
-//!    from there by the same writer. On a miss the answerer returns
+//!    from there by the same writer; a cached answer whose answer section has a
+//!    CNAME (a flag in the entry) has its targets checked against the lists
+//!    too, and one that reaches a listed name gets that list's answer for the
+//!    question (`answer::cloaked`, CNAME cloaking). On a miss the answerer returns
 //!    `Step::Forward(Pending)`: the query as parsed in step 2, the response written
 //!    so far and the name to ask. The UDP thread hands it to the I/O thread through
 //!    a bounded channel and goes back to its socket; `dns::forward` asks the
 //!    upstreams through `dns::client` (merging identical questions), applies
 //!    rebinding protection, stores the checked answer in the cache, and
-//!    `Answerer::complete` writes the client's response from there. The request
-//!    is parsed once.
+//!    `Answerer::complete` writes the client's response from there (with the
+//!    same CNAME check, also for an answer relayed uncached). The request is
+//!    parsed once.
 //!
 //! ## Code map
 //!
@@ -128,9 +132,10 @@
 //!   fingerprints (no allocation per name; 20 bytes a name of 17 characters),
 //!   hashed label by label from the right so a name and
 //!   its parents cost one pass and one probe each; the most specific entry of
-//!   any list wins, allow over block. A list whose files did not change is
-//!   kept; one whose file cannot be read keeps its previous version; the
-//!   control swaps the whole value. Blocked queries are counted per list in
+//!   any list wins, allow over block; `check_cname` asks the same of a
+//!   CNAME target for the lists with `cname_inspection`. A list whose files
+//!   did not change is kept; one whose file cannot be read keeps its previous
+//!   version; the control swaps the whole value. Blocked queries are counted per list in
 //!   per-thread slots. Invariant: local zones, leases and hosts win over
 //!   every list (the check sits where names leave local data).
 //! - [`dns::answer`] — the one owner of a query's life: `answer` the policy
@@ -138,9 +143,12 @@
 //!   and `complete` for the part the upstreams answer), `resolve` which data
 //!   answers (hosts, zones, IP names, dynamic records, wildcards, CNAME chains,
 //!   reverse zones, blocklists, cache), `blocked` a blocked name's answer
-//!   (NXDOMAIN or NODATA with a small SOA, or 0.0.0.0/::), `message` the writer (compression, truncation, OPT
-//!   with the client's DO bit). Writes into a reused buffer; no allocation for a
-//!   local answer.
+//!   (NXDOMAIN or NODATA with a small SOA, or 0.0.0.0/::), `cloaked` the
+//!   CNAME chains of upstream answers checked against the lists at every
+//!   replay and relay (the cache keeps the upstream's answer, so a reload or
+//!   an allow entry applies at once), `message` the writer (compression,
+//!   truncation, OPT with the client's DO bit). Writes into a reused buffer;
+//!   no allocation for a local answer.
 //! - [`dns::dynamic`] — records a role changes at run time (the delegate's TXT
 //!   values), one label per owner plus a template every owner gets; read under a
 //!   read lock, no allocation. `dns` imports no role: roles feed it.
@@ -148,8 +156,9 @@
 //!   6303): SOA in negative answers, empty non-terminals by a sorted index.
 //! - [`dns::cache`] — upstream answers as wire bytes with TTL offsets, 16 shards,
 //!   bounded by entries and bytes: `cache::scan` checks a response and says what
-//!   may be kept and for how long, `cache::table` keeps it (sampled-LRU eviction,
-//!   replay with TTLs patched), `cache::prefetch` queues a hit in the last tenth
+//!   may be kept and for how long (and whether its answer has a CNAME),
+//!   `cache::table` keeps it (sampled-LRU eviction, replay with TTLs
+//!   patched), `cache::prefetch` queues a hit in the last tenth
 //!   of its TTL for the I/O thread to ask again (one per entry, a flag bit;
 //!   `PREFETCH_INFLIGHT_MAX`). Invariant: every stored compression pointer was
 //!   checked to aim backwards inside the stored part.
@@ -202,7 +211,8 @@
 //!   flush; `certs` the certificates (`certs::cli::Status`, serialized), setup
 //!   records, renewals through `Control`, key download (off by default,
 //!   logged) and the delegate's report; `metrics` the Prometheus exposition;
-//!   `page` the embedded HTML page with a CSP of its inline blocks' hashes;
+//!   `page` the embedded HTML page (certificates, blocklists, records,
+//!   statistics) with a CSP of its inline blocks' hashes;
 //!   `client` the API from this host's command line (`lanseal api`, used by
 //!   OpenWrt's rpcd plugin, and `certs status|renew` when a daemon runs).
 //!   Runs on its own `http` server (16 connections, 16 KiB bodies, 2 workers).

@@ -1,7 +1,9 @@
 //! The web page at `/` in a real browser: Debian's headless Chromium, driven
 //! through chromedriver by `tests/browser/page.py` (Selenium), against the real
 //! binary (and Pebble, the CA of its certificate) on loopback. The page logs
-//! in, shows a certificate and its setup records (one copied through the
+//! in, shows a blocklist's row (its counters as the API gives them, a blocked
+//! query dig made, and the mark of a list at its `names_max`), a certificate
+//! and its setup records (one copied through the
 //! clipboard and pasted back), shows the API's reason for a malformed record, adds a
 //! record that `dig` then gets, deletes it again (`dig` then gets nothing),
 //! flushes the cache, asks for a renewal and logs out; the browser's console
@@ -123,6 +125,8 @@ fn page_logs_in_adds_and_deletes_a_record_in_chromium() {
     let token_file = state.0.join("api.token");
     // Pebble answers the setup (its account); it validates nothing here.
     let pebble = Pebble::start(&state.0, NO_DNS.parse().unwrap());
+    // names_max 2: the allow entry and ads.example; more.example is left out.
+    let list = state.write("ads.txt", "ads.example\nmore.example\nnot a list line\n");
     let config = format!(
         "log_level = \"debug\"\nstate_dir = \"{state}\"\n\
          [dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\nupstreams = [\"{NO_DNS}\"]\n\
@@ -130,7 +134,10 @@ fn page_logs_in_adds_and_deletes_a_record_in_chromium() {
          [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{token}\"\n\
          [acme]\ndirectory = \"{directory}\"\nca_bundle = \"{ca}\"\ncheck_resolvers = [\"{NO_DNS}\"]\n\
          [[cert]]\nname = \"router\"\ndomains = [\"router.home.example.com\"]\n\
-         challenge = \"dns-persist-01\"\ndir = \"{state}/certs/router\"\n",
+         challenge = \"dns-persist-01\"\ndir = \"{state}/certs/router\"\n\
+         [[blocklist]]\nname = \"ads\"\nfiles = [\"{list}\"]\nallow = [\"good.ads.example\"]\n\
+         names_max = 2\n",
+        list = list.display(),
         state = state.0.display(),
         token = token_file.display(),
         directory = pebble.directory(),
@@ -159,6 +166,8 @@ fn page_logs_in_adds_and_deletes_a_record_in_chromium() {
         "pagetest",
         "--cert",
         "router",
+        "--blocklist",
+        "ads",
         "--screenshot",
         &screenshot.display().to_string(),
     ]
@@ -167,7 +176,47 @@ fn page_logs_in_adds_and_deletes_a_record_in_chromium() {
     // A query first, for the statistics on the screenshot.
     let answer = dig(server.addr, &["+short", "router.home.example.com", "A"]);
     assert_eq!(answer.trim(), "192.168.1.1");
+    let answer = dig(server.addr, &["x.ads.example", "A"]);
+    assert!(answer.contains("status: NXDOMAIN"), "{answer}");
     let mut driver = Driver::start(&args);
+
+    let row: serde_json::Value = serde_json::from_str(&driver.expect("blocklist")).unwrap();
+    let cells: Vec<&str> = row["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let [
+        list,
+        names,
+        allowed,
+        skipped,
+        memory,
+        blocked,
+        loaded,
+        failures,
+    ] = cells[..]
+    else {
+        panic!("eight cells in the blocklist row: {row}");
+    };
+    assert!(list.contains("ads") && list.contains("nxdomain"), "{row}");
+    assert!(list.contains("CNAME inspection"), "{row}");
+    assert!(names.starts_with('1'), "{row}");
+    assert!(
+        names.contains("full: names_max 2, 1 left out") && row["full"] == true,
+        "a list at its names_max is marked: {row}"
+    );
+    assert_eq!(
+        (allowed, skipped, blocked, failures),
+        ("1", "1", "1", "0"),
+        "{row}"
+    );
+    assert!(memory.ends_with(" B") || memory.ends_with(" kB"), "{row}");
+    assert!(
+        loaded.ends_with(" ago") || loaded.starts_with("in "),
+        "{row}"
+    );
 
     let persist = driver.expect("copied");
     assert!(

@@ -1,7 +1,8 @@
 //! `[[blocklist]]` against the real binary, with dig: each answer mode, allow
-//! entries, local data winning over a list, a list file replaced while running
-//! (and removed: the old list stays), a SIGHUP that changes the answer, and the
-//! counters in the local API, the metrics and SIGUSR1's log.
+//! entries, local data winning over a list, CNAME cloaking (a second lanseal as
+//! the upstream hides listed names behind CNAMEs), a list file replaced while
+//! running (and removed: the old list stays), a SIGHUP that changes the
+//! answer, and the counters in the local API, the metrics and SIGUSR1's log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -322,4 +323,181 @@ fn a_bad_section_is_a_config_error_at_its_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// An upstream lanseal whose names hide vendors' names behind CNAMEs, as a
+/// site does for a tracker it serves under its own name.
+fn cloaking_upstream() -> Server {
+    Server::start(
+        "",
+        "[[zone]]\nname = \"example.com\"\nrecords = [\
+         \"tracker CNAME x.tracking-vendor.net.\", \"shop CNAME y.tracking-vendor.net.\", \
+         \"partner CNAME ok.tracking-vendor.net.\", \"pixel CNAME p.null-vendor.net.\", \
+         \"cdn CNAME e.cdn-vendor.net.\", \"zero 0 CNAME z.tracking-vendor.net.\", \
+         \"www A 192.0.2.10\"]\n\
+         [[zone]]\nname = \"tracking-vendor.net\"\nrecords = [\"x A 192.0.2.66\", \
+         \"y A 192.0.2.66\", \"ok A 192.0.2.66\", \"z 0 A 192.0.2.66\"]\n\
+         [[zone]]\nname = \"null-vendor.net\"\nrecords = [\"p A 192.0.2.67\", \
+         \"p AAAA 2001:db8::67\"]\n\
+         [[zone]]\nname = \"cdn-vendor.net\"\nrecords = [\"e A 192.0.2.68\"]\n",
+    )
+}
+
+/// True when `records` hold an answer of the upstream's: its CNAME to
+/// `target` and an address.
+fn passed_through(records: &[String], target: &str) -> bool {
+    records
+        .iter()
+        .any(|r| r.ends_with(&format!("IN CNAME {target}.")))
+        && records.iter().any(|r| r.contains(" IN A 192.0.2."))
+}
+
+#[test]
+fn a_cname_chain_into_a_listed_name_is_blocked_as_that_list_answers() {
+    let up = cloaking_upstream();
+    let dir = TempDir::new();
+    let state = TempDir::new();
+    let vendors = dir.write("vendors", "tracking-vendor.net\n");
+    let allow = dir.write("allow", "ok.tracking-vendor.net\n");
+    let null = dir.write("null", "null-vendor.net\n");
+    let cdn = dir.write("cdn", "cdn-vendor.net\n");
+    let config = format!(
+        "log_level = \"debug\"\nstate_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\n\
+         resolv_file = \"\"\nupstreams = [\"{}\"]\n[api]\nlisten = \"127.0.0.1:0\"\n\
+         [[zone]]\nname = \"home.example\"\nrecords = [\"analytics CNAME tracker.example.com.\"]\n\
+         {}{}{}",
+        state.0.display(),
+        up.addr,
+        blocklist(
+            "vendors",
+            &vendors,
+            &format!(
+                "allow = [\"shop.example.com\"]\nallow_files = [\"{}\"]",
+                allow.display()
+            )
+        ),
+        blocklist("null", &null, "answer = \"null\""),
+        blocklist("cdn", &cdn, "cname_inspection = false"),
+    );
+    let server = Server::start_config(&config);
+    let api = server.local_api();
+
+    // A local CNAME into the cloaked name, asked first: the forwarder fetches
+    // the rest of the chain, and its end is blocked as the list answers.
+    let (status, records) = ask(&server, "analytics.home.example", "AAAA");
+    assert_eq!(status, "NXDOMAIN", "{records:?}");
+    let local = "analytics.home.example. 300 IN CNAME tracker.example.com.".to_string();
+    assert_eq!(records, [local.clone(), soa("tracker.example.com")]);
+    // Forwarded, then from the cache: the list's answer for the question, the
+    // upstream's chain dropped, the SOA owned by the question.
+    for round in ["forwarded", "cached"] {
+        let (status, records) = ask(&server, "tracker.example.com", "A");
+        assert_eq!(
+            (status.as_str(), records),
+            ("NXDOMAIN", vec![soa("tracker.example.com")]),
+            "{round}"
+        );
+    }
+    let (status, records) = ask(&server, "TRACKER.example.com", "MX");
+    assert_eq!(status, "NXDOMAIN", "a chain to NODATA too: {records:?}");
+    // The local chain again, its end from the cache now.
+    let (status, records) = ask(&server, "analytics.home.example", "A");
+    assert_eq!(
+        (status.as_str(), records),
+        ("NXDOMAIN", vec![local, soa("tracker.example.com")])
+    );
+    // An answer the cache does not keep (TTL 0) is checked before it is relayed.
+    let (status, records) = ask(&server, "zero.example.com", "A");
+    assert_eq!(
+        (status.as_str(), records),
+        ("NXDOMAIN", vec![soa("zero.example.com")])
+    );
+    // The null list answers 0.0.0.0 and :: for the question name.
+    let (status, records) = ask(&server, "pixel.example.com", "A");
+    assert_eq!(
+        (status.as_str(), records),
+        (
+            "NOERROR",
+            vec!["pixel.example.com. 60 IN A 0.0.0.0".to_string()]
+        )
+    );
+    let (_, records) = ask(&server, "pixel.example.com", "AAAA");
+    assert_eq!(records, ["pixel.example.com. 60 IN AAAA ::"]);
+    // Allowed: the question (shop), the target (ok.tracking-vendor.net); not
+    // inspected: a list with cname_inspection off (cdn), whose names are still
+    // blocked when asked; and a name without a CNAME.
+    for (name, target) in [
+        ("shop.example.com", "y.tracking-vendor.net"),
+        ("partner.example.com", "ok.tracking-vendor.net"),
+        ("cdn.example.com", "e.cdn-vendor.net"),
+    ] {
+        let (status, records) = ask(&server, name, "A");
+        assert_eq!(status, "NOERROR", "{name}: {records:?}");
+        assert!(passed_through(&records, target), "{name}: {records:?}");
+    }
+    assert_eq!(ask(&server, "e.cdn-vendor.net", "A").0, "NXDOMAIN");
+    let (_, records) = ask(&server, "www.example.com", "A");
+    assert_eq!(records, ["www.example.com. 300 IN A 192.0.2.10"]);
+
+    let stats = api.call("GET", "/api/v1/dns/stats", None).json();
+    let list = |name: &str| {
+        let lists = stats["blocklists"].as_array().unwrap();
+        lists.iter().find(|l| l["name"] == name).unwrap().clone()
+    };
+    // analytics ×2, tracker ×3, zero.
+    assert_eq!(
+        (
+            list("vendors")["blocked"].as_u64(),
+            list("vendors")["cname_blocked"].as_u64()
+        ),
+        (Some(6), Some(6)),
+        "{stats}"
+    );
+    assert_eq!(list("null")["cname_blocked"], 2, "{stats}");
+    assert_eq!(
+        (
+            list("cdn")["blocked"].as_u64(),
+            list("cdn")["cname_blocked"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{stats}"
+    );
+    assert_eq!(list("cdn")["cname_inspection"], false);
+    let metrics = api.call("GET", "/metrics", None).body;
+    let line = "lanseal_blocklist_cname_blocked_total{list=\"vendors\"} 6";
+    assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+
+    // The cache kept the upstream's answer: once the question is allowed (the
+    // allow file replaced, as a script does), the same entry answers it.
+    let hits = stats["cache"]["hits"].as_u64().unwrap();
+    dir.write("allow.new", "ok.tracking-vendor.net\ntracker.example.com\n");
+    std::fs::rename(dir.0.join("allow.new"), &allow).unwrap();
+    assert!(
+        eventually(RELOAD_DEADLINE, || {
+            passed_through(
+                &ask(&server, "tracker.example.com", "A").1,
+                "x.tracking-vendor.net",
+            )
+        }),
+        "the allowed question is answered as upstream said"
+    );
+    let stats = api.call("GET", "/api/v1/dns/stats", None).json();
+    assert!(
+        stats["cache"]["hits"].as_u64().unwrap() > hits,
+        "answered from the cache: {stats}"
+    );
+    // Every query blocked before the allow entry came counts, each by a CNAME.
+    server.signal("USR1");
+    let line = server.wait_log("blocklist `vendors`: names=");
+    let count = |key: &str| -> u64 {
+        let value = line.split(&format!(" {key}=")).nth(1).unwrap_or_default();
+        value
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .unwrap_or(0)
+    };
+    assert!(count("blocked") >= 6, "{line}");
+    assert_eq!(count("blocked"), count("cname_blocked"), "{line}");
 }

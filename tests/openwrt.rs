@@ -619,11 +619,17 @@ fn mkipk_builds_the_luci_package() {
 fn the_luci_view_shows_the_daemon_and_adds_and_deletes_a_record() {
     let state = TempDir::new();
     let port = free_tcp_port();
+    // names_max 2: the allow entry and ads.example; more.example is left out.
+    let list = state.write("ads.txt", "ads.example\nmore.example\nnot a list line\n");
     let config = format!(
-        "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\nupstreams = [\"127.0.0.1:9\"]\n[[zone]]\nname = \"home.example.com\"\nrecords = [\"router A 192.168.1.1\"]\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
-        state.0.display()
+        "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\nupstreams = [\"127.0.0.1:9\"]\n[[zone]]\nname = \"home.example.com\"\nrecords = [\"router A 192.168.1.1\"]\n[api]\nlisten = \"127.0.0.1:{port}\"\n\
+         [[blocklist]]\nname = \"ads\"\nfiles = [\"{}\"]\nallow = [\"good.ads.example\"]\nnames_max = 2\n",
+        state.0.display(),
+        list.display()
     );
     let server = Server::start_config(&config);
+    let blocked = dig(server.addr, &["x.ads.example", "A"]);
+    assert!(blocked.contains("status: NXDOMAIN"), "{blocked}");
     let path = format!(
         "{}:{}",
         source("tests/openwrt").display(),
@@ -646,6 +652,7 @@ fn the_luci_view_shows_the_daemon_and_adds_and_deletes_a_record() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rendered = report["rendered"].as_str().unwrap();
+    let rendered = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
     for shown in [
         "0.1.0",
         "dns, api",
@@ -654,6 +661,11 @@ fn the_luci_view_shows_the_daemon_and_adds_and_deletes_a_record() {
         "Queries received",
         "127.0.0.1:9",
         "No certificate",
+        // The blocklist's row: name, answer, names (full), allowed, skipped
+        // lines, memory, the one blocked query, when loaded, load failures.
+        "Blocklists",
+        "ads nxdomain · CNAME inspection 1 full: names_max 2, 1 left out 1 1 ",
+        "B 1 ",
     ] {
         assert!(rendered.contains(shown), "{shown} not in {rendered}");
     }

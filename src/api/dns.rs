@@ -79,8 +79,9 @@ impl Api {
                     "skipped_lines": list.load.skipped, "over_limit": list.load.over_limit,
                     "duplicates": list.load.duplicates, "memory_bytes": list.load.heap_bytes,
                     "load_ms": list.load.load_milliseconds, "loaded": list.load.loaded_unix,
-                    "blocked": list.blocked, "loads": list.loads,
-                    "load_failures": list.load_failures,
+                    "blocked": list.blocked, "cname_blocked": list.cname_blocked,
+                    "cname_inspection": list.cname_inspection, "names_max": list.names_max,
+                    "loads": list.loads, "load_failures": list.load_failures,
                 })
             })
             .collect();

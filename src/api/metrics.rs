@@ -63,7 +63,7 @@ fn blocklist_metrics(out: &mut Exposition, stats: &Stats) {
         return;
     }
     type Value = fn(&crate::control::BlocklistStats) -> u64;
-    let families: [(&str, &str, &str, Value); 6] = [
+    let families: [(&str, &str, &str, Value); 8] = [
         (
             "lanseal_blocklist_names",
             "gauge",
@@ -93,6 +93,18 @@ fn blocklist_metrics(out: &mut Exposition, stats: &Stats) {
             "counter",
             "Queries answered as blocked by the list.",
             |l| l.blocked as u64,
+        ),
+        (
+            "lanseal_blocklist_cname_blocked_total",
+            "counter",
+            "Of the blocked queries, those whose upstream answer had a CNAME chain into the list.",
+            |l| l.cname_blocked as u64,
+        ),
+        (
+            "lanseal_blocklist_names_max",
+            "gauge",
+            "Entries the list holds at most (names_max); more are left out.",
+            |l| l.names_max as u64,
         ),
         (
             "lanseal_blocklist_load_failures_total",

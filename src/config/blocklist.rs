@@ -1,7 +1,8 @@
-//! `[[blocklist]]`: each list's name, files, allowed names and answer as a
-//! [`BlocklistSpec`]. Only the section is checked here: the files are data, read
-//! by `dns::blocklist` when the daemon starts and whenever they change (a missing
-//! file or a junk line is logged there, never a config error).
+//! `[[blocklist]]`: each list's name, files, allowed names, answer and CNAME
+//! inspection as a [`BlocklistSpec`]. Only the section is checked here: the
+//! files are data, read by `dns::blocklist` when the daemon starts and whenever
+//! they change (a missing file or a junk line is logged there, never a config
+//! error).
 
 use super::{ConfigError, Lines, raw};
 use crate::dns::blocklist::{self, BlockAnswer, BlocklistSpec};
@@ -97,6 +98,7 @@ fn resolve(raw: raw::Blocklist, lines: &Lines<'_>) -> Result<BlocklistSpec, Conf
         allow_files,
         answer,
         names_max,
+        cname_inspection: raw.cname_inspection.unwrap_or(true),
     })
 }
 
@@ -226,7 +228,8 @@ mod tests {
     fn defaults_and_values() {
         let text = "[[blocklist]]\nname = \"ads\"\nfiles = [\"/a\", \"/b\"]\n\
                     [[blocklist]]\nname = \"mine\"\nallow = [\"*.Good.Example.\"]\n\
-                    allow_files = [\"/c\"]\nanswer = \"null\"\nnames_max = 10\n";
+                    allow_files = [\"/c\"]\nanswer = \"null\"\nnames_max = 10\n\
+                    cname_inspection = false\n";
         let config = Config::parse(text, "t.toml").unwrap();
         let [ads, mine] = &config.blocklists[..] else {
             panic!("two lists: {:?}", config.blocklists);
@@ -234,6 +237,8 @@ mod tests {
         assert_eq!(ads.answer, BlockAnswer::Nxdomain);
         assert_eq!(ads.names_max, 1_000_000);
         assert_eq!(ads.files.len(), 2);
+        assert!(ads.cname_inspection, "on by default");
+        assert!(!mine.cname_inspection);
         assert_eq!(mine.allow, vec![b"\x04good\x07example\x00".to_vec()]);
         assert_eq!(mine.answer, BlockAnswer::Null);
         assert_eq!(mine.names_max, 10);

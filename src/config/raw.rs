@@ -173,6 +173,7 @@ pub struct Blocklist {
     pub allow_files: Option<Vec<Spanned<String>>>,
     pub answer: Option<Spanned<String>>,
     pub names_max: Option<Spanned<i64>>,
+    pub cname_inspection: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

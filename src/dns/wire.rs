@@ -176,6 +176,43 @@ pub fn expand_name(message: &[u8], mut pos: usize, out: &mut Vec<u8>) -> Option<
     }
 }
 
+/// The name at `pos` in `message`, following compression pointers (backwards
+/// only, so no loop), lower-cased into `out`: its length there. `None` for a
+/// malformed name. No allocation.
+pub fn read_name_lower(
+    message: &[u8],
+    mut pos: usize,
+    out: &mut [u8; NAME_BYTES_MAX],
+) -> Option<usize> {
+    let mut len = 0usize;
+    loop {
+        let label = *message.get(pos)?;
+        match label {
+            0 => {
+                *out.get_mut(len)? = 0;
+                return Some(len + 1);
+            }
+            l if l & 0xC0 == 0xC0 => {
+                let target = usize::from(u16::from_be_bytes([l, *message.get(pos + 1)?]) & 0x3FFF);
+                if target >= pos {
+                    return None;
+                }
+                pos = target;
+            }
+            l if l <= 63 => {
+                let bytes = message.get(pos..pos + 1 + usize::from(l))?;
+                let copy = out.get_mut(len..len + bytes.len())?;
+                for (to, from) in copy.iter_mut().zip(bytes) {
+                    *to = from.to_ascii_lowercase();
+                }
+                len += bytes.len();
+                pos += bytes.len();
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// Copies `count` records from `message` at `pos` to `out` with every name in them
 /// expanded (owners, and the data names of CNAME, NS, PTR, MX, SOA and SRV), so
 /// they can be placed anywhere in another message. Returns the position after them.
@@ -573,6 +610,33 @@ mod tests {
             p.extend_from_slice(&opt);
         }
         p
+    }
+
+    #[test]
+    fn reads_names_through_pointers_in_lower_case() {
+        // "Www.Example.COM" at 12, then "x" and a pointer to "Example.COM".
+        let mut message = vec![0u8; 12];
+        message.extend_from_slice(b"\x03Www\x07Example\x03COM\x00");
+        let second = message.len();
+        message.extend_from_slice(b"\x01X\xC0\x10");
+        let mut out = [0u8; NAME_BYTES_MAX];
+        let length = read_name_lower(&message, second, &mut out).unwrap();
+        assert_eq!(&out[..length], b"\x01x\x07example\x03com\x00");
+        let length = read_name_lower(&message, 12, &mut out).unwrap();
+        assert_eq!(&out[..length], b"\x03www\x07example\x03com\x00");
+        // A pointer to itself or forwards, a reserved label type, a cut name.
+        assert_eq!(read_name_lower(b"\xC0\x00", 0, &mut out), None);
+        assert_eq!(read_name_lower(b"\x01a\xC0\x05\x00\x00", 0, &mut out), None);
+        assert_eq!(read_name_lower(b"\x41a\x00", 0, &mut out), None);
+        assert_eq!(read_name_lower(b"\x03ab", 0, &mut out), None);
+        // Longer than 255 bytes.
+        let mut long = Vec::new();
+        for _ in 0..5 {
+            long.push(63);
+            long.extend_from_slice(&[b'a'; 63]);
+        }
+        long.push(0);
+        assert_eq!(read_name_lower(&long, 0, &mut out), None);
     }
 
     #[test]

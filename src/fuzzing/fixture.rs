@@ -28,7 +28,9 @@ const ACCOUNT_BCRYPT_COST: u32 = 4;
 /// Zones with the shapes the resolver treats apart: wildcards, CNAME chains
 /// (local, looping, leaving local data), empty non-terminals, IP names, mail
 /// records, an overlay zone, lease and hosts names (`{dir}`: where the fixture
-/// writes those files), the delegate zone and the local API. Upstreams exist
+/// writes those files), a blocklist naming the target of the corpus's upstream
+/// CNAME (so those answers take the CNAME-cloaking path), the delegate zone
+/// and the local API. Upstreams exist
 /// (so the cache does) but are never asked: the inputs answer for them.
 const CONFIG: &str = r#"
 [dns]
@@ -85,6 +87,12 @@ records = [
     "elsewhere CNAME www.example.org.",
 ]
 
+[[blocklist]]
+name = "fuzz"
+files = ["{dir}/blocklist"]
+allow = ["ok.cdn.example.org"]
+answer = "null"
+
 [delegate]
 zone = "auth.test"
 ns_addresses = ["127.0.0.1"]
@@ -98,6 +106,9 @@ listen = "127.0.0.1:0"
 const LEASES: &str = "0 aa:bb:cc:dd:ee:01 192.168.1.50 laptop *\n\
                       0 aa:bb:cc:dd:ee:02 fd00::50 phone *\n";
 const HOSTS: &str = "192.168.1.60 nas nas.home.test\nfd00::60 nas\n10.9.9.9 printer\n";
+/// The target of the corpus's upstream CNAME (`tests/fuzz/seed.py`), and a name
+/// a question blocks directly.
+const BLOCKLIST: &str = "cdn.example.org\n0.0.0.0 ads.example.org\n";
 
 /// The fixture config, parsed as the daemon parses its file, its lease and
 /// hosts files in `dir`.
@@ -130,6 +141,7 @@ pub fn control() -> Control {
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     std::fs::write(dir.join("leases"), LEASES).expect("the fixture lease file");
     std::fs::write(dir.join("hosts"), HOSTS).expect("the fixture hosts file");
+    std::fs::write(dir.join("blocklist"), BLOCKLIST).expect("the fixture blocklist");
     let control = Control::start(state, Arc::new(Counters::new(1)));
     let _ = std::fs::remove_dir_all(&dir);
     control

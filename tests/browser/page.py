@@ -2,7 +2,9 @@
 """Drives lanseal's web page (src/api/page.html) in Debian's headless Chromium
 through chromedriver, as a user would, for tests/api_page.rs.
 
-A wrong token is refused; the right one logs in; a certificate's card and its
+A wrong token is refused; the right one logs in; the blocklist panel shows a
+list's row (printed as `blocklist {"cells": [...], "full": bool}` for the test
+to check); a certificate's card and its
 setup records show, one copied with the clipboard API and one with the page's
 fallback for plain HTTP (each pasted back and compared); a malformed record
 shows the API's reason; a record added through the form appears in the list;
@@ -16,6 +18,7 @@ browser may reach loopback only: no host name but 127.0.0.1 resolves.
 """
 
 import argparse
+import json
 import sys
 
 from selenium import webdriver
@@ -161,6 +164,16 @@ def drive(page, arguments):
         lambda d: page.by_id("summary").text.startswith("version "),
     )
 
+    if arguments.blocklist:
+        selector = f'#blocklists tr[data-list="{arguments.blocklist}"]'
+        row = page.wait(
+            f"blocklist {arguments.blocklist} in its panel",
+            lambda d: d.find_element(By.CSS_SELECTOR, selector),
+        )
+        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        full = bool(row.find_elements(By.CSS_SELECTOR, "[data-full]"))
+        print("blocklist", json.dumps({"cells": cells, "full": full}), flush=True)
+
     if arguments.cert:
         selector = f'#certs article[data-name="{arguments.cert}"]'
         card = page.wait(
@@ -231,6 +244,7 @@ def main():
     parser.add_argument("--record", required=True, help="zone-file line, e.g. 'nas 300 A 192.0.2.1'")
     parser.add_argument("--owner", required=True, help="the record's owner as the list shows it")
     parser.add_argument("--cert", help="a certificate whose card and setup answer must show")
+    parser.add_argument("--blocklist", help="a blocklist whose row must show in its panel")
     parser.add_argument("--screenshot", required=True)
     arguments = parser.parse_args()
     with open(arguments.token_file) as file:

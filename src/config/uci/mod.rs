@@ -196,6 +196,7 @@ const SHAPES: [Shape; 8] = [
             ("allow_files", Kind::List),
             ("answer", Kind::String),
             ("names_max", Kind::Integer),
+            ("cname_inspection", Kind::Bool),
         ],
     },
 ];

@@ -1,6 +1,7 @@
 //! The answer to a blocked name (`dns::blocklist`): called where a name leaves
 //! local data (`resolve`'s `upstream` and `chase`), so zones, leases and hosts
-//! names always win over a list. Never allocates.
+//! names always win over a list, and for an upstream answer whose CNAME chain
+//! reaches a listed name (`cloaked`). Never allocates.
 //!
 //! `nxdomain` and `nodata` carry an SOA in the authority section, as a locally
 //! served empty zone would (RFC 6303's shape: MNAME the zone, RNAME
@@ -12,8 +13,10 @@
 
 use crate::dns::answer::message::Message;
 use crate::dns::answer::{Answerer, Outcome};
-use crate::dns::blocklist::{BLOCK_TTL_SECS, BlockAnswer};
-use crate::dns::wire::{CLASS_IN, HEADER_BYTES, Query, RCODE_NOERROR, RCODE_NXDOMAIN};
+use crate::dns::blocklist::{BLOCK_TTL_SECS, BlockAnswer, Verdict};
+use crate::dns::wire::{
+    CLASS_IN, HEADER_BYTES, Query, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL,
+};
 use crate::dns::wire::{TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_SOA};
 
 /// RNAME of the synthesized SOA: `nobody.invalid.` (RFC 6303 §3).
@@ -24,34 +27,68 @@ const SOA_NUMBERS: [u32; 5] = [1, 3600, 1200, 604_800, BLOCK_TTL_SECS];
 /// Compression pointers address the first 16 KiB of a message (14-bit offsets).
 const POINTER_OFFSET_MAX: usize = 0x3FFF;
 
+/// What the lists made of a name where it leaves local data.
+pub(super) enum Screened {
+    /// Blocked: its answer is written.
+    Blocked(Outcome),
+    /// An allow entry covers it: its upstream answer is not inspected for CNAME
+    /// cloaking either (`cloaked`).
+    Allowed,
+    Unlisted,
+}
+
 impl Answerer {
-    /// The configured answer when a blocklist blocks `name` (the question's name,
-    /// or where a local CNAME chain leaves local data); `None` when no list does.
-    pub(super) fn blocked<'d>(
+    /// The lists' verdict on `name` (the question's name, or where a local CNAME
+    /// chain leaves local data), with the configured answer written when a list
+    /// blocks it. One pass over the name's labels.
+    pub(super) fn screen<'d>(
         &'d self,
         name: &'d [u8],
         query: &'d Query,
         message: &mut Message<'_, 'd>,
-    ) -> Option<Outcome> {
-        let blocked = self.blocklists.check(name)?;
-        let null: Option<(u16, &[u8])> = match (blocked.answer, query.qtype) {
-            (BlockAnswer::Null, TYPE_A | TYPE_ANY) => Some((TYPE_A, &[0; 4])),
-            (BlockAnswer::Null, TYPE_AAAA) => Some((TYPE_AAAA, &[0; 16])),
-            _ => None,
-        };
-        if let Some((rtype, rdata)) = null {
-            message.write_raw(name, rtype, BLOCK_TTL_SECS, rdata);
-            return Some(Outcome::local(RCODE_NOERROR));
+    ) -> Screened {
+        match self.blocklists.verdict(name) {
+            Verdict::Blocked(blocked) => Screened::Blocked(write_blocked(
+                blocked.answer,
+                name,
+                blocked.entry_start,
+                query,
+                message,
+            )),
+            Verdict::Allowed => Screened::Allowed,
+            Verdict::Unlisted => Screened::Unlisted,
         }
-        let rcode = match blocked.answer {
-            BlockAnswer::Nxdomain => RCODE_NXDOMAIN,
-            BlockAnswer::Nodata | BlockAnswer::Null => RCODE_NOERROR,
-        };
-        let entry = name.get(blocked.entry_start..)?;
-        let in_question = std::ptr::eq(name, query.name.as_bytes());
-        write_soa(message, entry, in_question.then_some(blocked.entry_start));
-        Some(Outcome::local(rcode))
     }
+}
+
+/// `answer` for a blocked `name` (the question's, or the end of a local CNAME
+/// chain), whose matched entry starts at `entry_start` (the SOA's owner).
+pub(super) fn write_blocked<'d>(
+    answer: BlockAnswer,
+    name: &'d [u8],
+    entry_start: usize,
+    query: &'d Query,
+    message: &mut Message<'_, 'd>,
+) -> Outcome {
+    let null: Option<(u16, &[u8])> = match (answer, query.qtype) {
+        (BlockAnswer::Null, TYPE_A | TYPE_ANY) => Some((TYPE_A, &[0; 4])),
+        (BlockAnswer::Null, TYPE_AAAA) => Some((TYPE_AAAA, &[0; 16])),
+        _ => None,
+    };
+    if let Some((rtype, rdata)) = null {
+        message.write_raw(name, rtype, BLOCK_TTL_SECS, rdata);
+        return Outcome::local(RCODE_NOERROR);
+    }
+    let rcode = match answer {
+        BlockAnswer::Nxdomain => RCODE_NXDOMAIN,
+        BlockAnswer::Nodata | BlockAnswer::Null => RCODE_NOERROR,
+    };
+    let Some(entry) = name.get(entry_start..) else {
+        return Outcome::local(RCODE_SERVFAIL);
+    };
+    let in_question = std::ptr::eq(name, query.name.as_bytes());
+    write_soa(message, entry, in_question.then_some(entry_start));
+    Outcome::local(rcode)
 }
 
 /// The SOA of a blocked `entry` in the authority section. When the entry is part

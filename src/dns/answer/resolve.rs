@@ -1,14 +1,16 @@
 //! Resolution: which data answers a question. Lease and hosts names first, then
 //! the most specific local zone (a name's own records, IP-embedded names, the
 //! dynamic records a role feeds, wildcards), CNAME chains through all of it, the
-//! locally served reverse zones, and for everything else the answer cache, or
+//! locally served reverse zones, and for everything else the blocklists, then
+//! the answer cache (its CNAME chains checked against the lists: `cloaked`), or
 //! [`Outcome::FORWARD`] when the upstreams must be asked.
 
 use std::net::IpAddr;
 
+use crate::dns::answer::blocked::Screened;
 use crate::dns::answer::message::Message;
 use crate::dns::answer::{Answerer, Outcome};
-use crate::dns::cache::Cache;
+use crate::dns::cache::{Cache, Hit};
 use crate::dns::dynamic::{self, DynamicZone};
 use crate::dns::hosts::HostEntry;
 use crate::dns::ipname;
@@ -140,14 +142,20 @@ impl Answerer {
         query: &'d Query,
         message: &mut Message<'_, 'd>,
     ) -> Outcome {
-        if let Some(outcome) = self.blocked(name, query, message) {
-            return outcome;
-        }
+        let allowed = match self.screen(name, query, message) {
+            Screened::Blocked(outcome) => return outcome,
+            Screened::Allowed => true,
+            Screened::Unlisted => false,
+        };
         let Some(forwarding) = &self.forwarding else {
             return Outcome::local(RCODE_NOERROR);
         };
+        let start = message.out.len();
         match chain_from_cache(&forwarding.cache, name, query, false, message.out) {
             Some(Ok(hit)) => {
+                if !allowed && let Some(outcome) = self.uncloak(hit, name, start, query, message) {
+                    return outcome;
+                }
                 message.counts[0] = message.counts[0].saturating_add(hit.answers);
                 message.counts[1] = message.counts[1].saturating_add(hit.authorities);
                 // RFC 6604: the RCODE is the last name's; part of the answer is not ours.
@@ -164,9 +172,12 @@ impl Answerer {
     /// A name that is not ours: from the cache, or forwarded; refused when nothing
     /// is forwarded.
     fn upstream<'d>(&'d self, query: &'d Query, message: &mut Message<'_, 'd>) -> Outcome {
-        if let Some(outcome) = self.blocked(query.name.as_bytes(), query, message) {
-            return outcome;
-        }
+        let name = query.name.as_bytes();
+        let allowed = match self.screen(name, query, message) {
+            Screened::Blocked(outcome) => return outcome,
+            Screened::Allowed => true,
+            Screened::Unlisted => false,
+        };
         let Some(forwarding) = &self.forwarding else {
             return Outcome::REFUSED;
         };
@@ -175,6 +186,10 @@ impl Answerer {
         }
         match direct_from_cache(&forwarding.cache, query, false, message.out) {
             Some(hit) => {
+                let start = query.question_end;
+                if !allowed && let Some(outcome) = self.uncloak(hit, name, start, query, message) {
+                    return outcome;
+                }
                 message.counts = [hit.answers, hit.authorities];
                 Outcome::remote(hit.rcode)
             }
@@ -334,7 +349,7 @@ pub(super) fn direct_from_cache(
     query: &Query,
     allow_stale: bool,
     out: &mut Vec<u8>,
-) -> Option<crate::dns::cache::Hit> {
+) -> Option<Hit> {
     cache.lookup(
         query.name.as_bytes(),
         query.qtype,
@@ -355,7 +370,7 @@ pub(super) fn chain_from_cache(
     query: &Query,
     allow_stale: bool,
     out: &mut Vec<u8>,
-) -> Option<Result<crate::dns::cache::Hit, ()>> {
+) -> Option<Result<Hit, ()>> {
     // The cache replays records after a question of their own name.
     let mut replay = Vec::with_capacity(512);
     wire::write_header(&mut replay, 0, 0, [1, 0, 0, 0]);

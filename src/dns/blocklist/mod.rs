@@ -11,8 +11,12 @@
 //! of its parents cost one hash probe per list, and the most specific entry of any
 //! list wins, an allow entry over a block entry of the same name (so `allow =
 //! ["good.ads.example"]` inside a blocked `ads.example` works, whichever list
-//! holds which). Counters per list: names loaded, lines skipped, queries blocked
-//! (one slot per DNS thread: no read-modify-write on the answer path).
+//! holds which). [`Blocklists::check_cname`] asks the same of a CNAME target in
+//! an upstream answer (`dns::answer::cloaked`), for the lists with
+//! `cname_inspection` on; an allow entry of any list still wins there.
+//! Counters per list: names loaded, lines skipped, queries blocked, of them by
+//! a CNAME target (one slot per DNS thread for the blocked count: no
+//! read-modify-write on the answer path).
 //!
 //! Never fetches anything: getting lists from the internet is the owner's cron or
 //! hotplug script (README). Invariant: a [`Blocklists`] is immutable once built.
@@ -93,6 +97,9 @@ pub struct BlocklistSpec {
     pub answer: BlockAnswer,
     /// Entries the list takes at most; more are counted and left out.
     pub names_max: usize,
+    /// Upstream answers whose CNAME chain reaches a name of this list are
+    /// blocked too (`dns::answer::cloaked`).
+    pub cname_inspection: bool,
 }
 
 impl BlocklistSpec {
@@ -170,6 +177,9 @@ pub struct ListCounters {
     /// Entries left out past `names_max`, summed over every load (the bound's
     /// hits in `lanseal_limit_hits_total`).
     pub over_limit: AtomicUsize,
+    /// Of the blocked queries, those whose upstream answer had a CNAME chain
+    /// into the list (rare: an atomic add).
+    pub cname_blocked: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -233,15 +243,41 @@ pub struct Blocked<'l> {
     pub entry_start: usize,
 }
 
+/// What the lists say about one name.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict<'l> {
+    /// No list has the name or a parent.
+    Unlisted,
+    /// The most specific entry is an allow entry.
+    Allowed,
+    Blocked(Blocked<'l>),
+}
+
 /// Every list, as served now.
 #[derive(Debug, Default)]
 pub struct Blocklists {
     lists: Vec<Arc<List>>,
+    /// Some list has `cname_inspection` on.
+    inspects_cnames: bool,
 }
 
 impl Blocklists {
+    fn of(lists: Vec<Arc<List>>) -> Blocklists {
+        let inspects_cnames = lists.iter().any(|l| l.spec.cname_inspection);
+        Blocklists {
+            lists,
+            inspects_cnames,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.lists.is_empty()
+    }
+
+    /// True when upstream answers' CNAME targets are to be checked: some list
+    /// has `cname_inspection` on.
+    pub fn inspects_cnames(&self) -> bool {
+        self.inspects_cnames
     }
 
     pub fn lists(&self) -> &[Arc<List>] {
@@ -262,7 +298,7 @@ impl Blocklists {
                 }
             })
             .collect();
-        Blocklists { lists }
+        Blocklists::of(lists)
     }
 
     /// For the watcher: `Some` new value when a file of some list changed since it
@@ -281,39 +317,88 @@ impl Blocklists {
                 true => read_list(&list.spec, Some(list)),
             })
             .collect();
-        Some(Blocklists { lists })
+        Some(Blocklists::of(lists))
     }
 
     /// Whether `name` (lower-case wire) is blocked, counted in the list's
     /// counter when it is. One probe per label per list; no allocation.
     pub fn check(&self, name: &[u8]) -> Option<Blocked<'_>> {
+        match self.verdict(name) {
+            Verdict::Blocked(blocked) => Some(blocked),
+            Verdict::Unlisted | Verdict::Allowed => None,
+        }
+    }
+
+    /// What the lists say about `name` (lower-case wire); a block is counted in
+    /// the list's counter. One probe per label per list; no allocation.
+    pub fn verdict(&self, name: &[u8]) -> Verdict<'_> {
+        let verdict = self.find(name, false);
+        if let Verdict::Blocked(blocked) = verdict {
+            blocked.list.counters.count_blocked();
+        }
+        verdict
+    }
+
+    /// True when the most specific entry for `name` is an allow entry. Counts
+    /// nothing.
+    pub fn is_allowed(&self, name: &[u8]) -> bool {
+        matches!(self.find(name, false), Verdict::Allowed)
+    }
+
+    /// Whether `target`, a CNAME target in an upstream answer, is blocked by a
+    /// list with `cname_inspection` on (an allow entry of any list wins, as for
+    /// a question); counted as a blocked query of that list, and as one blocked
+    /// by a CNAME.
+    pub fn check_cname(&self, target: &[u8]) -> Option<Blocked<'_>> {
+        match self.find(target, true) {
+            Verdict::Blocked(blocked) => {
+                let counters = &blocked.list.counters;
+                counters.count_blocked();
+                counters.cname_blocked.fetch_add(1, Relaxed);
+                Some(blocked)
+            }
+            Verdict::Unlisted | Verdict::Allowed => None,
+        }
+    }
+
+    /// The most specific entry for `name` in any list, an allow entry over a
+    /// block entry of the same name; with `cname`, block entries of lists
+    /// without `cname_inspection` are passed over. Counts nothing.
+    fn find(&self, name: &[u8], cname: bool) -> Verdict<'_> {
         if self.lists.is_empty() {
-            return None;
+            return Verdict::Unlisted;
         }
         let mut starts = [0u8; LABELS_MAX];
         let mut hashes = [0u64; LABELS_MAX];
-        let labels = set::suffix_hashes(name, &mut starts, &mut hashes)?;
+        let Some(labels) = set::suffix_hashes(name, &mut starts, &mut hashes) else {
+            return Verdict::Unlisted;
+        };
         for (&start, &hash) in starts[..labels].iter().zip(&hashes[..labels]) {
             let start = usize::from(start);
-            let suffix = name.get(start..)?;
+            let Some(suffix) = name.get(start..) else {
+                return Verdict::Unlisted;
+            };
             let mut blocking = None;
             for list in &self.lists {
                 match list.set.get(suffix, hash) {
-                    Some(Kind::Allow) => return None,
-                    Some(Kind::Block) if blocking.is_none() => blocking = Some(list),
+                    Some(Kind::Allow) => return Verdict::Allowed,
+                    Some(Kind::Block)
+                        if blocking.is_none() && (!cname || list.spec.cname_inspection) =>
+                    {
+                        blocking = Some(list)
+                    }
                     _ => {}
                 }
             }
             if let Some(list) = blocking {
-                list.counters.count_blocked();
-                return Some(Blocked {
+                return Verdict::Blocked(Blocked {
                     list,
                     answer: list.spec.answer,
                     entry_start: start,
                 });
             }
         }
-        None
+        Verdict::Unlisted
     }
 }
 

@@ -34,6 +34,7 @@ fn spec(name: &str, files: Vec<PathBuf>) -> BlocklistSpec {
         allow_files: Vec::new(),
         answer: BlockAnswer::Nxdomain,
         names_max: BLOCKLIST_NAMES_DEFAULT,
+        cname_inspection: true,
     }
 }
 
@@ -246,4 +247,48 @@ fn lines_are_read_whole_across_buffer_ends() {
     let expected = [("one.test", false), ("two.test\r", false), ("three", false)];
     let expected: Vec<(String, bool)> = expected.iter().map(|(l, t)| (l.to_string(), *t)).collect();
     assert_eq!(lines, expected);
+}
+
+/// A CNAME target is checked against the lists with `cname_inspection` on
+/// only; an allow entry of any list still wins; both counters count.
+#[test]
+fn cname_targets_only_for_inspecting_lists() {
+    let dir = temp_dir();
+    let vendors = dir.0.join("vendors");
+    let cdn = dir.0.join("cdn");
+    std::fs::write(&vendors, "vendor.example\n").unwrap();
+    std::fs::write(&cdn, "cdn.example\nedge.vendor.example\n").unwrap();
+    let mut quiet = spec("cdn", vec![cdn]);
+    quiet.cname_inspection = false;
+    quiet.allow = vec![wire("ok.vendor.example")];
+    let specs = [spec("vendors", vec![vendors]), quiet];
+    let lists = Blocklists::load(&specs, &Blocklists::default());
+    assert!(lists.inspects_cnames());
+    let by = |name: &str| {
+        lists
+            .check_cname(&wire(name))
+            .map(|b| b.list.spec.name.clone())
+    };
+    assert_eq!(by("x.vendor.example").as_deref(), Some("vendors"));
+    // The non-inspecting list's more specific entry is passed over; the
+    // inspecting list's parent entry blocks.
+    assert_eq!(by("a.edge.vendor.example").as_deref(), Some("vendors"));
+    assert_eq!(by("a.cdn.example"), None, "cdn does not inspect");
+    assert_eq!(by("ok.vendor.example"), None, "allowed, by any list");
+    assert_eq!(by("example"), None);
+    assert!(lists.is_allowed(&wire("www.ok.vendor.example")));
+    assert!(!lists.is_allowed(&wire("x.vendor.example")));
+    // A question still sees every list.
+    assert!(blocked(&lists, "a.cdn.example"));
+    let counters = |i: usize| {
+        let list = &lists.lists()[i];
+        (
+            list.counters.blocked(),
+            list.counters.cname_blocked.load(Relaxed),
+        )
+    };
+    assert_eq!(counters(0), (2, 2));
+    assert_eq!(counters(1), (1, 0));
+    let none = Blocklists::load(&specs[1..], &Blocklists::default());
+    assert!(!none.inspects_cnames());
 }

@@ -9,7 +9,9 @@
 //! counters. An entry is the answer and authority sections of an upstream response
 //! exactly as received (the additional section is dropped), the offsets of their TTL
 //! fields, and its key (lower-case wire name, type, class, DO bit) in one heap
-//! block. Replayed after a question of the same name at offset 12, its compression
+//! block; a flag says whether its answer section has a CNAME ([`Hit::cname`]:
+//! only those are checked against the blocklists' CNAME inspection, at every
+//! replay). Replayed after a question of the same name at offset 12, its compression
 //! pointers stay valid. Invariants: an entry exists only if every name in it was
 //! checked, and every pointer aims strictly backwards at a label start already seen
 //! in the question, answer or authority section, so a replay never loops, never
@@ -64,6 +66,9 @@ pub struct Hit {
     pub answers: u16,
     pub authorities: u16,
     pub stale: bool,
+    /// The answer section holds a CNAME: its targets are checked against the
+    /// blocklists (`dns::answer::cloaked`); answers without one skip that.
+    pub cname: bool,
 }
 
 /// A snapshot of the cache's size and use.
@@ -164,6 +169,7 @@ impl Cache {
             rcode: scanned.rcode,
             answers: scanned.answers,
             authorities: scanned.authorities,
+            cname: scanned.cname,
         };
         let key = self.key(name, qtype, qclass, dnssec_ok);
         let Some(entry) = Entry::new(&key, &answer, now, ttl) else {
@@ -323,7 +329,8 @@ mod tests {
                 rcode: 0,
                 answers: 2,
                 authorities: 1,
-                stale
+                stale,
+                cname: false,
             }
         );
         // The stored bytes end where the additional section began: glue (owner a
@@ -364,6 +371,29 @@ mod tests {
             None
         );
         assert_eq!(out.len(), 20);
+    }
+
+    /// The blocklists inspect the CNAME chain of a hit only when the entry says
+    /// its answer section has one.
+    #[test]
+    fn a_hit_says_whether_its_answer_has_a_cname() {
+        use hickory_proto::op::ResponseCode;
+        use hickory_proto::rr::RecordType;
+        let cache = Cache::new(1000, 1 << 20, 0, 86400);
+        let mut chain = testing::message("t.example.com.", RecordType::A, ResponseCode::NoError);
+        chain.add_answer(testing::cname("t.example.com.", 300, "x.vendor.example."));
+        chain.add_answer(testing::a("x.vendor.example.", 300, [192, 0, 2, 9]));
+        let chain = Case::of(&chain);
+        let plain = Case::of(&a_response("www.example.com.", 300));
+        let missing = Case::of(&testing::nxdomain("gone.example.com.", 300, 300));
+        for case in [&chain, &plain, &missing] {
+            assert!(case.insert(&cache, NOW));
+        }
+        assert!(chain.replay(&cache, NOW, false).unwrap().0.cname);
+        assert!(!plain.replay(&cache, NOW, false).unwrap().0.cname);
+        assert!(!missing.replay(&cache, NOW, false).unwrap().0.cname);
+        // Still flagged when served stale, and after a prefetch mark.
+        assert!(chain.replay(&cache, NOW + 300, true).unwrap().0.cname);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! header (a NOERROR or NXDOMAIN response to a query, TC=0, one question), the
 //! question (the one asked), every name and record of the answer and authority
 //! sections (the part stored), and the framing of the additional section and its
-//! OPT (not stored). It finds where each stored TTL field is, the lowest TTLs, and
-//! the negative TTL of the authority SOA (RFC 2308). Invariant: a response scans
+//! OPT (not stored). It finds where each stored TTL field is, the lowest TTLs,
+//! the negative TTL of the authority SOA (RFC 2308), and whether the answer
+//! section has a CNAME. Invariant: a response scans
 //! only if every compression pointer in the stored part aims strictly backwards at
 //! a label start already seen in the question, answer or authority section, so a
 //! replay never loops, never reaches the header or the dropped additional section,
@@ -17,7 +18,7 @@ use std::ops::Range;
 
 use super::NEGATIVE_TTL_MAX_SECS;
 use crate::dns::wire::{HEADER_BYTES, NAME_BYTES_MAX, RCODE_NOERROR, RCODE_NXDOMAIN};
-use crate::dns::wire::{TYPE_OPT, TYPE_SOA};
+use crate::dns::wire::{TYPE_CNAME, TYPE_OPT, TYPE_SOA};
 
 /// A DNS message never exceeds this (TCP length prefix), so offsets fit a `u16`.
 const MESSAGE_BYTES_MAX: usize = 65_535;
@@ -37,6 +38,9 @@ pub(super) struct Scanned {
     pub(super) records: Range<usize>,
     /// Offsets of the TTL fields, relative to `records.start`.
     pub(super) ttl_offsets: Vec<u16>,
+    /// The answer section holds a CNAME (its chain is checked against the
+    /// blocklists at every replay: `dns::answer::cloaked`).
+    pub(super) cname: bool,
     /// Lowest TTL of the answer records, and of all stored records.
     answer_ttl_min: u32,
     ttl_min: u32,
@@ -103,6 +107,7 @@ pub(super) fn scan(response: &[u8], name: &[u8], qtype: u16, qclass: u16) -> Opt
         authorities: header.authorities,
         records: start..start,
         ttl_offsets: Vec::new(),
+        cname: false,
         answer_ttl_min: u32::MAX,
         ttl_min: u32::MAX,
         soa_ttl: None,
@@ -114,7 +119,9 @@ pub(super) fn scan(response: &[u8], name: &[u8], qtype: u16, qclass: u16) -> Opt
         if record.rtype == TYPE_OPT {
             return None;
         }
-        scanned.add(response, &record, i < usize::from(header.answers))?;
+        let in_answer = i < usize::from(header.answers);
+        scanned.cname |= in_answer && record.rtype == TYPE_CNAME;
+        scanned.add(response, &record, in_answer)?;
         pos = record.end;
     }
     scanned.records.end = pos;
@@ -359,7 +366,8 @@ mod tests {
                 rcode: RCODE_NXDOMAIN,
                 answers: 0,
                 authorities: 1,
-                stale
+                stale,
+                cname: false,
             }
         );
         assert_eq!(case.ttls(&cache, NOW).unwrap(), [60]);

@@ -9,7 +9,8 @@
 //! budget; otherwise it evicts the least useful of `EVICTION_SAMPLE` sampled
 //! entries: dead (expired more than `STALE_MAX_SECS` ago), then expired, then least
 //! recently used. A lookup copies the stored records and patches every TTL field
-//! with the time left; a fresh hit in the last tenth of the entry's TTL (the TTL
+//! with the time left, and says whether the answer section has a CNAME (a flag
+//! bit set at insert); a fresh hit in the last tenth of the entry's TTL (the TTL
 //! it was stored with) takes a prefetch place and marks the entry, so it has one
 //! prefetch at a time (see `prefetch`). Invariants: a shard never holds more than
 //! its `entries_max` entries nor accounts more than its `bytes_max` bytes; the index
@@ -23,10 +24,12 @@ use super::{Hit, STALE_MAX_SECS, STALE_TTL_SECS};
 /// Entries looked at to choose one to evict (Redis samples 5; 8 is closer to LRU).
 const EVICTION_SAMPLE: usize = 8;
 /// An entry's flags: the RCODE in the low four bits, the DO bit in the top one,
-/// and below it whether a prefetch of the entry is under way.
+/// below it whether a prefetch of the entry is under way, then whether the
+/// answer section holds a CNAME.
 const ENTRY_RCODE_MASK: u8 = 0x0F;
 const ENTRY_DNSSEC_OK: u8 = 0x80;
 const ENTRY_PREFETCHING: u8 = 0x40;
+const ENTRY_CNAME: u8 = 0x20;
 
 const _: () = assert!(EVICTION_SAMPLE > 0);
 // Every entry pays for a slot of this size: keep it from growing unnoticed.
@@ -70,6 +73,8 @@ pub(super) struct Answer<'r> {
     pub(super) rcode: u8,
     pub(super) answers: u16,
     pub(super) authorities: u16,
+    /// The answer section holds a CNAME.
+    pub(super) cname: bool,
 }
 
 /// One cached answer: 48 bytes on 64-bit targets, 36 on 32-bit, plus its block.
@@ -89,7 +94,8 @@ pub(super) struct Entry {
     authorities: u16,
     records_len: u16,
     name_len: u8,
-    /// RCODE in the low four bits, the DO bit in the top one, `ENTRY_PREFETCHING`.
+    /// RCODE in the low four bits, the DO bit in the top one, `ENTRY_PREFETCHING`,
+    /// `ENTRY_CNAME`.
     flags: u8,
 }
 
@@ -119,7 +125,9 @@ impl Entry {
             authorities: answer.authorities,
             records_len,
             name_len,
-            flags: answer.rcode | if key.dnssec_ok { ENTRY_DNSSEC_OK } else { 0 },
+            flags: answer.rcode
+                | if key.dnssec_ok { ENTRY_DNSSEC_OK } else { 0 }
+                | if answer.cname { ENTRY_CNAME } else { 0 },
         })
     }
 
@@ -332,6 +340,7 @@ impl Shard {
             answers: entry.answers,
             authorities: entry.authorities,
             stale,
+            cname: entry.flags & ENTRY_CNAME != 0,
         };
         Some((hit, prefetch))
     }

@@ -6,7 +6,9 @@
 'require dom';
 
 // Services > lanseal: the certificates (state, expiry, next renewal and why,
-// the records to add once), the DNS statistics and the runtime records. Every
+// the records to add once), the blocklists (each list's size, use and last
+// load; a list at its names_max marked full), the DNS statistics and the
+// runtime records. Every
 // call goes to the ubus object `lanseal` (/usr/libexec/rpcd/lanseal), which asks
 // the daemon's local API; an answer with an `error` is the API's refusal
 // ({"error": code, "detail": sentence}) and is shown as such. Text from the API
@@ -56,6 +58,15 @@ function duration(seconds) {
 	var s = Math.max(0, Math.floor(seconds || 0));
 	var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
 	return (d ? d + 'd ' : '') + (d || h ? h + 'h ' : '') + m + 'm';
+}
+
+function bytes(count) {
+	var n = Number(count) || 0;
+	if (n >= 1e6)
+		return (n / 1e6).toFixed(1) + ' MB';
+	if (n >= 1e3)
+		return (n / 1e3).toFixed(1) + ' kB';
+	return n + ' B';
 }
 
 function table(headers, rows, empty) {
@@ -164,6 +175,34 @@ return view.extend({
 		]);
 	},
 
+	renderBlocklists: function(stats) {
+		var lists = (stats && Array.isArray(stats.blocklists)) ? stats.blocklists : [];
+		var rows = lists.map(function(list) {
+			var names = [ String(list.names) ];
+			if (list.over_limit > 0)
+				names.push(' ', E('span', { 'class': 'label warning' },
+					_('full: names_max %d, %d left out').format(list.names_max, list.over_limit)));
+			var blocked = [ String(list.blocked) ];
+			if (list.cname_blocked > 0)
+				blocked.push(E('div', { 'class': 'cbi-value-description' }, _('%d by CNAME').format(list.cname_blocked)));
+			return [
+				E('div', {}, [ E('strong', {}, list.name),
+					E('div', { 'class': 'cbi-value-description' },
+						list.answer + (list.cname_inspection ? ' · ' + _('CNAME inspection') : '')) ]),
+				E('div', {}, names),
+				String(list.allowed),
+				String(list.skipped_lines),
+				bytes(list.memory_bytes),
+				E('div', {}, blocked),
+				when(list.loaded),
+				String(list.load_failures)
+			];
+		});
+		return table([ _('List'), _('Names'), _('Allowed'), _('Skipped lines'), _('Memory'), _('Blocked'),
+			_('Last load'), _('Load failures') ], rows,
+			_('No blocklist: add a config blocklist section to /etc/config/lanseal.'));
+	},
+
 	renderRecords: function(answer) {
 		var records = (answer && Array.isArray(answer.records)) ? answer.records : [];
 		var zones = (answer && Array.isArray(answer.zones)) ? answer.zones : [];
@@ -208,6 +247,7 @@ return view.extend({
 			callRecords().catch(function() { return {}; })
 		]).then(L.bind(function(data) {
 			this.replace('lanseal-certs', this.renderCerts(data[0]));
+			this.replace('lanseal-blocklists', this.renderBlocklists(data[1]));
 			this.replace('lanseal-stats', this.renderStats(data[1]));
 			this.replace('lanseal-records', this.renderRecords(data[2]));
 		}, this));
@@ -273,6 +313,7 @@ return view.extend({
 				_('LAN DNS with local zones and the router\'s own certificates. Settings are in /etc/config/lanseal.')),
 			section(_('Status'), [ this.renderStatus(data[0]) ]),
 			section(_('Certificates'), [ E('div', { 'id': 'lanseal-certs' }, this.renderCerts(data[1])) ]),
+			section(_('Blocklists'), [ E('div', { 'id': 'lanseal-blocklists' }, this.renderBlocklists(data[2])) ]),
 			section(_('DNS statistics'), [ E('div', { 'id': 'lanseal-stats' }, this.renderStats(data[2])) ]),
 			section(_('Runtime records'), [ E('div', { 'id': 'lanseal-records' }, this.renderRecords(data[3])) ])
 		]);
