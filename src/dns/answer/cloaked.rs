@@ -42,7 +42,7 @@
 //! measurable for the others. Never allocates.
 
 use crate::dns::answer::blocked::write_blocked;
-use crate::dns::answer::message::Message;
+use crate::dns::answer::message::{self, Message};
 use crate::dns::answer::{Answerer, Outcome};
 use crate::dns::blocklist::Blocked;
 use crate::dns::cache::Hit;
@@ -88,7 +88,8 @@ impl Answerer {
         let answers = u16::from_be_bytes([*answer.get(6)?, *answer.get(7)?]);
         let blocked = self.cloaked(answer, query.question_end, answers)?;
         let mode = blocked.answer;
-        let mut message = Message::new(response, query);
+        let mut names = message::no_names();
+        let mut message = Message::new(response, &mut names, query);
         let outcome = write_blocked(mode, name, 0, query, &mut message);
         Some((outcome, message.counts))
     }

@@ -385,7 +385,8 @@ impl Answerer {
         let lists = &self.blocklists;
         if hit.cname && lists.inspects_cnames() && !lists.is_allowed(target) {
             // The chain may reach a listed name (`cloaked`).
-            let mut message = Message::new(&mut response, &query);
+            let mut names = message::no_names();
+            let mut message = Message::new(&mut response, &mut names, &query);
             message.counts = counts;
             if let Some(outcome) = self.uncloak(hit, target, start, &query, &mut message) {
                 let counts = message.counts;
