@@ -47,9 +47,9 @@
 //! ## The path of a DNS query
 //!
 //! 1. `dns::server::serve_udp` receives the datagrams waiting (`dns::udp`:
-//!    `recvmmsg` into reused buffers, one at a time while the load is light, up
-//!    to eight under load; the answers leave in one `sendmmsg`, or `sendto` for
-//!    one) (TCP: one tokio task per connection reads a length-prefixed
+//!    into reused buffers, one `recvfrom` at a time while the load is light, up
+//!    to eight per `recvmmsg` under load; the answers leave in one `sendmmsg`,
+//!    or `sendto` for one) (TCP: one tokio task per connection reads a length-prefixed
 //!    message). For each batch it reads the
 //!    current [`dns::service::Service`] through its `View` (one atomic load), drops
 //!    clients the ACL refuses and, over `rate_limit_qps`, drops or "slips" (an
@@ -185,10 +185,10 @@
 //!   connection. Each UDP socket asks for `UDP_RECEIVE_BUFFER_BYTES` of receive
 //!   buffer, so a stall of the thread queues queries instead of dropping them.
 //! - [`dns::udp`] — batched UDP I/O on libc's `recvmmsg`/`sendmmsg` (nix's
-//!   wrappers cost 1 500 instructions a batch, half an answer's): a batch of one
-//!   while queries come one at a time (a `recvmmsg` asking for more tries, and
-//!   fails, a second receive each time), a probe every 16 receives, eight while
-//!   a queue is found.
+//!   wrappers cost 1 500 instructions a batch, half an answer's): `recvfrom`
+//!   and `sendto` while queries come one at a time (a `recvmmsg` asking for
+//!   more tries, and fails, a second receive each time), a probe every 16
+//!   receives, eight while a queue is found.
 //! - [`watch`] — inotify on the lease/hosts/blocklist directories and a netlink route socket;
 //!   zero CPU while nothing changes.
 //! - [`counters`] — per-thread, single-writer counters (no atomic read-modify-write

@@ -5,8 +5,9 @@
 //! Under light load a wake-up finds one query, and asking the kernel for more
 //! costs: `recvmmsg` for up to N, given one, tries a second receive that fails
 //! (`MSG_WAITFORONE`: block for the first, then take only what is already
-//! queued). So a thread asks for one while its queries come one at a time (as
-//! `recvfrom` does, with the answer sent by `sendto`), probes for a queue every
+//! queued). So a thread takes one with `recvfrom` while its queries come one at a time
+//! (and sends its answer with `sendto`: the floor's own two calls), probes for
+//! a queue every
 //! [`PROBE_EVERY`] receives, and asks for a whole batch as long as the last
 //! receive found more than one. The calls are libc's own: nix's wrappers
 //! (`MultiHeaders`, `SockaddrStorage` per message) cost 1 500 instructions per
@@ -195,11 +196,10 @@ impl Inbox {
     pub fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         self.count = 0;
         self.receives = self.receives.wrapping_add(1);
-        let wanted = if self.busy || self.receives.is_multiple_of(PROBE_EVERY) {
-            BATCH
-        } else {
-            1
-        };
+        if !self.busy && !self.receives.is_multiple_of(PROBE_EVERY) {
+            return self.receive_one(socket);
+        }
+        let wanted = BATCH;
         for header in self.kernel.headers.iter_mut() {
             header.msg_hdr.msg_namelen = NAME_BYTES;
         }
@@ -223,6 +223,42 @@ impl Inbox {
         self.count = count.min(wanted);
         self.busy = self.count > 1;
         Ok(self.count)
+    }
+
+    /// One datagram into slot 0 with `recvfrom`: the floor's own system call
+    /// (a `recvmmsg` of one also copies in and checks a message header and its
+    /// iovec array).
+    #[allow(unsafe_code)]
+    fn receive_one(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        let (Some(request), Some(header), Some(name)) = (
+            self.requests.first_mut(),
+            self.kernel.headers.first_mut(),
+            self.kernel.names.first_mut(),
+        ) else {
+            return Ok(0);
+        };
+        let mut name_len = NAME_BYTES;
+        // SAFETY: the buffer is slot 0's request (its length is passed), the
+        // address is slot 0's sockaddr_storage (`name_len` bytes, updated by
+        // the kernel); all owned by `self` and unaliased for the call.
+        let received = unsafe {
+            libc::recvfrom(
+                socket.as_raw_fd(),
+                request.as_mut_ptr().cast(),
+                request.len(),
+                0,
+                std::ptr::from_mut(name).cast(),
+                &mut name_len,
+            )
+        };
+        let Ok(len) = usize::try_from(received) else {
+            return Err(io::Error::last_os_error());
+        };
+        header.msg_len = u32::try_from(len).unwrap_or(u32::MAX);
+        header.msg_hdr.msg_namelen = name_len;
+        self.count = 1;
+        self.busy = false;
+        Ok(1)
     }
 
     /// The requests taken by the last [`receive`](Self::receive), with their senders.
