@@ -8,7 +8,8 @@
 //! `[delegate]` settings. The store is the
 //! truth; this table is refreshed from it at start and after every committed
 //! update, so the DNS path never waits on SQLite, only on a read lock held for a
-//! copy of at most two 43-byte values.
+//! copy of at most two 43-byte values. The zone's SOA serial is the store's
+//! too, published here after every committed change ([`DelegateRecords::set_serial`]).
 
 use std::sync::Arc;
 
@@ -67,6 +68,12 @@ impl DelegateRecords {
             .map(|v| Record::txt(TXT_TTL_SECS, v.as_bytes()))
             .collect();
         self.dynamic.set(subdomain, records);
+    }
+
+    /// Publishes the zone's SOA serial after a committed change (the store's
+    /// value): answers carry it, and the secondaries are notified.
+    pub fn set_serial(&self, serial: u32) {
+        self.dynamic.set_serial(serial);
     }
 
     pub fn len(&self) -> usize {

@@ -12,8 +12,13 @@
 //! read lock held only to copy the records of one name into the response, with no
 //! allocation. Nothing here knows which role feeds it: `dns` does not depend on
 //! the roles.
+//!
+//! The zone's SOA serial lives here too ([`DynamicZone::set_serial`], the value
+//! the role's store keeps): the answer path writes it into the static SOA, zone
+//! transfers (`dns::xfr`) read it, and setting it wakes the NOTIFY task.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 /// Longest record data kept for an owner (a TXT string of 255 bytes plus its length).
@@ -60,6 +65,9 @@ pub enum Found {
     Name { wrote: usize },
 }
 
+/// An owner label (lower-case, no length byte) and its own records.
+pub type Owner = (Box<[u8]>, Box<[Record]>);
+
 /// Owner label (lower-case, no length byte) → its own records.
 type Owners = HashMap<Box<[u8]>, Box<[Record]>>;
 
@@ -70,6 +78,10 @@ pub struct DynamicZone {
     apex: Box<[u8]>,
     template: Box<[TemplateRecord]>,
     owners: RwLock<Owners>,
+    /// The SOA serial (RFC 1982), set by the role after each committed change.
+    serial: AtomicU32,
+    /// Woken by [`DynamicZone::set_serial`]: the NOTIFY task waits here.
+    changed: tokio::sync::Notify,
 }
 
 impl DynamicZone {
@@ -79,7 +91,41 @@ impl DynamicZone {
             apex,
             template: template.into(),
             owners: RwLock::new(HashMap::new()),
+            serial: AtomicU32::new(1),
+            changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The zone's SOA serial.
+    pub fn serial(&self) -> u32 {
+        self.serial.load(Ordering::Acquire)
+    }
+
+    /// Publishes a committed change's serial and wakes whoever waits in
+    /// [`DynamicZone::changed`] (several changes before it runs wake it once).
+    pub fn set_serial(&self, serial: u32) {
+        self.serial.store(serial, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// Waits for the next [`DynamicZone::set_serial`] (or one not yet waited for).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// A copy of every owner label and its own records (taken under the read
+    /// lock, so writers wait only for the copy): what a zone transfer sends,
+    /// with [`DynamicZone::template`] below each.
+    pub fn snapshot(&self) -> Vec<Owner> {
+        self.read()
+            .iter()
+            .map(|(label, records)| (label.clone(), records.clone()))
+            .collect()
+    }
+
+    /// The records every owner gets.
+    pub fn template(&self) -> &[TemplateRecord] {
+        &self.template
     }
 
     pub fn apex(&self) -> &[u8] {

@@ -85,6 +85,10 @@ impl Api {
         }
         store.insert_account(account).map_err(db_error)?;
         self.records.set(&account.subdomain, &[]);
+        let serial = store
+            .delegate_serial(account.created_unix)
+            .map_err(db_error)?;
+        self.records.set_serial(serial);
         Ok(())
     }
 

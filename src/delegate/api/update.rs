@@ -71,6 +71,7 @@ impl Api {
         #[cfg(test)]
         self.pause_after_commit();
         self.records.set(subdomain, &values);
+        self.records.set_serial(store.delegate_serial(now)?);
         drop(store);
         Ok(())
     }
