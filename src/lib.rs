@@ -147,10 +147,12 @@
 //!   values), one label per owner plus a template every owner gets; read under a
 //!   read lock, no allocation. `dns` imports no role: roles feed it. It holds
 //!   the zone's SOA serial too (the role's store keeps it), which the answer
-//!   path writes into the static SOA and whose change wakes the NOTIFY task.
+//!   path writes into the static SOA and whose change wakes the NOTIFY task; a
+//!   change (`commit`) sets records and serial at once and journals the
+//!   difference (`JOURNAL_ENTRIES_MAX`) for IXFR.
 //! - [`dns::xfr`] — the public zone to its configured `secondaries`: AXFR over
-//!   TCP (IXFR answered AXFR-style, or by the SOA alone when up to date), every
-//!   message TSIG-signed; anyone else, unsigned or wrongly signed, refused and
+//!   TCP, IXFR from `dns::dynamic`'s journal (the whole zone when it does not
+//!   reach back, the SOA alone when up to date), every message TSIG-signed; anyone else, unsigned or wrongly signed, refused and
 //!   counted; signed SOA checks answered and signed. NOTIFY after each change,
 //!   coalesced over `NOTIFY_COALESCE`, retried `NOTIFY_ATTEMPTS` times;
 //!   `XFR_AT_ONCE_MAX` transfers at once. Over UDP, transfers stay REFUSED.

@@ -48,7 +48,7 @@ impl Knot {
              key:\n  - id: {KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
              remote:\n  - id: primary\n    address: {ip}@{pport}\n    key: {KEY_NAME}\n\
              acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n    key: {KEY_NAME}\n    action: notify\n\
-             template:\n  - id: default\n    storage: \"{root}\"\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: none\n\
+             template:\n  - id: default\n    storage: \"{root}\"\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: all\n\
              zone:\n  - domain: auth.test\n    master: primary\n    acl: notify_from_primary\n",
             root = root.display(),
             ip = primary.ip(),
@@ -126,6 +126,12 @@ fn dig_axfr(primary: SocketAddr, secret: Option<&str>) -> String {
     dig(primary, &args)
 }
 
+/// The serial in the SOA `server` answers for auth.test.
+fn serial_at(server: SocketAddr) -> u32 {
+    let out = dig(server, &["+short", "SOA", "auth.test"]);
+    out.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
 #[test]
 fn knot_secondary_transfers_and_follows_updates() {
     let state = TempDir::new();
@@ -170,6 +176,27 @@ fn knot_secondary_transfers_and_follows_updates() {
     assert!(full.contains("_dmarc."), "{full}");
     assert!(!full.contains("failed"), "{full}");
 
+    // IXFR from the serial before the update: that change alone (the SOA four
+    // times: new, old, new, new); from a serial older than the journal (a
+    // store's first serial is the time): the whole zone.
+    let serial = serial_at(server.addr);
+    let key = format!("hmac-sha256:{KEY_NAME}:{SECRET}");
+    let ixfr = |from: u32| {
+        dig(
+            server.addr,
+            &[&format!("IXFR={from}"), "auth.test", "-y", &key],
+        )
+    };
+    let changes = ixfr(serial - 1);
+    assert_eq!(changes.matches("\tSOA\t").count(), 4, "{changes}");
+    assert!(changes.contains(&txt('a')), "{changes}");
+    assert!(!changes.contains("_dmarc.auth.test"), "{changes}");
+    let whole = ixfr(1);
+    assert_eq!(whole.matches("\tSOA\t").count(), 2, "{whole}");
+    assert!(whole.contains("_dmarc.auth.test"), "{whole}");
+    let current = ixfr(serial);
+    assert_eq!(current.matches("\tSOA\t").count(), 1, "{current}");
+
     // Knot's initial AXFR.
     let knot = Knot::start(&knot_dir, knot_port, server.addr);
     let started = eventually(Duration::from_secs(10), || {
@@ -213,8 +240,50 @@ fn knot_secondary_transfers_and_follows_updates() {
     for delay in &delays {
         assert!(*delay < Duration::from_secs(1), "{delays:?}");
     }
+    // Every update went by IXFR, from the journal (Knot checks that every
+    // record an IXFR deletes exists).
+    let log = knot_log();
+    let incremental = log.matches("IXFR, incoming").count();
+    assert!(incremental >= 10, "{log}");
+    assert!(!log.contains("AXFR-style"), "{log}");
+    assert!(!log.contains("failed"), "{log}");
     let counters = server.counters();
     assert!(counters["dns_notify_answered"] >= 5, "{counters:?}");
     assert!(counters["dns_xfr_served"] >= 2, "{counters:?}");
     assert_eq!(counters["dns_notify_failed"], 0, "{counters:?}");
+
+    // A secondary that was down catches up by IXFR across every change it
+    // missed: Knot keeps its zone (journal-content: all), and its refresh
+    // (here asked for by knotc; its SOA refresh timer in the field) finds
+    // the journal reaching back.
+    drop(knot);
+    for c in ['g', 'h', 'i'] {
+        update(&api, &account, &txt(c));
+    }
+    let knot = Knot::start(&knot_dir, knot_port, server.addr);
+    assert!(
+        eventually(Duration::from_secs(5), || !txt_at(knot.addr, &fulldomain)
+            .is_empty()),
+        "Knot did not restart: {}",
+        knot_log()
+    );
+    let socket = knot_dir.0.join("knot").join("knot.sock");
+    let refresh = Command::new("knotc")
+        .arg("-s")
+        .arg(&socket)
+        .args(["zone-refresh", "auth.test"])
+        .output()
+        .unwrap();
+    assert!(refresh.status.success(), "{refresh:?}");
+    let caught_up = eventually(Duration::from_secs(5), || {
+        txt_at(knot.addr, &fulldomain)
+            .iter()
+            .any(|a| a.contains(&txt('i')))
+    });
+    let log = knot_log();
+    assert!(caught_up, "{log}");
+    assert_eq!(serial_at(knot.addr), serial_at(server.addr));
+    let restarted = log.rsplit("starting").next().unwrap_or_default();
+    assert!(restarted.contains("IXFR, incoming"), "{restarted}");
+    assert!(!restarted.contains("AXFR"), "{restarted}");
 }

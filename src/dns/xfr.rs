@@ -10,9 +10,11 @@
 //! check) goes through the answer path and its response is signed. A transfer
 //! sends the static zone's records and every dynamic record, between two SOAs
 //! with the current serial, in messages of at most `XFR_MESSAGE_BYTES`, each
-//! signed (RFC 8945 §5.3.1). IXFR is answered with the whole zone (RFC 1995
-//! §4 allows it), or with the SOA alone when the secondary has the current
-//! serial. Over UDP transfers stay refused by the answer path.
+//! signed (RFC 8945 §5.3.1). IXFR (RFC 1995) sends the changes since the
+//! secondary's serial from the journal `dns::dynamic` keeps, the SOA alone
+//! when it has the current serial, and the whole zone (AXFR-style, §4) when
+//! the journal does not reach back that far (a restart empties it). Over UDP
+//! transfers stay refused by the answer path.
 //!
 //! Bounds: `XFR_AT_ONCE_MAX` transfers at once (more are refused); NOTIFYs go
 //! out at most once per `NOTIFY_COALESCE` (changes within it coalesce into
@@ -170,11 +172,21 @@ impl Transfer {
             refuse("too many transfers at once");
             return send(stream, &signed_reply(RCODE_REFUSED), write_timeout).await;
         };
-        let serial = self.dynamic.serial();
+        // What to send: for IXFR from a serial the journal reaches, the changes
+        // since (RFC 1995 §4); at the current serial, the SOA alone; else the
+        // whole zone (AXFR, or AXFR-style IXFR).
+        let client_serial = (question.qtype == TYPE_IXFR)
+            .then(|| ixfr_serial(request))
+            .flatten();
+        let changes = client_serial.and_then(|from| self.dynamic.changes_since(from));
+        let (owners, serial) = match &changes {
+            Some((_, serial)) => (Vec::new(), *serial),
+            None => self.dynamic.snapshot(),
+        };
+        let up_to_date = client_serial == Some(serial);
         let Some(soa) = soa_rdata(zone, serial) else {
             return send(stream, &signed_reply(RCODE_SERVFAIL), write_timeout).await;
         };
-        let up_to_date = question.qtype == TYPE_IXFR && ixfr_serial(request) == Some(serial);
         let mut packer = Packer::new(&self.key, request, &question, signature.mac, now);
         let apex = self.dynamic.apex();
         let mut records = 0usize;
@@ -188,7 +200,26 @@ impl Transfer {
             };
         }
         push!(apex, TYPE_SOA, soa.0, &soa.1);
-        if !up_to_date {
+        let kind = if up_to_date {
+            "up to date"
+        } else if let Some((deltas, _)) = &changes {
+            for delta in deltas {
+                let mut at = soa.1.clone();
+                let serial_at = at.len() - 20;
+                at[serial_at..serial_at + 4].copy_from_slice(&delta.from.to_be_bytes());
+                push!(apex, TYPE_SOA, soa.0, &at);
+                for (name, record) in &delta.removed {
+                    push!(name, record.rtype, record.ttl, &record.rdata);
+                }
+                at[serial_at..serial_at + 4].copy_from_slice(&delta.to.to_be_bytes());
+                push!(apex, TYPE_SOA, soa.0, &at);
+                for (name, record) in &delta.added {
+                    push!(name, record.rtype, record.ttl, &record.rdata);
+                }
+            }
+            push!(apex, TYPE_SOA, soa.0, &soa.1);
+            "incremental"
+        } else {
             let mut sets = Vec::new();
             zone.each_set(|name, set| {
                 if set.rtype != TYPE_SOA {
@@ -201,37 +232,25 @@ impl Transfer {
                 push!(name, *rtype, *ttl, rdata);
             }
             drop(sets);
-            let template = self.dynamic.template();
-            let mut name = Vec::with_capacity(wire::NAME_BYTES_MAX);
-            for (label, own) in self.dynamic.snapshot() {
-                let Ok(len) = u8::try_from(label.len()) else {
+            for (label, own) in owners {
+                let Some(name) = self.dynamic.owner_name(&label) else {
                     continue;
                 };
-                name.clear();
-                name.push(len);
-                name.extend_from_slice(&label);
-                name.extend_from_slice(apex);
-                if len > 63 || name.len() > wire::NAME_BYTES_MAX {
-                    continue;
-                }
                 for record in own.iter() {
                     push!(&name, record.rtype, record.ttl, &record.rdata);
                 }
-                for entry in template {
-                    let full = [&entry.relative[..], &name].concat();
-                    if full.len() <= wire::NAME_BYTES_MAX {
-                        let record = &entry.record;
-                        push!(&full, record.rtype, record.ttl, &record.rdata);
-                    }
+                for (full, record) in self.dynamic.template_at(&name) {
+                    push!(&full, record.rtype, record.ttl, &record.rdata);
                 }
             }
             push!(apex, TYPE_SOA, soa.0, &soa.1);
-        }
+            "whole zone"
+        };
         let last = packer.finish();
         send(stream, &last, write_timeout).await?;
         counters.process.xfr_served.fetch_add(1, Relaxed);
         log::info!(
-            "zone transfer: {} to {client}, serial {serial}, {records} records",
+            "zone transfer: {} ({kind}) to {client}, serial {serial}, {records} records",
             if question.qtype == TYPE_AXFR {
                 "AXFR"
             } else {
