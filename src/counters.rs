@@ -65,6 +65,15 @@ pub struct ProcessCounters {
     pub interface_changes: AtomicUsize,
     /// DNS-over-TCP connections closed at `tcp_connections_max` to admit a new one.
     pub tcp_evicted: AtomicUsize,
+    /// Zone transfers (AXFR, IXFR) sent to a secondary.
+    pub xfr_served: AtomicUsize,
+    /// Transfer and signed requests refused: not a secondary, no or a bad TSIG,
+    /// another zone, too many at once.
+    pub xfr_refused: AtomicUsize,
+    /// NOTIFYs a secondary answered.
+    pub notify_answered: AtomicUsize,
+    /// NOTIFYs given up after every attempt.
+    pub notify_failed: AtomicUsize,
 }
 
 /// Every counter of the process.
@@ -131,6 +140,13 @@ impl Counters {
                 process(&self.process.interface_changes),
             ),
             ("dns_tcp_evicted", process(&self.process.tcp_evicted)),
+            ("dns_xfr_served", process(&self.process.xfr_served)),
+            ("dns_xfr_refused", process(&self.process.xfr_refused)),
+            (
+                "dns_notify_answered",
+                process(&self.process.notify_answered),
+            ),
+            ("dns_notify_failed", process(&self.process.notify_failed)),
         ]
     }
 }

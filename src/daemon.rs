@@ -149,6 +149,7 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
         .map(crate::delegate::zone::spec)
         .collect();
     let dynamic = delegate.as_ref().map(|d| d.records.dynamic().clone());
+    let transfer = delegate.as_ref().and_then(|d| d.transfer.clone());
     let state = State::new(&mut config, role_specs, dynamic).map_err(RunError)?;
     // Watch first, then read: a change in between is then never missed.
     let first_watch = Watch::new(&state);
@@ -167,8 +168,14 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
             log::info!("api: serving {served} runtime record(s) from the store");
         }
     }
-    let _threads = server::spawn(sockets, control.current().clone(), counters, limits)
-        .map_err(|e| RunError(format!("cannot start DNS threads: {e}")))?;
+    let _threads = server::spawn(
+        sockets,
+        control.current().clone(),
+        counters,
+        limits,
+        transfer,
+    )
+    .map_err(|e| RunError(format!("cannot start DNS threads: {e}")))?;
     {
         let control = control.clone();
         std::thread::Builder::new()

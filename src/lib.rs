@@ -37,6 +37,8 @@
 //!  internet ─HTTP(S)─▶ http (own thread, bounded workers) ─▶ delegate::api ─▶ store (SQLite)
 //!                                                               └─▶ dns::dynamic (in memory)
 //!  internet ─DNS─▶ dns::server ─▶ answer(public): the delegate zone only, to anyone
+//!  secondaries ─TCP─▶ dns::server ─▶ dns::xfr (TSIG: dns::tsig) ─AXFR─▶ them
+//!  dns::dynamic serial set ─▶ dns::xfr NOTIFY task (I/O thread) ─UDP─▶ secondaries
 //!  certs thread (own current-thread runtime, one attempt at a time):
 //!    schedule ─▶ order: check (dnscheck: CNAME, CAA; the directory) ─▶ pending
 //!    (acmedns update, or own zone via control; TXT seen at the authoritative
@@ -151,7 +153,20 @@
 //!   no allocation for a local answer.
 //! - [`dns::dynamic`] — records a role changes at run time (the delegate's TXT
 //!   values), one label per owner plus a template every owner gets; read under a
-//!   read lock, no allocation. `dns` imports no role: roles feed it.
+//!   read lock, no allocation. `dns` imports no role: roles feed it. It holds
+//!   the zone's SOA serial too (the role's store keeps it), which the answer
+//!   path writes into the static SOA and whose change wakes the NOTIFY task; a
+//!   change (`commit`) sets records and serial at once and journals the
+//!   difference (`JOURNAL_ENTRIES_MAX`) for IXFR.
+//! - [`dns::xfr`] — the public zone to its configured `secondaries`: AXFR over
+//!   TCP, IXFR from `dns::dynamic`'s journal (the whole zone when it does not
+//!   reach back, the SOA alone when up to date), every message TSIG-signed; anyone else, unsigned or wrongly signed, refused and
+//!   counted; signed SOA checks answered and signed. NOTIFY after each change,
+//!   coalesced over `NOTIFY_COALESCE`, retried `NOTIFY_ATTEMPTS` times;
+//!   `XFR_AT_ONCE_MAX` transfers at once. Over UDP, transfers stay REFUSED.
+//! - [`dns::tsig`] — TSIG hmac-sha256 (RFC 8945): a bounded walk to the last
+//!   record, constant-time MAC check (ring), signing of answers, transfer
+//!   streams and NOTIFYs.
 //! - [`dns::reverse`] — the private ranges' reverse zones served locally (RFC
 //!   6303): SOA in negative answers, empty non-terminals by a sorted index.
 //! - [`dns::cache`] — upstream answers as wire bytes with TTL offsets, 16 shards,
@@ -184,6 +199,8 @@
 //!   query is dropped, and `TCP_RATE_LIMIT_DROPS_MAX` in a row close the
 //!   connection. Each UDP socket asks for `UDP_RECEIVE_BUFFER_BYTES` of receive
 //!   buffer, so a stall of the thread queues queries instead of dropping them.
+//!   TCP hands transfers and signed queries to `dns::xfr` when secondaries are
+//!   configured; the I/O thread runs its NOTIFY task.
 //! - [`dns::udp`] — batched UDP I/O on libc's `recvmmsg`/`sendmmsg` (nix's
 //!   wrappers cost 1 500 instructions a batch, half an answer's): `recvfrom`
 //!   and `sendto` while queries come one at a time (a `recvmmsg` asking for
@@ -201,8 +218,11 @@
 //!   `dns::dynamic` table whose template is the anti-spam records, published
 //!   under the store's lock after every committed update), `creds` (UUIDs, keys, bcrypt, validation); `delegate::Prepared`
 //!   loads the accounts from the store and binds the API before any thread
-//!   starts; `zone::spec` writes the zone's static records. Invariants: the store
-//!   commits before the API answers, and DNS publishes in commit order.
+//!   starts (and with `secondaries` reads the TSIG key and makes the
+//!   `dns::xfr::Transfer`); `zone::spec` writes the zone's static records.
+//!   Invariants: the store commits before the API answers, DNS publishes in
+//!   commit order, and every committed change raises the SOA serial (kept in
+//!   the store, so it never goes back across restarts).
 //! - [`api`] — the local API role: `mod` the routes (404, 405 with `Allow`),
 //!   the bearer token (`secret`, constant time) and the error shape
 //!   `{"error", "detail"}`; `dns` status, statistics, runtime records (checked
@@ -217,12 +237,13 @@
 //!   OpenWrt's rpcd plugin, and `certs status|renew` when a daemon runs).
 //!   Runs on its own `http` server (16 connections, 16 KiB bodies, 2 workers).
 //! - [`secret`] — token files (read, or created 0600) and the constant-time
-//!   bearer check, for the API's token and the delegate's admin token.
+//!   bearer check, for the API's token and the delegate's admin token; the
+//!   delegate's TSIG key file (0600 required).
 //! - [`store`] — the one SQLite file of every role: the daemon opens it once
 //!   (when a role needs it) and hands each role a clone of `store::Shared` (the
 //!   `Store` behind one mutex). `schema` migrates by `user_version` (version 2
 //!   added the certs and local-API tables, version 3 the certs role's schedule
-//!   columns); one file per table group (`accounts`, `certs`, `runtime`).
+//!   columns, version 4 the delegate zone's SOA serial); one file per table group (`accounts`, `certs`, `runtime`).
 //!   Rollback journal with `synchronous = FULL`, one transaction per write, 0600
 //!   in a 0700 directory; never on the DNS path. A certificate's row is written
 //!   only when it changed (flash wear).

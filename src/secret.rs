@@ -36,6 +36,42 @@ pub fn token_file(file: &Path, what: &str) -> Result<String, String> {
     Ok(token)
 }
 
+/// The TSIG key in `file` under `name` (absolute, with the final dot): the
+/// base64 secret alone, or the line `secret: ...` of a Knot key (`keymgr -t`),
+/// or `secret "...";` of a BIND one (`tsig-keygen`). The file must not be
+/// readable by group or others (0600), and the secret must be 16 bytes or more.
+pub fn tsig_key(file: &Path, name: &str) -> Result<crate::dns::tsig::Key, String> {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt;
+    let what = format!("delegate: TSIG key file {}", file.display());
+    let metadata = std::fs::metadata(file).map_err(|e| format!("{what}: {e}"))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!("{what}: mode {mode:04o}, expected 0600"));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{what}: {e}"))?;
+    let encoded = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("secret"))
+        .unwrap_or(&text)
+        .trim()
+        .trim_start_matches(':')
+        .trim_end_matches(';')
+        .trim()
+        .trim_matches('"');
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| format!("{what}: expected a base64 secret"))?;
+    if secret.len() < 16 {
+        return Err(format!(
+            "{what}: the secret is {} bytes, expected 16 or more",
+            secret.len()
+        ));
+    }
+    let wire = crate::dns::zone::domain_wire(name).map_err(|e| format!("{what}: {e}"))?;
+    Ok(crate::dns::tsig::Key::new(wire.into(), &secret))
+}
+
 /// Whether an `Authorization` header value is `Bearer <expected>`. The time taken
 /// does not depend on where the two differ, nor on their lengths beyond their
 /// digests' (both are hashed first), so the token cannot be guessed byte by byte.

@@ -1,7 +1,8 @@
 //! `[delegate]`: the delegate role's settings, resolved and checked. [`resolve`]
 //! runs one named part per concern: the zone and its name servers (names,
 //! addresses, SOA contact), where the API listens (address, path prefix, TLS),
-//! who may register, and which proxies are trusted. The records of the delegate's
+//! who may register, which proxies are trusted, and the secondaries that may
+//! transfer the zone (with their TSIG key). The records of the delegate's
 //! zone are built from these by the delegate itself (`delegate::zone::spec`).
 
 use std::net::SocketAddr;
@@ -44,6 +45,20 @@ pub struct Delegate {
     pub registration: Registration,
     pub admin_token_file: Option<PathBuf>,
     pub trusted_proxies: Vec<acl::Net>,
+    /// Secondaries (port 53 unless given): notified after every change, and
+    /// the only addresses that may transfer the zone.
+    pub secondaries: Vec<SocketAddr>,
+    /// Their TSIG key (hmac-sha256): set whenever `secondaries` is not empty.
+    pub tsig: Option<Tsig>,
+}
+
+/// `tsig_key_file` and `tsig_key_name`: the key secondaries sign with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tsig {
+    /// Holds the base64 secret (alone, or as `secret: ...` / `secret "...";`).
+    pub key_file: PathBuf,
+    /// Absolute, lower-case, with the final dot.
+    pub key_name: String,
 }
 
 /// The `[delegate]` section resolved. Parts run in the order of the keys in
@@ -61,6 +76,13 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
     let registration = registration(raw.registration.as_ref(), lines)?;
     let admin_token_file = admin_token_file(raw.admin_token_file, registration, zone_at, lines)?;
     let trusted_proxies = trusted_proxies(raw.trusted_proxies, lines)?;
+    let secondaries = secondaries(raw.secondaries, lines)?;
+    let tsig = tsig(
+        [raw.tsig_key_file, raw.tsig_key_name, raw.tsig_algorithm],
+        &secondaries,
+        zone_at,
+        lines,
+    )?;
     Ok(Delegate {
         zone,
         ns,
@@ -73,6 +95,8 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
         registration,
         admin_token_file,
         trusted_proxies,
+        secondaries,
+        tsig,
     })
 }
 
@@ -336,6 +360,72 @@ fn trusted_proxies(
     Ok(trusted_proxies)
 }
 
+// Zone transfer.
+
+/// `secondaries`: `IP` or `IP:PORT` each (port 53 by default).
+fn secondaries(
+    raw: Option<Vec<Spanned<String>>>,
+    lines: &Lines<'_>,
+) -> Result<Vec<SocketAddr>, ConfigError> {
+    let mut secondaries = Vec::new();
+    for text in raw.unwrap_or_default() {
+        let address = socket_address(text.get_ref(), Some(53)).map_err(|e| {
+            let why = match e {
+                AddressError::Port(port) => port_message(&port),
+                AddressError::Form => "expected an IP address, or IP:PORT".to_string(),
+            };
+            lines.error(
+                text.span().start,
+                format!("delegate.secondaries `{}`: {why}", text.get_ref()),
+            )
+        })?;
+        secondaries.push(address);
+    }
+    Ok(secondaries)
+}
+
+/// The TSIG key: required with `secondaries`; the name defaults to
+/// `lanseal-xfr.`; hmac-sha256 is the one algorithm.
+fn tsig(
+    [file, name, algorithm]: [Option<Spanned<String>>; 3],
+    secondaries: &[SocketAddr],
+    zone_at: usize,
+    lines: &Lines<'_>,
+) -> Result<Option<Tsig>, ConfigError> {
+    if let Some(algorithm) = &algorithm
+        && !algorithm.get_ref().eq_ignore_ascii_case("hmac-sha256")
+    {
+        return Err(lines.error(
+            algorithm.span().start,
+            format!(
+                "delegate.tsig_algorithm `{}`: expected \"hmac-sha256\"",
+                algorithm.get_ref()
+            ),
+        ));
+    }
+    let key_name = match name {
+        None => "lanseal-xfr.".to_string(),
+        Some(name) => {
+            let text = absolute(name.get_ref());
+            crate::dns::zone::zone_origin(&text).map_err(|m| {
+                lines.error(name.span().start, format!("delegate.tsig_key_name: {m}"))
+            })?;
+            text
+        }
+    };
+    match (file, secondaries.is_empty()) {
+        (Some(file), _) => Ok(Some(Tsig {
+            key_file: PathBuf::from(file.into_inner()),
+            key_name,
+        })),
+        (None, true) => Ok(None),
+        (None, false) => Err(lines.error(
+            zone_at,
+            "delegate: secondaries need tsig_key_file (a 0600 file with the base64 secret)",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -475,5 +565,60 @@ mod tests {
         assert_eq!(delegate.api_prefix, "/api/v1");
         assert_eq!(delegate.tls, None);
         assert_eq!(delegate.registration, Registration::Closed);
+        assert!(delegate.secondaries.is_empty());
+        assert_eq!(delegate.tsig, None);
+    }
+
+    /// `secondaries` and the TSIG key: forms, default name, and each error with
+    /// its line.
+    #[test]
+    fn secondaries_and_tsig() {
+        let zone = "[delegate]\nzone = \"auth.test\"\n";
+        let config = Config::parse(
+            &format!(
+                "{zone}secondaries = [\"192.0.2.1\", \"[2001:db8::2]:5300\"]\n\
+                 tsig_key_file = \"/etc/xfr.key\"\n"
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        let delegate = config.delegate.unwrap();
+        assert_eq!(
+            delegate.secondaries,
+            [
+                "192.0.2.1:53".parse().unwrap(),
+                "[2001:db8::2]:5300".parse().unwrap()
+            ]
+        );
+        let tsig = delegate.tsig.unwrap();
+        assert_eq!(tsig.key_name, "lanseal-xfr.");
+        assert_eq!(tsig.key_file, PathBuf::from("/etc/xfr.key"));
+        assert_errors(&[
+            (
+                format!("{zone}secondaries = [\"192.0.2.1\"]\n"),
+                2,
+                "delegate: secondaries need tsig_key_file",
+            ),
+            (
+                format!("{zone}secondaries = [\"ns2\"]\n"),
+                3,
+                "delegate.secondaries `ns2`: expected an IP address, or IP:PORT",
+            ),
+            (
+                format!("{zone}secondaries = [\"192.0.2.1:99999\"]\n"),
+                3,
+                "delegate.secondaries `192.0.2.1:99999`: port 99999 is out of range",
+            ),
+            (
+                format!("{zone}tsig_key_file = \"/k\"\ntsig_algorithm = \"hmac-md5\"\n"),
+                4,
+                "delegate.tsig_algorithm `hmac-md5`: expected \"hmac-sha256\"",
+            ),
+            (
+                format!("{zone}tsig_key_file = \"/k\"\ntsig_key_name = \"a..b\"\n"),
+                4,
+                "delegate.tsig_key_name",
+            ),
+        ]);
     }
 }

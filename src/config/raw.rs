@@ -227,6 +227,10 @@ pub struct Delegate {
     pub registration: Option<Spanned<String>>,
     pub admin_token_file: Option<Spanned<String>>,
     pub trusted_proxies: Option<Vec<Spanned<String>>>,
+    pub secondaries: Option<Vec<Spanned<String>>>,
+    pub tsig_key_file: Option<Spanned<String>>,
+    pub tsig_key_name: Option<Spanned<String>>,
+    pub tsig_algorithm: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,8 +2,10 @@
 //! the HTTP API, `zone` answers each account's records in the authoritative zone
 //! (whose static part is an ordinary local zone built from `[delegate]`), `creds`
 //! makes and checks credentials; accounts and TXT values live in `crate::store`,
-//! which the daemon opens and hands over. [`Prepared`] is its start-up:
-//! everything that can fail before threads start.
+//! which the daemon opens and hands over, with the zone's SOA serial. With
+//! `secondaries`, [`Prepared`] also reads the TSIG key and makes the
+//! `dns::xfr::Transfer` the DNS I/O thread serves them with. [`Prepared`] is
+//! its start-up: everything that can fail before threads start.
 
 pub mod api;
 pub mod creds;
@@ -21,6 +23,8 @@ use crate::store;
 pub struct Prepared {
     /// The per-account records the DNS threads answer from.
     pub records: Arc<DelegateRecords>,
+    /// Zone transfer to the configured secondaries (none configured: `None`).
+    pub transfer: Option<Arc<crate::dns::xfr::Transfer>>,
     api: Arc<Api>,
     listener: std::net::TcpListener,
     bound: std::net::SocketAddr,
@@ -46,13 +50,33 @@ impl Prepared {
         let apex = crate::dns::zone::domain_wire(&settings.zone)
             .map_err(|e| format!("delegate zone: {e}"))?;
         let records = Arc::new(DelegateRecords::new(apex.into()));
-        let accounts = store
-            .lock()
-            .all_subdomains()
-            .map_err(|e| format!("delegate store: {e}"))?;
+        let now = i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX);
+        let (accounts, serial) = {
+            let mut store = store.lock();
+            let accounts = store.all_subdomains();
+            (accounts, store.delegate_serial(now))
+        };
+        let accounts = accounts.map_err(|e| format!("delegate store: {e}"))?;
         for (subdomain, values) in &accounts {
             records.set(subdomain, values);
         }
+        records.set_serial(serial.map_err(|e| format!("delegate store: {e}"))?);
+        let transfer = match &settings.tsig {
+            Some(tsig) if !settings.secondaries.is_empty() => {
+                let key = crate::secret::tsig_key(&tsig.key_file, &tsig.key_name)?;
+                log::info!(
+                    "delegate: zone transfers to {} secondary(ies), TSIG key {}",
+                    settings.secondaries.len(),
+                    tsig.key_name
+                );
+                Some(Arc::new(crate::dns::xfr::Transfer::new(
+                    settings.secondaries.clone(),
+                    key,
+                    records.dynamic().clone(),
+                )))
+            }
+            _ => None,
+        };
         let admin_token = match &settings.admin_token_file {
             Some(file) => Some(crate::secret::token_file(file, "delegate: admin token")?),
             None => None,
@@ -81,6 +105,7 @@ impl Prepared {
         ));
         Ok(Self {
             records,
+            transfer,
             api,
             listener,
             bound,

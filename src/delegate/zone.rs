@@ -8,7 +8,8 @@
 //! `[delegate]` settings. The store is the
 //! truth; this table is refreshed from it at start and after every committed
 //! update, so the DNS path never waits on SQLite, only on a read lock held for a
-//! copy of at most two 43-byte values.
+//! copy of at most two 43-byte values. The zone's SOA serial is the store's
+//! too, published here after every committed change ([`DelegateRecords::set_serial`]).
 
 use std::sync::Arc;
 
@@ -57,16 +58,23 @@ impl DelegateRecords {
         &self.dynamic
     }
 
-    /// Sets a subdomain's values (registering it when new); newest first, at most
-    /// `TXT_VALUES_MAX` kept, each at most `TXT_VALUE_BYTES_MAX` bytes.
+    /// Sets a subdomain's values as loaded from the store (registering it
+    /// when new); newest first, at most `TXT_VALUES_MAX` kept, each at most
+    /// `TXT_VALUE_BYTES_MAX` bytes. Not a change: see [`DelegateRecords::commit`].
     pub fn set(&self, subdomain: &str, values: &[String]) {
-        let records = values
-            .iter()
-            .take(TXT_VALUES_MAX)
-            .filter(|v| v.len() <= TXT_VALUE_BYTES_MAX)
-            .map(|v| Record::txt(TXT_TTL_SECS, v.as_bytes()))
-            .collect();
-        self.dynamic.set(subdomain, records);
+        self.dynamic.set(subdomain, txt_records(values));
+    }
+
+    /// Publishes the store's serial once everything is loaded.
+    pub fn set_serial(&self, serial: u32) {
+        self.dynamic.set_serial(serial);
+    }
+
+    /// A committed change: the subdomain's values and the zone's new serial
+    /// (the store's) at once; answers carry it, the change is journaled for
+    /// IXFR, and the secondaries are notified.
+    pub fn commit(&self, subdomain: &str, values: &[String], serial: u32) {
+        self.dynamic.commit(subdomain, txt_records(values), serial);
     }
 
     pub fn len(&self) -> usize {
@@ -76,6 +84,15 @@ impl DelegateRecords {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+fn txt_records(values: &[String]) -> Vec<Record> {
+    values
+        .iter()
+        .take(TXT_VALUES_MAX)
+        .filter(|v| v.len() <= TXT_VALUE_BYTES_MAX)
+        .map(|v| Record::txt(TXT_TTL_SECS, v.as_bytes()))
+        .collect()
 }
 
 /// The delegate's static zone data: SOA and NS at the apex, addresses of the name

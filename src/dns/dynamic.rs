@@ -12,9 +12,20 @@
 //! read lock held only to copy the records of one name into the response, with no
 //! allocation. Nothing here knows which role feeds it: `dns` does not depend on
 //! the roles.
+//!
+//! The zone's SOA serial lives here too (the value the role's store keeps): the
+//! answer path writes it into the static SOA, zone transfers (`dns::xfr`) read
+//! it, and a change wakes the NOTIFY task. A role's change is a
+//! [`DynamicZone::commit`]: the records and the new serial at once, with the
+//! difference kept in a journal of the last `JOURNAL_ENTRIES_MAX` changes
+//! (what IXFR sends; older serials get the whole zone).
 
-use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+/// Changes the journal keeps for IXFR; older serials get the whole zone.
+pub const JOURNAL_ENTRIES_MAX: usize = 1000;
 
 /// Longest record data kept for an owner (a TXT string of 255 bytes plus its length).
 const RDATA_BYTES_MAX: usize = 256;
@@ -60,6 +71,32 @@ pub enum Found {
     Name { wrote: usize },
 }
 
+/// A record at a full owner name (lower-case wire).
+pub type Named = (Box<[u8]>, Record);
+
+/// One committed change, from serial `from` to `to`: the records it removed
+/// and added, by full name (the template's included for a new owner).
+#[derive(Debug, Default)]
+pub struct Delta {
+    pub from: u32,
+    pub to: u32,
+    pub removed: Vec<Named>,
+    pub added: Vec<Named>,
+}
+
+/// The last `JOURNAL_ENTRIES_MAX` changes, oldest first. Its lock orders every
+/// change with the serial it gets, and a transfer's copy of the table with
+/// the serial it is sent under.
+#[derive(Debug, Default)]
+struct Journal {
+    /// False until the first serial is set: loading the store is no change.
+    started: bool,
+    entries: VecDeque<Arc<Delta>>,
+}
+
+/// An owner label (lower-case, no length byte) and its own records.
+pub type Owner = (Box<[u8]>, Box<[Record]>);
+
 /// Owner label (lower-case, no length byte) → its own records.
 type Owners = HashMap<Box<[u8]>, Box<[Record]>>;
 
@@ -70,6 +107,11 @@ pub struct DynamicZone {
     apex: Box<[u8]>,
     template: Box<[TemplateRecord]>,
     owners: RwLock<Owners>,
+    /// The SOA serial (RFC 1982), set by the role after each committed change.
+    serial: AtomicU32,
+    journal: Mutex<Journal>,
+    /// Woken by [`DynamicZone::set_serial`]: the NOTIFY task waits here.
+    changed: tokio::sync::Notify,
 }
 
 impl DynamicZone {
@@ -79,7 +121,135 @@ impl DynamicZone {
             apex,
             template: template.into(),
             owners: RwLock::new(HashMap::new()),
+            serial: AtomicU32::new(1),
+            journal: Mutex::new(Journal::default()),
+            changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The zone's SOA serial.
+    pub fn serial(&self) -> u32 {
+        self.serial.load(Ordering::Acquire)
+    }
+
+    /// Publishes a committed change's serial and wakes whoever waits in
+    /// [`DynamicZone::changed`] (several changes before it runs wake it once).
+    pub fn set_serial(&self, serial: u32) {
+        let mut journal = self.journal();
+        journal.started = true;
+        self.serial.store(serial, Ordering::Release);
+        drop(journal);
+        self.changed.notify_one();
+    }
+
+    /// A committed change: `label`'s records become `records` and the zone's
+    /// serial `serial`, at once for a transfer, and the change is journaled.
+    pub fn commit(&self, label: &str, records: Vec<Record>, serial: u32) {
+        let mut journal = self.journal();
+        let (key, records) = Self::owner(label, records);
+        let old = self.write().insert(key.clone(), records.clone());
+        let from = self.serial.load(Ordering::Acquire);
+        if journal.started && from != serial {
+            let mut delta = Delta {
+                from,
+                to: serial,
+                ..Delta::default()
+            };
+            let old_records: &[Record] = old.as_deref().unwrap_or_default();
+            let name = self.owner_name(&key);
+            if let Some(name) = &name {
+                for record in old_records.iter().filter(|r| !records.contains(r)) {
+                    delta.removed.push((name.clone(), record.clone()));
+                }
+                for record in records.iter().filter(|r| !old_records.contains(r)) {
+                    delta.added.push((name.clone(), record.clone()));
+                }
+                if old.is_none() {
+                    for (full, record) in self.template_at(name) {
+                        delta.added.push((full, record.clone()));
+                    }
+                }
+            }
+            journal.entries.push_back(Arc::new(delta));
+            while journal.entries.len() > JOURNAL_ENTRIES_MAX {
+                journal.entries.pop_front();
+            }
+        }
+        journal.started = true;
+        self.serial.store(serial, Ordering::Release);
+        drop(journal);
+        self.changed.notify_one();
+    }
+
+    /// The changes from `serial` to the current one, oldest first, with the
+    /// current serial; `None` when the journal does not reach back to it.
+    pub fn changes_since(&self, serial: u32) -> Option<(Vec<Arc<Delta>>, u32)> {
+        let journal = self.journal();
+        let current = self.serial.load(Ordering::Acquire);
+        let start = journal.entries.iter().position(|d| d.from == serial)?;
+        let chain: Vec<Arc<Delta>> = journal.entries.iter().skip(start).cloned().collect();
+        let linked = chain.windows(2).all(|w| w[0].to == w[1].from);
+        (linked && chain.last().is_some_and(|d| d.to == current)).then_some((chain, current))
+    }
+
+    /// The full wire name of an owner label; `None` when too long.
+    pub fn owner_name(&self, label: &[u8]) -> Option<Box<[u8]>> {
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|l| (1..=63).contains(l))?;
+        let full = [&[len][..], label, &self.apex].concat();
+        (full.len() <= crate::dns::wire::NAME_BYTES_MAX).then(|| full.into())
+    }
+
+    /// The template's records below `owner` (a full wire name), by full name.
+    pub fn template_at<'t>(
+        &'t self,
+        owner: &[u8],
+    ) -> impl Iterator<Item = (Box<[u8]>, &'t Record)> {
+        let owner = owner.to_vec();
+        self.template.iter().filter_map(move |entry| {
+            let full = [&entry.relative[..], &owner].concat();
+            (full.len() <= crate::dns::wire::NAME_BYTES_MAX).then(|| (full.into(), &entry.record))
+        })
+    }
+
+    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn owner(label: &str, records: Vec<Record>) -> (Box<[u8]>, Box<[Record]>) {
+        let key: Box<[u8]> = label.to_ascii_lowercase().into_bytes().into();
+        let records: Box<[Record]> = records
+            .into_iter()
+            .filter(|r| r.rdata.len() <= RDATA_BYTES_MAX)
+            .collect();
+        (key, records)
+    }
+
+    /// Waits for the next [`DynamicZone::set_serial`] (or one not yet waited for).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// A copy of every owner label and its own records (taken under the read
+    /// lock, so writers wait only for the copy): what a zone transfer sends,
+    /// with [`DynamicZone::template`] below each.
+    /// The serial returned is the one of exactly this copy.
+    pub fn snapshot(&self) -> (Vec<Owner>, u32) {
+        let journal = self.journal();
+        let owners = self
+            .read()
+            .iter()
+            .map(|(label, records)| (label.clone(), records.clone()))
+            .collect();
+        let serial = self.serial.load(Ordering::Acquire);
+        drop(journal);
+        (owners, serial)
+    }
+
+    /// The records every owner gets.
+    pub fn template(&self) -> &[TemplateRecord] {
+        &self.template
     }
 
     pub fn apex(&self) -> &[u8] {
@@ -88,12 +258,10 @@ impl DynamicZone {
 
     /// Makes `label` an owner with exactly `records` (replacing what it had).
     /// Records with data over `RDATA_BYTES_MAX` are left out.
+    /// Not journaled: for loading what the store holds, before the first
+    /// serial; a change is a [`DynamicZone::commit`].
     pub fn set(&self, label: &str, records: Vec<Record>) {
-        let key: Box<[u8]> = label.to_ascii_lowercase().into_bytes().into();
-        let records: Box<[Record]> = records
-            .into_iter()
-            .filter(|r| r.rdata.len() <= RDATA_BYTES_MAX)
-            .collect();
+        let (key, records) = Self::owner(label, records);
         self.write().insert(key, records);
     }
 
@@ -216,6 +384,7 @@ fn label_aligned(name: &[u8], tail: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::dns::wire::{TYPE_ANY, TYPE_MX, TYPE_TXT};
 
@@ -296,6 +465,43 @@ mod tests {
             Found::Name { wrote: 1 }
         );
         assert_eq!(z.len(), 1);
+    }
+
+    /// Commits are journaled by serial: the chain from any journaled serial,
+    /// nothing from a serial the journal does not reach, the bound kept.
+    #[test]
+    fn journal_of_commits() {
+        let z = zone();
+        z.set("loaded", vec![Record::txt(1, b"old")]);
+        z.set_serial(10);
+        assert!(z.changes_since(10).is_none(), "loading is no change");
+        z.commit("new", vec![], 11);
+        z.commit("new", vec![Record::txt(1, b"a")], 12);
+        z.commit("new", vec![Record::txt(1, b"b"), Record::txt(1, b"a")], 13);
+        let (chain, current) = z.changes_since(11).unwrap();
+        assert_eq!(current, 13);
+        assert_eq!(chain.len(), 2);
+        assert_eq!((chain[0].from, chain[0].to), (11, 12));
+        let first = z.changes_since(10).unwrap().0;
+        // A new owner: its records and the template's three, at full names.
+        assert_eq!(first[0].added.len(), 3);
+        assert!(first[0].removed.is_empty());
+        assert_eq!(&*first[0].added[1].0, &name(b"\x06_dmarc\x03new")[..]);
+        // Only what changed: "a" stays, "b" is added.
+        assert!(chain[1].removed.is_empty());
+        assert_eq!(
+            chain[1].added,
+            [(name(b"\x03new").into(), Record::txt(1, b"b"))]
+        );
+        assert!(z.changes_since(9).is_none());
+        assert!(z.changes_since(13).is_none(), "up to date: nothing to send");
+        let (snapshot, serial) = z.snapshot();
+        assert_eq!((snapshot.len(), serial), (2, 13));
+        for serial in 14..=14 + JOURNAL_ENTRIES_MAX as u32 {
+            z.commit("new", vec![Record::txt(1, &serial.to_be_bytes())], serial);
+        }
+        assert!(z.changes_since(13).is_none(), "older than the journal");
+        assert!(z.changes_since(14).is_some(), "the oldest kept");
     }
 
     #[test]

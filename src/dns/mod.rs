@@ -19,6 +19,8 @@ pub mod record;
 pub mod reverse;
 pub mod server;
 pub mod service;
+pub mod tsig;
 pub mod udp;
 pub mod wire;
+pub mod xfr;
 pub mod zone;

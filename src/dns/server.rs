@@ -8,7 +8,9 @@
 //! and sends: no event loop, task, channel or allocation per query. TCP runs on one
 //! `current_thread` tokio runtime of its own, and is bounded: at most `tcp_connections_max` clients (the oldest is closed to
 //! admit a new one), an idle timeout per connection, and `rate_limit_qps` per
-//! client as over UDP.
+//! client as over UDP. With a public zone's secondaries configured, TCP hands
+//! transfers and TSIG-signed queries to `dns::xfr`, and the I/O thread runs its
+//! NOTIFY task.
 //!
 //! TCP's rate limit has its own table. A UDP client over the limit is "slipped"
 //! a TC=1 answer so that a real one retries over TCP, where its address is
@@ -39,6 +41,7 @@ use crate::dns::ratelimit::Verdict;
 use crate::dns::service::Current;
 use crate::dns::udp::{Inbox, Outbox};
 use crate::dns::wire::Query;
+use crate::dns::xfr::Transfer;
 
 /// Kernel accept queue per TCP listener.
 const TCP_BACKLOG: i32 = 128;
@@ -184,6 +187,7 @@ pub fn spawn(
     current: Arc<Current>,
     counters: Arc<Counters>,
     limits: TcpLimits,
+    transfer: Option<Arc<Transfer>>,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
     let mut handles = Vec::new();
     let mut index = 0;
@@ -202,7 +206,7 @@ pub fn spawn(
     let tcp = sockets.tcp;
     let handle = std::thread::Builder::new()
         .name("dns-io".into())
-        .spawn(move || serve_io_thread(tcp, queue, current, counters, index, limits))?;
+        .spawn(move || serve_io_thread(tcp, queue, current, counters, index, limits, transfer))?;
     handles.push(handle);
     Ok(handles)
 }
@@ -328,6 +332,7 @@ fn serve_io_thread(
     counters: Arc<Counters>,
     index: usize,
     limits: TcpLimits,
+    transfer: Option<Arc<Transfer>>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -349,6 +354,7 @@ fn serve_io_thread(
                         current: current.clone(),
                         counters: counters.clone(),
                         index,
+                        transfer: transfer.clone(),
                     };
                     drop(tasks.spawn(serve_tcp(listener, context, limits)));
                 }
@@ -362,6 +368,12 @@ fn serve_io_thread(
             index,
         ));
         tasks.spawn(prefetch_jobs(current.clone()));
+        if let Some(transfer) = transfer {
+            tasks.spawn(crate::dns::xfr::notify_secondaries(
+                transfer,
+                counters.clone(),
+            ));
+        }
         while tasks.join_next().await.is_some() {}
     });
 }
@@ -423,6 +435,8 @@ struct Context {
     current: Arc<Current>,
     counters: Arc<Counters>,
     index: usize,
+    /// The public zone's secondaries, when it has some.
+    transfer: Option<Arc<Transfer>>,
 }
 
 async fn serve_tcp(listener: tokio::net::TcpListener, context: Context, limits: TcpLimits) {
@@ -517,6 +531,25 @@ async fn serve_connection(
                 }
                 continue;
             }
+        }
+        if let Some(transfer) = &context.transfer
+            && crate::dns::xfr::wants(&request)
+        {
+            let counters = &context.counters;
+            let served = transfer.serve(
+                &mut stream,
+                client,
+                public,
+                &request,
+                &service.answerer,
+                counters,
+                idle_timeout,
+            );
+            if served.await.is_err() {
+                break;
+            }
+            counters.thread(context.index).answered.bump();
+            continue;
         }
         let step =
             (service.answerer).answer(public, &request, Transport::Tcp, &mut query, &mut response);

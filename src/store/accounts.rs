@@ -1,7 +1,11 @@
 //! The delegate's accounts and their TXT values (tables `accounts` and `txt`).
 //! Bounds: at most [`TXT_VALUES_PER_SUBDOMAIN`] TXT rows per account (older ones
 //! are deleted in the same transaction); the number of accounts is bounded by
-//! the caller (it asks [`Store::account_count`] before registering).
+//! the caller (it asks [`Store::account_count`] before registering). Every
+//! account or TXT change raises the zone's SOA serial (`delegate_serial`) in its
+//! own transaction: `max(serial + 1, now)`, so it only grows, and a store made
+//! anew still starts above what secondaries saw (the time, as Knot's
+//! `unixtime` serial policy).
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -46,7 +50,24 @@ impl Store {
                 ],
             )
             .map_err(fail)?;
+        raise_serial(&transaction, account.created_unix).map_err(fail)?;
         transaction.commit().map_err(fail)
+    }
+
+    /// The delegate zone's SOA serial; a store that has none yet starts at `now_unix`.
+    pub fn delegate_serial(&mut self, now_unix: i64) -> Result<u32, StoreError> {
+        let Store { connection, name } = self;
+        let fail = |e: rusqlite::Error| error(name, "read the zone serial", e);
+        let transaction = connection.transaction().map_err(fail)?;
+        transaction
+            .execute(
+                "INSERT OR IGNORE INTO delegate_serial (id, serial) VALUES (1, ?1)",
+                params![now_unix.max(1)],
+            )
+            .map_err(fail)?;
+        let serial = read_serial(&transaction).map_err(fail)?;
+        transaction.commit().map_err(fail)?;
+        Ok(serial)
     }
 
     /// The account named `username` (an exact match), if any.
@@ -88,6 +109,7 @@ impl Store {
         else {
             return Err(error(name, &what, "no account has this subdomain"));
         };
+        raise_serial(&transaction, now_unix).map_err(fail)?;
         transaction.commit().map_err(fail)?;
         Ok(values)
     }
@@ -129,6 +151,29 @@ impl Store {
             .map(|count| usize::try_from(count).unwrap_or(0))
             .map_err(|e| self.error("count accounts", e))
     }
+}
+
+/// Raises the zone's serial to `max(serial + 1, now_unix)` (see the module doc).
+fn raise_serial(transaction: &Transaction<'_>, now_unix: i64) -> rusqlite::Result<()> {
+    transaction.execute(
+        "INSERT OR IGNORE INTO delegate_serial (id, serial) VALUES (1, 0)",
+        [],
+    )?;
+    transaction.execute(
+        "UPDATE delegate_serial SET serial = MAX(serial + 1, ?1) WHERE id = 1",
+        params![now_unix.max(1)],
+    )?;
+    Ok(())
+}
+
+/// The serial as the SOA carries it: 32 bits (RFC 1982 arithmetic wraps).
+fn read_serial(transaction: &Transaction<'_>) -> rusqlite::Result<u32> {
+    let serial: i64 = transaction.query_row(
+        "SELECT serial FROM delegate_serial WHERE id = 1",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(serial as u32)
 }
 
 /// The body of [`Store::set_txt`]; `None` when no account has `subdomain`.
@@ -189,6 +234,38 @@ mod tests {
             allowfrom: vec!["192.0.2.0/24".into(), "::1/64".into()],
             created_unix: 1_700_000_000 + i64::from(n),
         }
+    }
+
+    /// The serial rises with every change and keeps its value across a reopen;
+    /// a clock behind the stored serial cannot lower it.
+    #[test]
+    fn serial_rises_with_changes_and_survives_reopen() {
+        let dir = TempDir::new();
+        let path = dir.0.join("state").join(FILE_NAME);
+        let alice = account(1);
+        let after = {
+            let mut store = Store::open(&path).unwrap();
+            let start = store.delegate_serial(1_000).unwrap();
+            assert_eq!(start, 1_000);
+            assert_eq!(store.delegate_serial(5_000).unwrap(), start, "reads only");
+            store.insert_account(&alice).unwrap();
+            let registered = store.delegate_serial(0).unwrap();
+            assert!(registered > start);
+            store
+                .set_txt(&alice.subdomain, &"a".repeat(43), 10)
+                .unwrap();
+            let updated = store.delegate_serial(0).unwrap();
+            assert_eq!(updated, registered + 1, "the clock is behind: +1");
+            updated
+        };
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.delegate_serial(0).unwrap(), after);
+        assert!(store.set_txt("unknown", &"b".repeat(43), 1).is_err());
+        assert_eq!(
+            store.delegate_serial(0).unwrap(),
+            after,
+            "no change, no raise"
+        );
     }
 
     #[test]

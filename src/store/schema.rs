@@ -10,6 +10,8 @@
 //! `runtime_records` (the local API: records added at run time, served by DNS
 //! from memory). Version 3: `certificates` gains `not_before`, `reason`,
 //! `renew_requested`, and the last ARI window with the time picked in it.
+//! Version 4: `delegate_serial`, the delegate zone's SOA serial (one row),
+//! raised in the transaction of every change the zone's secondaries must see.
 
 use rusqlite::Connection;
 
@@ -79,6 +81,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE certificates ADD COLUMN ari_start INTEGER;
     ALTER TABLE certificates ADD COLUMN ari_end INTEGER;
     ALTER TABLE certificates ADD COLUMN ari_pick INTEGER;
+",
+    // The delegate zone's SOA serial: one row, raised with every account and
+    // TXT change in the same transaction, so it never goes back across restarts.
+    "
+    CREATE TABLE delegate_serial (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        serial INTEGER NOT NULL
+    );
 ",
 ];
 
@@ -194,7 +204,7 @@ mod tests {
     #[test]
     fn migration_1_is_unchanged() {
         assert_eq!(MIGRATIONS[0], VERSION_1_AS_SHIPPED);
-        assert_eq!(SCHEMA_VERSION, 3);
+        assert_eq!(SCHEMA_VERSION, 4);
     }
 
     #[test]

@@ -182,6 +182,10 @@ const SHAPES: [Shape; 8] = [
             ("registration", Kind::String),
             ("admin_token_file", Kind::String),
             ("trusted_proxies", Kind::List),
+            ("secondaries", Kind::List),
+            ("tsig_key_file", Kind::String),
+            ("tsig_key_name", Kind::String),
+            ("tsig_algorithm", Kind::String),
         ],
     },
     Shape {

@@ -190,6 +190,8 @@ mod tests {
             registration: Registration::Open,
             admin_token_file: None,
             trusted_proxies: Vec::new(),
+            secondaries: Vec::new(),
+            tsig: None,
         };
         let records = Arc::new(DelegateRecords::new(
             b"\x04auth\x04test\x00".to_vec().into(),

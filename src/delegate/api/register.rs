@@ -84,7 +84,10 @@ impl Api {
             return Err(Response::error(503, "too_many_accounts"));
         }
         store.insert_account(account).map_err(db_error)?;
-        self.records.set(&account.subdomain, &[]);
+        let serial = store
+            .delegate_serial(account.created_unix)
+            .map_err(db_error)?;
+        self.records.commit(&account.subdomain, &[], serial);
         Ok(())
     }
 

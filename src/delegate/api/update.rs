@@ -70,7 +70,8 @@ impl Api {
         let values = store.set_txt(subdomain, txt, now)?;
         #[cfg(test)]
         self.pause_after_commit();
-        self.records.set(subdomain, &values);
+        let serial = store.delegate_serial(now)?;
+        self.records.commit(subdomain, &values, serial);
         drop(store);
         Ok(())
     }

@@ -111,6 +111,9 @@ pub(super) struct Message<'o, 'd> {
     /// With [`Outcome::FORWARD`]: the name to ask upstream (the question's, or the
     /// target where a local CNAME chain leaves local data).
     pub forward: Option<&'d [u8]>,
+    /// The zone whose SOA serial changes at run time (the delegate's): its SOA
+    /// records are written with that serial.
+    pub serial_of: Option<&'d crate::dns::dynamic::DynamicZone>,
 }
 
 impl<'o, 'd> Message<'o, 'd> {
@@ -123,6 +126,7 @@ impl<'o, 'd> Message<'o, 'd> {
             name_count: 0,
             counts: [0; 2],
             forward: None,
+            serial_of: None,
         };
         // The question's name is at offset 12, in the client's own case: pointing at it
         // echoes that case in every owner name.
@@ -194,6 +198,16 @@ impl<'o, 'd> Message<'o, 'd> {
             self.write_name(owner);
             self.write_data(set.rtype, set.ttl, rdata);
             self.counts[section] = self.counts[section].saturating_add(1);
+            if set.rtype == TYPE_SOA
+                && let Some(dynamic) = self.serial_of
+                && owner == dynamic.apex()
+            {
+                // The SOA's last 20 bytes: serial, refresh, retry, expire, minimum.
+                let at = self.out.len().saturating_sub(20);
+                if let Some(serial) = self.out.get_mut(at..at + 4) {
+                    serial.copy_from_slice(&dynamic.serial().to_be_bytes());
+                }
+            }
         }
     }
 

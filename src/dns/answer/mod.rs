@@ -218,6 +218,16 @@ impl Answerer {
             .is_some_and(|d| zone::is_within(name, d.apex()))
     }
 
+    /// The dynamic records this answerer serves, if a role feeds some.
+    pub fn dynamic(&self) -> Option<&Arc<DynamicZone>> {
+        self.dynamic.as_ref()
+    }
+
+    /// The local zone whose apex is `apex` (lower-case wire).
+    pub fn zone_at(&self, apex: &[u8]) -> Option<&zone::Zone> {
+        self.zones.find(apex).filter(|z| *z.apex == *apex)
+    }
+
     /// True when `name` lies in one of our zones.
     pub fn is_local_zone(&self, name: &[u8]) -> bool {
         self.zones.find(name).is_some()
@@ -266,6 +276,7 @@ impl Answerer {
         let question_end = out.len();
         let mut names = message::no_names();
         let mut message = Message::new(out, &mut names, query);
+        message.serial_of = self.dynamic.as_deref();
         let mut extended_rcode = 0;
         let outcome = if query.edns.is_some_and(|e| e.version != 0) {
             extended_rcode = RCODE_BADVERS;

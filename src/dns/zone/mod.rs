@@ -264,6 +264,32 @@ impl Zone {
         node_at(&self.arena, offset)
     }
 
+    /// Every record set with its owner's full name (lower-case wire), in the
+    /// arena's order: what a zone transfer sends.
+    pub fn each_set(&self, mut visit: impl FnMut(&[u8], RecordSet<'_>)) {
+        let mut name = Vec::with_capacity(crate::dns::wire::NAME_BYTES_MAX);
+        let mut offset = 0usize;
+        while offset < self.arena.len() {
+            let Ok(at) = u32::try_from(offset) else {
+                return;
+            };
+            let (Some(relative), Some(node), Some(end)) = (
+                node_name(&self.arena, at),
+                node_at(&self.arena, at),
+                node_end(&self.arena, at),
+            ) else {
+                return;
+            };
+            name.clear();
+            name.extend_from_slice(relative);
+            name.extend_from_slice(&self.apex);
+            for set in node.sets() {
+                visit(&name, set);
+            }
+            offset = end;
+        }
+    }
+
     pub fn negative_soa(&self) -> RecordSet<'_> {
         self.negative_soa.view()
     }
