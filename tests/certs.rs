@@ -116,24 +116,6 @@ fn records_from_setup(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits for a log line of `server` containing `needle`, up to `timeout`;
-/// returns it and every line seen before it.
-fn wait_log_within(server: &Server, needle: &str, timeout: Duration) -> (String, Vec<String>) {
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match server.log.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return (line, seen),
-            Ok(line) => seen.push(line),
-            Err(_) => panic!(
-                "no log line with `{needle}` within {timeout:?}:\n{}",
-                seen.join("\n")
-            ),
-        }
-    }
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -257,7 +239,7 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     let a = Server::start_config(&config_text);
     let mut deployed = Vec::new();
     while deployed.len() < 3 {
-        let (line, _) = wait_log_within(&a, "issued and deployed", ISSUE_TIMEOUT);
+        let (line, _) = a.wait_log_within("issued and deployed", ISSUE_TIMEOUT);
         deployed.push(line);
     }
     eprintln!(
@@ -346,7 +328,7 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     );
     drop(a);
     let a = Server::start_config(&config_text);
-    let (line, seen) = wait_log_within(&a, "certs: router issued and deployed", ISSUE_TIMEOUT);
+    let (line, seen) = a.wait_log_within("certs: router issued and deployed", ISSUE_TIMEOUT);
     eprintln!("ARI renewal: {line}");
     // The order named the certificate it replaces, and Pebble (which checks the
     // identifier against the certificates it issued to this account) took it.
@@ -598,7 +580,7 @@ fn faults_end_in_a_clear_state_and_keep_the_working_certificate() {
 
     // A missing CNAME: waiting, with the record to add.
     let a = Server::start_config(&router.config(&[]));
-    wait_log_within(&a, "waiting_for_cname", ISSUE_TIMEOUT);
+    a.wait_log_within("waiting_for_cname", ISSUE_TIMEOUT);
     let status = lanseal(&["certs", "status", "-c", config]);
     assert!(
         status.contains("state:        waiting_for_cname"),
@@ -700,7 +682,7 @@ fn a_txt_the_ca_rejects_fails_cleanly() {
         format!("{fulldomain} 1 TXT \"{}\"", "x".repeat(43))
     ));
     let a = Server::start_config(&router.config(&cname));
-    let (line, _) = wait_log_within(&a, "certs: router: failed", ISSUE_TIMEOUT);
+    let (line, _) = a.wait_log_within("certs: router: failed", ISSUE_TIMEOUT);
     assert!(line.contains("the CA did not validate"), "{line}");
     let status = lanseal(&["certs", "status", "-c", config]);
     assert!(status.contains("state:        failed"), "{status}");
@@ -880,11 +862,7 @@ fn the_delegate_obtains_and_serves_its_own_api_certificate() {
             .output()
             .unwrap()
     };
-    wait_log_within(
-        &delegate,
-        "the delegate API serves the new certificate",
-        ISSUE_TIMEOUT,
-    );
+    delegate.wait_log_within("the delegate API serves the new certificate", ISSUE_TIMEOUT);
     let out = health(&port_now);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -948,7 +926,7 @@ fn the_routers_cache_is_flushed_after_each_update() {
     // LAN client asks A for the delegate's TXT: NODATA (registered, no value
     // yet), which A caches for the delegate's negative TTL.
     let a = Server::start_config(&router.config(&[]));
-    wait_log_within(&a, "waiting_for_cname", ISSUE_TIMEOUT);
+    a.wait_log_within("waiting_for_cname", ISSUE_TIMEOUT);
     let fulldomain = cname[0].split_whitespace().last().unwrap().to_string();
     let out = dig(a.addr, &[&fulldomain, "TXT"]);
     assert!(

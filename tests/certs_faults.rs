@@ -69,24 +69,6 @@ fn free_dns_port() -> u16 {
     }
 }
 
-/// Waits for a log line of `server` containing `needle`; returns it and the
-/// lines before it.
-fn wait_log_within(server: &Server, needle: &str, timeout: Duration) -> (String, Vec<String>) {
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match server.log.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return (line, seen),
-            Ok(line) => seen.push(line),
-            Err(_) => panic!(
-                "no log line with `{needle}` within {timeout:?}:\n{}",
-                seen.join("\n")
-            ),
-        }
-    }
-}
-
 /// `lanseal <args>`; its stdout, or a failure showing both streams.
 fn lanseal(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -437,7 +419,7 @@ fn sigkill_during_renewals_leaves_the_old_set_or_the_new_one() {
     // The first certificate, then how long a deploy takes on this disk.
     let mut deploys = 0u64;
     let mut a = Server::start_config(&config);
-    wait_log_within(&a, ISSUED, ISSUE_TIMEOUT);
+    a.wait_log_within(ISSUED, ISSUE_TIMEOUT);
     deploys += 1;
     let driver = Driver::start(&router.api());
     let mut durations = Vec::new();
@@ -506,7 +488,7 @@ fn sigkill_during_renewals_leaves_the_old_set_or_the_new_one() {
         .api()
         .call("POST", &format!("/api/v1/certs/{CERT}/renew"), None);
     assert_eq!(answer.status, 202, "{}", answer.body);
-    wait_log_within(&a, ISSUED, ISSUE_TIMEOUT);
+    a.wait_log_within(ISSUED, ISSUE_TIMEOUT);
     deploys += 1;
     let files = check_set(&dir, &root).unwrap();
     assert_ne!(files[1], before, "a new certificate");
@@ -675,7 +657,7 @@ fn a_full_disk_during_a_deploy_keeps_the_working_certificate() {
     let view = PathBuf::from(format!("/proc/{}/root{}", a.pid(), mount.display()));
     let dir = view.join(CERT);
     let dir_path = mount.join(CERT).display().to_string();
-    wait_log_within(&a, ISSUED, ISSUE_TIMEOUT);
+    a.wait_log_within(ISSUED, ISSUE_TIMEOUT);
     let working = check_set(&dir, &root).unwrap();
     let api = router.api();
     let valid = status(&api);
@@ -684,7 +666,7 @@ fn a_full_disk_during_a_deploy_keeps_the_working_certificate() {
     // Full when the renewal starts: refused before anything is ordered.
     let filled = fill(&view);
     renew(&api);
-    let (before, seen) = wait_log_within(&a, "certs: lan: failed: ", ISSUE_TIMEOUT);
+    let (before, seen) = a.wait_log_within("certs: lan: failed: ", ISSUE_TIMEOUT);
     assert!(
         before.contains(&format!("no room to deploy, nothing ordered: {dir_path}: "))
             && before.contains("No space left on device"),
@@ -699,9 +681,9 @@ fn a_full_disk_during_a_deploy_keeps_the_working_certificate() {
     // Room when it starts, full by the time the CA has issued: the deploy fails.
     std::fs::remove_file(view.join("fill")).unwrap();
     renew(&api);
-    wait_log_within(&a, "certs: lan: ordered", ISSUE_TIMEOUT);
+    a.wait_log_within("certs: lan: ordered", ISSUE_TIMEOUT);
     fill(&view);
-    let (during, _) = wait_log_within(&a, "certs: lan: failed: ", ISSUE_TIMEOUT);
+    let (during, _) = a.wait_log_within("certs: lan: failed: ", ISSUE_TIMEOUT);
     assert!(
         during.contains(&format!("deploying: {dir_path}/.set-"))
             && during.contains("No space left on device"),
@@ -712,7 +694,7 @@ fn a_full_disk_during_a_deploy_keeps_the_working_certificate() {
     // Room again: the next attempt deploys a new certificate.
     std::fs::remove_file(view.join("fill")).unwrap();
     renew(&api);
-    wait_log_within(&a, ISSUED, ISSUE_TIMEOUT);
+    a.wait_log_within(ISSUED, ISSUE_TIMEOUT);
     let renewed = check_set(&dir, &root).unwrap();
     assert_ne!(renewed[1], working[1], "a new certificate");
     assert!(layout(&dir).settled(), "{:?}", layout(&dir));

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
@@ -260,6 +260,24 @@ impl Server {
     pub fn signal(&self, signal: &str) {
         let status = run("kill", &[&format!("-{signal}"), &self.pid().to_string()]);
         assert!(status.status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for a log line containing `needle`, up to `timeout`; returns it
+    /// and every line seen before it.
+    pub fn wait_log_within(&self, needle: &str, timeout: Duration) -> (String, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return (line, seen),
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "no log line with `{needle}` within {timeout:?}:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
     }
 
     /// Waits for a log line containing `needle`; returns it.

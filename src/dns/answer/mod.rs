@@ -573,26 +573,23 @@ mod tests {
         upstream
     }
 
-    /// A CNAME chain into a listed name is blocked when relayed and when
-    /// replayed from the cache, which keeps the upstream's answer.
-    #[test]
-    fn cname_chains_into_a_listed_name_answer_as_the_list_says() {
-        use crate::dns::blocklist::{BlockAnswer, BlocklistSpec};
-        let dir = std::env::temp_dir().join(format!("lanseal-cloaked-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("vendors");
-        std::fs::write(&file, "vendor.example\n").unwrap();
-        let spec = BlocklistSpec {
+    /// The list "vendors" loaded from `file` (inspecting CNAMEs), an empty
+    /// cache, and an answerer forwarding through that cache with no list.
+    fn listed_vendors(
+        file: std::path::PathBuf,
+        answer: crate::dns::blocklist::BlockAnswer,
+        names_max: usize,
+    ) -> (Arc<Blocklists>, Arc<Cache>, Answerer) {
+        let spec = crate::dns::blocklist::BlocklistSpec {
             name: "vendors".into(),
             files: vec![file],
             allow: Vec::new(),
             allow_files: Vec::new(),
-            answer: BlockAnswer::Null,
-            names_max: 10,
+            answer,
+            names_max,
             cname_inspection: true,
         };
         let lists = Arc::new(Blocklists::load(&[spec], &Blocklists::default()));
-        std::fs::remove_dir_all(&dir).unwrap();
         let cache = Arc::new(Cache::new(100, 1 << 20, 0, 86400));
         let forwarding = Forwarding {
             cache: cache.clone(),
@@ -601,6 +598,20 @@ mod tests {
         };
         let zones = Arc::new(Zones::build(&[], 1, usize::MAX).unwrap());
         let plain = Answerer::new(zones, Arc::default(), Some(forwarding));
+        (lists, cache, plain)
+    }
+
+    /// A CNAME chain into a listed name is blocked when relayed and when
+    /// replayed from the cache, which keeps the upstream's answer.
+    #[test]
+    fn cname_chains_into_a_listed_name_answer_as_the_list_says() {
+        use crate::dns::blocklist::BlockAnswer;
+        let dir = std::env::temp_dir().join(format!("lanseal-cloaked-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("vendors");
+        std::fs::write(&file, "vendor.example\n").unwrap();
+        let (lists, cache, plain) = listed_vendors(file, BlockAnswer::Null, 10);
+        std::fs::remove_dir_all(&dir).unwrap();
         let name = b"\x01t\x07example\x03com\x00";
         let packet = query(name, 1, false);
         let upstream = cloaking_answer(&packet);
@@ -664,7 +675,7 @@ mod tests {
     #[test]
     #[ignore = "a measurement, for release builds"]
     fn cname_inspection_cost() {
-        use crate::dns::blocklist::{BlockAnswer, BlocklistSpec};
+        use crate::dns::blocklist::BlockAnswer;
         use std::fmt::Write as _;
         const ROUNDS: usize = 1_000_000;
         let dir = std::env::temp_dir().join(format!("lanseal-cloaked-cost-{}", std::process::id()));
@@ -675,25 +686,8 @@ mod tests {
             writeln!(text, "t{n}.vendor{}.example", n % 1000).unwrap();
         }
         std::fs::write(&file, text).unwrap();
-        let spec = BlocklistSpec {
-            name: "vendors".into(),
-            files: vec![file],
-            allow: Vec::new(),
-            allow_files: Vec::new(),
-            answer: BlockAnswer::Nxdomain,
-            names_max: 1_000_000,
-            cname_inspection: true,
-        };
-        let lists = Arc::new(Blocklists::load(&[spec], &Blocklists::default()));
+        let (lists, cache, plain) = listed_vendors(file, BlockAnswer::Nxdomain, 1_000_000);
         std::fs::remove_dir_all(&dir).unwrap();
-        let cache = Arc::new(Cache::new(100, 1 << 20, 0, 86400));
-        let forwarding = Forwarding {
-            cache: cache.clone(),
-            domain_needed: false,
-            bogus_priv: true,
-        };
-        let zones = Arc::new(Zones::build(&[], 1, usize::MAX).unwrap());
-        let plain = Answerer::new(zones, Arc::default(), Some(forwarding));
         let listed = Answerer::new(
             plain.zones.clone(),
             Arc::default(),
