@@ -58,9 +58,13 @@ tvar=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$target")_RUSTFLAGS
 #   and without the "backtrace" feature (gimli, addr2line, rustc-demangle: a
 #   symbolizer with nothing to read in a stripped binary);
 # - no unwind tables, Rust or C: panic = "abort" and a stripped binary leave them
-#   unused (a panic still prints its message);
-# - -Zlocation-detail=none: a panic message says `<redacted>` instead of its source
-#   file, line and column (panics are bugs; the message text is kept);
+#   unused;
+# - -C panic=immediate-abort (std built with it too): a panic aborts at once
+#   (SIGABRT; procd and systemd restart the daemon) without formatting and
+#   printing its message: -143 116 bytes on mipsel, which issue 14's transfers
+#   had put 18 668 bytes over budget. Panics are bugs, and the tests (native
+#   builds) still print their messages;
+# - -Zlocation-detail=none: no source file, line and column kept for panics;
 # - -Zfmt-debug=shallow: a derived Debug prints only its type or variant name
 #   (-33 364 bytes on mipsel). lanseal's own messages use Display; the few `{:?}`
 #   left print strings, paths and durations (manual impls, unchanged) or an
@@ -74,6 +78,7 @@ toolchain=nightly
 cmd=(cargo +nightly zigbuild --release -Zbuild-std=std,panic_abort
      -Zbuild-std-features=optimize_for_size --target "$target")
 flags="-C link-self-contained=no -C target-feature=+crt-static -C force-unwind-tables=no"
+flags="$flags -Zunstable-options -C panic=immediate-abort"
 flags="$flags -Zlocation-detail=none -Zfmt-debug=shallow -C relocation-model=static"
 cvar=CFLAGS_$(tr '-' '_' <<<"$target")
 cflags="-fno-asynchronous-unwind-tables -fno-unwind-tables -fno-pic"
