@@ -96,18 +96,6 @@ impl Router {
     }
 }
 
-/// `lanseal <args>`; its stdout, or a failure showing both streams.
-fn lanseal(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "lanseal {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The zone records `certs setup` printed (comments dropped).
 fn records_from_setup(text: &str) -> Vec<String> {
     text.lines()

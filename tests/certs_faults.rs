@@ -69,18 +69,6 @@ fn free_dns_port() -> u16 {
     }
 }
 
-/// `lanseal <args>`; its stdout, or a failure showing both streams.
-fn lanseal(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "lanseal {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The router: Pebble, the ports, where the certificate goes, the owner's records.
 struct Router {
     work: TempDir,

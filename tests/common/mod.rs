@@ -659,6 +659,18 @@ impl LocalApi {
     }
 }
 
+/// `lanseal <args>`; its stdout, or a failure showing both streams.
+pub fn lanseal(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "lanseal {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `command` with `stdin` as its standard input; its output (a missing
 /// program fails the test with what to install).
 pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
