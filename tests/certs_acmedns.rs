@@ -291,7 +291,9 @@ impl Pebble {
         let config_path = work.join("pebble.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
         let log = std::fs::File::create(work.join("pebble.log")).unwrap();
-        let child = Command::new("pebble")
+        // Debian unstable's pebble 2.10 from tests/ca/fetch-pebble.sh, never one on PATH
+        // (a clean machine has none).
+        let child = Command::new(common::pebble::Pebble::binary())
             .arg("-config")
             .arg(&config_path)
             // Never asked here: the test stops before any validation.
