@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -22,18 +22,6 @@ use serde_json::Value;
 /// From A's start to a deployed certificate (the goal is 5 s; a loaded CI machine
 /// gets slack).
 const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// A free port for both UDP and TCP on 127.0.0.1 (A's port must be known before
-/// it starts: Pebble and A's own checks are told it).
-fn free_dns_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// The delegate B: zone auth.test, its API on a free port (plain HTTP on loopback).
 fn delegate(state: &Path) -> (Server, String) {

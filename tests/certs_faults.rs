@@ -20,7 +20,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -55,18 +55,6 @@ const WATCH_EVERY: Duration = Duration::from_micros(50);
 /// to the process's stderr itself, not through `eprintln!`.
 fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "certs faults: {line}");
-}
-
-/// A free port for both UDP and TCP on 127.0.0.1 (Pebble is told it before
-/// lanseal starts).
-fn free_dns_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// The router: Pebble, the ports, where the certificate goes, the owner's records.

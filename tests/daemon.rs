@@ -17,15 +17,6 @@ use hickory_proto::rr::RecordType;
 
 const ZONE: &str = "[[zone]]\nname = \"home.test\"\nrecords = [\"nas A 192.168.1.10\"]\n";
 
-fn free_udp_port() -> u16 {
-    loop {
-        let port = free_tcp_port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn alive(pid: u32) -> bool {
     // Not a zombie: a process that exited but is not reaped still has /proc.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -38,6 +29,16 @@ fn alive(pid: u32) -> bool {
                 .starts_with('Z')
         })
         .unwrap_or(false)
+}
+
+/// `lanseal run -c CONFIG --pidfile PIDFILE`, its stderr discarded.
+fn run_with_pidfile(config: &std::path::Path, pidfile: &std::path::Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(["run", "-c", config.to_str().unwrap(), "--pidfile"])
+        .arg(pidfile)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// A SIGTERM the moment the pidfile appears (the store, the API's token and
@@ -55,12 +56,7 @@ fn sigterm_during_start_up_is_a_graceful_stop() {
             dir.0.join("state").display()
         );
         let path = dir.write("lanseal.toml", &config);
-        let mut child = Command::new(BIN)
-            .args(["run", "-c", path.to_str().unwrap(), "--pidfile"])
-            .arg(&pidfile)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = run_with_pidfile(&path, &pidfile);
         let deadline = Instant::now() + DEADLINE;
         while !pidfile.exists() && Instant::now() < deadline {
             std::thread::yield_now();
@@ -79,12 +75,7 @@ fn pidfile_is_written_locked_and_removed() {
     let pidfile = dir.0.join("lanseal.pid");
     let config = format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n{ZONE}");
     let path = dir.write("lanseal.toml", &config);
-    let mut child = Command::new(BIN)
-        .args(["run", "-c", path.to_str().unwrap(), "--pidfile"])
-        .arg(&pidfile)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_with_pidfile(&path, &pidfile);
     assert!(eventually(DEADLINE, || std::fs::read_to_string(&pidfile)
         .is_ok_and(|text| text == format!("{}\n", child.id()))));
     // A second one with the same pidfile refuses, and leaves the file alone.
@@ -115,7 +106,7 @@ fn pidfile_is_written_locked_and_removed() {
 fn daemon_detaches_and_keeps_serving() {
     let dir = TempDir::new();
     let (pidfile, log) = (dir.0.join("lanseal.pid"), dir.0.join("lanseal.log"));
-    let port = free_udp_port();
+    let port = free_dns_port();
     let config = format!(
         "log_file = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:{port}\"]\nresolv_file = \"\"\n{ZONE}",
         log.display()

@@ -659,6 +659,18 @@ impl LocalApi {
     }
 }
 
+/// A port free for both UDP and TCP on 127.0.0.1, for a DNS server whose
+/// port must be known before it starts.
+pub fn free_dns_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// `lanseal <args>`; its stdout, or a failure showing both streams.
 pub fn lanseal(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();
