@@ -31,7 +31,10 @@ pub struct Delegate {
     pub zone: String,
     /// Name servers (absolute, lower-case, with the final dot).
     pub ns: Vec<String>,
+    /// Addresses of the in-zone name servers `glue` does not list.
     pub ns_addresses: Vec<std::net::IpAddr>,
+    /// In-zone name servers with their own addresses (names as in `ns`).
+    pub glue: Vec<(String, Vec<std::net::IpAddr>)>,
     /// The SOA RNAME (`hostmaster.auth.example.org.`).
     pub soa_email: String,
     pub api_listen: SocketAddr,
@@ -52,6 +55,20 @@ pub struct Delegate {
     pub tsig: Option<Tsig>,
 }
 
+impl Delegate {
+    /// The addresses the zone serves for its name server `ns` (absolute, as in
+    /// `ns`): its `glue` entry, else `ns_addresses`; none outside the zone.
+    pub fn ns_glue(&self, ns: &str) -> &[std::net::IpAddr] {
+        if !in_zone(ns, &self.zone) {
+            return &[];
+        }
+        match self.glue.iter().find(|(name, _)| name == ns) {
+            Some((_, ips)) => ips,
+            None => &self.ns_addresses,
+        }
+    }
+}
+
 /// `tsig_key_file` and `tsig_key_name`: the key secondaries sign with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tsig {
@@ -68,6 +85,7 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
     let zone = zone_name(&raw.zone, lines)?;
     let ns = name_servers(raw.ns, &zone, lines)?;
     let ns_addresses = ns_addresses(raw.ns_addresses, lines)?;
+    let glue = glue(raw.glue, &ns, &zone, lines)?;
     let soa_email = soa_email(raw.soa_email, &zone, lines)?;
     let api_listen = api_listen(raw.api_listen, lines)?;
     let api_prefix = api_prefix(raw.api_prefix, lines)?;
@@ -87,6 +105,7 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
         zone,
         ns,
         ns_addresses,
+        glue,
         soa_email,
         api_listen,
         api_prefix,
@@ -155,20 +174,64 @@ fn ns_addresses(
     raw: Option<Vec<Spanned<String>>>,
     lines: &Lines<'_>,
 ) -> Result<Vec<std::net::IpAddr>, ConfigError> {
-    let mut ns_addresses = Vec::new();
-    for address in raw.unwrap_or_default() {
+    ip_list("delegate.ns_addresses", raw.unwrap_or_default(), lines)
+}
+
+/// `glue`: each in-zone name server of `ns` with its own addresses, for a zone
+/// served by several machines (this one and its secondaries). A name that is
+/// not in `ns`, or lies outside the zone (its addresses are not ours to
+/// serve: its own zone's parent holds them), is an error.
+fn glue(
+    raw: Option<std::collections::BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
+    ns: &[String],
+    zone: &str,
+    lines: &Lines<'_>,
+) -> Result<Vec<(String, Vec<std::net::IpAddr>)>, ConfigError> {
+    let mut glue = Vec::new();
+    for (name, list) in raw.unwrap_or_default() {
+        let at = list.span().start;
+        let key = format!("delegate.glue.\"{name}\"");
+        let name = absolute(&name);
+        if !ns.contains(&name) {
+            return Err(lines.error(at, format!("{key}: not one of delegate.ns")));
+        }
+        if !in_zone(&name, zone) {
+            return Err(lines.error(
+                at,
+                format!("{key}: outside the zone {zone}; its addresses belong to its own zone"),
+            ));
+        }
+        let ips = ip_list(&key, list.into_inner(), lines)?;
+        if ips.is_empty() {
+            return Err(lines.error(at, format!("{key}: at least one address")));
+        }
+        glue.push((name, ips));
+    }
+    Ok(glue)
+}
+
+/// Whether the absolute `name` is `zone` or below it.
+fn in_zone(name: &str, zone: &str) -> bool {
+    let apex = format!("{zone}.");
+    name == apex || name.ends_with(&format!(".{apex}"))
+}
+
+fn ip_list(
+    key: &str,
+    raw: Vec<Spanned<String>>,
+    lines: &Lines<'_>,
+) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    let mut ips = Vec::new();
+    for address in raw {
         let ip = std::net::IpAddr::from_str(address.get_ref()).map_err(|_| {
             lines.error(
                 address.span().start,
-                format!(
-                    "delegate.ns_addresses: `{}` is not an IP address",
-                    address.get_ref()
-                ),
+                format!("{key}: `{}` is not an IP address", address.get_ref()),
             )
         })?;
-        ns_addresses.push(ip);
+        ips.push(ip);
     }
-    Ok(ns_addresses)
+    Ok(ips)
 }
 
 /// `soa_email` as the SOA's RNAME; by default `hostmaster.<zone>.`.
@@ -618,6 +681,51 @@ mod tests {
                 format!("{zone}tsig_key_file = \"/k\"\ntsig_key_name = \"a..b\"\n"),
                 4,
                 "delegate.tsig_key_name",
+            ),
+        ]);
+    }
+    /// `glue`: each in-zone name server's own addresses, `ns_addresses` for
+    /// the rest, none outside the zone; each error with its line.
+    #[test]
+    fn glue_per_name_server() {
+        let zone = "[delegate]\nzone = \"auth.test\"\n";
+        let ns = "ns = [\"ns1.auth.test.\", \"ns2.auth.test\", \"ns.other.test.\"]\n";
+        let config = Config::parse(
+            &format!(
+                "{zone}{ns}ns_addresses = [\"192.0.2.1\"]\n\
+                 glue = {{ \"ns2.auth.test\" = [\"198.51.100.2\", \"2001:db8::2\"] }}\n"
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        let delegate = config.delegate.unwrap();
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(delegate.ns_glue("ns1.auth.test."), [ip("192.0.2.1")]);
+        assert_eq!(
+            delegate.ns_glue("ns2.auth.test."),
+            [ip("198.51.100.2"), ip("2001:db8::2")]
+        );
+        assert!(delegate.ns_glue("ns.other.test.").is_empty());
+        assert_errors(&[
+            (
+                format!("{zone}{ns}glue = {{ \"ns3.auth.test\" = [\"192.0.2.3\"] }}\n"),
+                4,
+                "delegate.glue.\"ns3.auth.test\": not one of delegate.ns",
+            ),
+            (
+                format!("{zone}{ns}glue = {{ \"ns.other.test\" = [\"192.0.2.3\"] }}\n"),
+                4,
+                "outside the zone auth.test",
+            ),
+            (
+                format!("{zone}{ns}glue = {{ \"ns2.auth.test\" = [\"ns1\"] }}\n"),
+                4,
+                "delegate.glue.\"ns2.auth.test\": `ns1` is not an IP address",
+            ),
+            (
+                format!("{zone}{ns}glue = {{ \"ns2.auth.test\" = [] }}\n"),
+                4,
+                "at least one address",
             ),
         ]);
     }

@@ -217,6 +217,8 @@ pub struct Delegate {
     pub zone: Spanned<String>,
     pub ns: Option<Spanned<Vec<Spanned<String>>>>,
     pub ns_addresses: Option<Vec<Spanned<String>>>,
+    /// Name server → its own addresses (several in-zone name servers).
+    pub glue: Option<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
     pub soa_email: Option<Spanned<String>>,
     pub api_listen: Option<Spanned<String>>,
     pub api_prefix: Option<Spanned<String>>,

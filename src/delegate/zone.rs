@@ -100,18 +100,15 @@ fn txt_records(values: &[String]) -> Vec<Record> {
 /// local-only name must not send mail). Per-account TXT records are not zone data:
 /// [`DelegateRecords`] answers them from memory.
 pub fn spec(delegate: &config::Delegate) -> ZoneSpec {
-    let apex = format!("{}.", delegate.zone);
     let mut records = vec![format!(
         "@ 3600 SOA {} {} 1 3600 600 86400 {DELEGATE_NEGATIVE_TTL_SECS}",
         delegate.ns[0], delegate.soa_email
     )];
     for ns in &delegate.ns {
         records.push(format!("@ 3600 NS {ns}"));
-        if ns == &apex || ns.ends_with(&format!(".{apex}")) {
-            for ip in &delegate.ns_addresses {
-                let rtype = if ip.is_ipv4() { "A" } else { "AAAA" };
-                records.push(format!("{ns} 3600 {rtype} {ip}"));
-            }
+        for ip in delegate.ns_glue(ns) {
+            let rtype = if ip.is_ipv4() { "A" } else { "AAAA" };
+            records.push(format!("{ns} 3600 {rtype} {ip}"));
         }
     }
     // getlocalcert's records against mail from local-only names (seed 000), at
@@ -156,9 +153,41 @@ fn template() -> Vec<TemplateRecord> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::dns::dynamic::Found;
     use crate::dns::wire::TYPE_TXT;
+
+    /// Several in-zone name servers each get their own addresses (`glue`),
+    /// the others `ns_addresses`; an outside one gets none.
+    #[test]
+    fn name_servers_and_their_addresses() {
+        let config = crate::config::Config::parse(
+            "[delegate]\nzone = \"auth.test\"\n\
+             ns = [\"ns1.auth.test\", \"ns2.auth.test\", \"ns.other.test\"]\n\
+             ns_addresses = [\"192.0.2.1\"]\n\
+             glue = { \"ns2.auth.test\" = [\"198.51.100.2\", \"2001:db8::2\"] }\n",
+            "t.toml",
+        )
+        .unwrap();
+        let records: Vec<String> = spec(&config.delegate.unwrap())
+            .records
+            .into_iter()
+            .map(|(record, _)| record)
+            .filter(|r| r.contains(" NS ") || r.contains(" A ") || r.contains(" AAAA "))
+            .collect();
+        assert_eq!(
+            records,
+            [
+                "@ 3600 NS ns1.auth.test.",
+                "ns1.auth.test. 3600 A 192.0.2.1",
+                "@ 3600 NS ns2.auth.test.",
+                "ns2.auth.test. 3600 A 198.51.100.2",
+                "ns2.auth.test. 3600 AAAA 2001:db8::2",
+                "@ 3600 NS ns.other.test.",
+            ]
+        );
+    }
 
     #[test]
     fn names_of_accounts() {

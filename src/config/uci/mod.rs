@@ -172,6 +172,7 @@ const SHAPES: [Shape; 8] = [
             ("zone", Kind::String),
             ("ns", Kind::List),
             ("ns_addresses", Kind::List),
+            ("glue", Kind::PairLists),
             ("soa_email", Kind::String),
             ("api_listen", Kind::String),
             ("api_prefix", Kind::String),

@@ -182,6 +182,7 @@ mod tests {
             zone: "auth.test".into(),
             ns: vec!["ns1.auth.test.".into()],
             ns_addresses: Vec::new(),
+            glue: Vec::new(),
             soa_email: "hostmaster.auth.test.".into(),
             api_listen: "127.0.0.1:0".parse().unwrap(),
             api_prefix: String::new(),
