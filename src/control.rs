@@ -322,6 +322,12 @@ impl Control {
         }
     }
 
+    /// Start-up is over (runtime records restored): the transferred zones'
+    /// serials settled since are kept (`dns::xfr::Serials::release`).
+    pub fn release_serials(&self) {
+        self.lock().serials.release();
+    }
+
     /// What the DNS threads serve.
     pub fn current(&self) -> &Arc<Current> {
         &self.inner.current

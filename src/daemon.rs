@@ -183,6 +183,7 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
             log::info!("api: serving {served} runtime record(s) from the store");
         }
     }
+    control.release_serials();
     let _threads = server::spawn(
         sockets,
         control.current().clone(),

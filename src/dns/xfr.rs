@@ -817,13 +817,33 @@ pub struct Serials {
     path: Option<PathBuf>,
     /// Apex (lower-case wire), content digest, serial.
     entries: Vec<(Box<[u8]>, u64, u32)>,
+    /// During start-up, what is settled goes here, not into `entries` (see
+    /// [`Serials::release`]): the zones are built without the runtime records
+    /// first, and their content then is not the content served before.
+    held: Option<Vec<(Box<[u8]>, u64, u32)>>,
+}
+
+/// Sets `apex`'s entry in `book`; true when it changed.
+fn upsert(book: &mut Vec<(Box<[u8]>, u64, u32)>, apex: &[u8], digest: u64, serial: u32) -> bool {
+    match book.iter_mut().find(|(a, _, _)| **a == *apex) {
+        Some(entry) if entry.1 == digest && entry.2 == serial => false,
+        Some(entry) => {
+            (entry.1, entry.2) = (digest, serial);
+            true
+        }
+        None => {
+            book.push((apex.into(), digest, serial));
+            true
+        }
+    }
 }
 
 impl Serials {
     pub const FILE_NAME: &'static str = "zone-serials";
 
     /// The serials kept at `path`; none when it is missing or unreadable
-    /// (then logged: the zones restart from the Unix time).
+    /// (then logged: the zones restart from the Unix time). Held until
+    /// [`Serials::release`].
     pub fn load(path: PathBuf) -> Self {
         let mut entries = Vec::new();
         match std::fs::read_to_string(&path) {
@@ -851,6 +871,7 @@ impl Serials {
         Self {
             path: Some(path),
             entries,
+            held: Some(Vec::new()),
         }
     }
 
@@ -866,13 +887,10 @@ impl Serials {
             let (digest, Some(current)) = (zone.digest(), zone.serial()) else {
                 continue;
             };
-            let entry = self.entries.iter_mut().find(|(a, _, _)| a == apex);
-            let serial = match (&entry, zone.soa_synthesized) {
+            let entry = self.entries.iter().find(|(a, _, _)| a == apex);
+            let serial = match (entry, zone.soa_synthesized) {
                 (_, false) => {
-                    if entry
-                        .as_ref()
-                        .is_some_and(|e| e.1 != digest && e.2 == current)
-                    {
+                    if entry.is_some_and(|e| e.1 != digest && e.2 == current) {
                         log::warn!(
                             "zone {}: changed, but its SOA serial {current} did not: its secondaries will not transfer it",
                             wire::name_to_string(apex)
@@ -895,14 +913,26 @@ impl Serials {
                     ),
                 }
             }
-            match entry {
-                Some(entry) if entry.1 == digest && entry.2 == serial => {}
-                Some(entry) => (entry.1, entry.2, changed) = (digest, serial, true),
-                None => {
-                    self.entries.push((apex.clone(), digest, serial));
-                    changed = true;
-                }
-            }
+            let book = match &mut self.held {
+                Some(held) => held,
+                None => &mut self.entries,
+            };
+            changed |= upsert(book, apex, digest, serial);
+        }
+        if changed && self.held.is_none() {
+            self.save();
+        }
+    }
+
+    /// Ends the start-up (the runtime records restored): the serials settled
+    /// since [`Serials::load`] are kept from now on.
+    pub fn release(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let mut changed = false;
+        for (apex, digest, serial) in held {
+            changed |= upsert(&mut self.entries, &apex, digest, serial);
         }
         if changed {
             self.save();
@@ -1060,8 +1090,13 @@ mod tests {
         };
         let now = u32::try_from(crate::clock::unix_seconds()).unwrap();
         let mut serials = Serials::load(path.clone());
+        // At start, built without the runtime records first: held, not kept.
+        let mut without = built(&[]);
+        serials.settle(&mut without, Some(&transfers));
+        assert!(!path.exists());
         let mut zones = built(&["a A 10.0.0.1"]);
         serials.settle(&mut zones, Some(&transfers));
+        serials.release();
         let first = serial(&zones, "home.test");
         assert!(first >= now, "{first} < {now}");
         assert_eq!(serial(&zones, "own.test"), 42);
@@ -1070,8 +1105,10 @@ mod tests {
         serials.settle(&mut again, Some(&transfers));
         assert_eq!(serial(&again, "home.test"), first);
         let mut restarted = Serials::load(path.clone());
+        restarted.settle(&mut built(&[]), Some(&transfers));
         let mut again = built(&["a A 10.0.0.1"]);
         restarted.settle(&mut again, Some(&transfers));
+        restarted.release();
         assert_eq!(serial(&again, "home.test"), first);
         // A change: higher, even with the serial kept far in the future (a
         // clock that went back).
@@ -1082,6 +1119,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.replace(&second.to_string(), "4000000000")).unwrap();
         let mut restarted = Serials::load(path.clone());
+        restarted.release();
         let mut changed = built(&["a A 10.0.0.3"]);
         restarted.settle(&mut changed, Some(&transfers));
         assert_eq!(serial(&changed, "home.test"), 4_000_000_001);
