@@ -815,16 +815,18 @@ fn is_notify_answer(response: &[u8], id: u16) -> bool {
 pub struct Serials {
     /// `None`: kept in memory only (tests, the fuzz fixture).
     path: Option<PathBuf>,
-    /// Apex (lower-case wire), content digest, serial.
-    entries: Vec<(Box<[u8]>, u64, u32)>,
+    entries: Vec<Entry>,
     /// During start-up, what is settled goes here, not into `entries` (see
     /// [`Serials::release`]): the zones are built without the runtime records
     /// first, and their content then is not the content served before.
-    held: Option<Vec<(Box<[u8]>, u64, u32)>>,
+    held: Option<Vec<Entry>>,
 }
 
+/// A zone's apex (lower-case wire), content digest and serial.
+type Entry = (Box<[u8]>, u64, u32);
+
 /// Sets `apex`'s entry in `book`; true when it changed.
-fn upsert(book: &mut Vec<(Box<[u8]>, u64, u32)>, apex: &[u8], digest: u64, serial: u32) -> bool {
+fn upsert(book: &mut Vec<Entry>, apex: &[u8], digest: u64, serial: u32) -> bool {
     match book.iter_mut().find(|(a, _, _)| **a == *apex) {
         Some(entry) if entry.1 == digest && entry.2 == serial => false,
         Some(entry) => {
