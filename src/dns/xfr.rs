@@ -417,18 +417,18 @@ pub fn wants(request: &[u8], signed_too: bool) -> bool {
 }
 
 /// The one question of a request.
-struct Question {
+pub(crate) struct Question {
     id: u16,
     flags: u16,
-    name: NameBuf,
-    qtype: u16,
+    pub(crate) name: NameBuf,
+    pub(crate) qtype: u16,
     qclass: u16,
     /// End of the question in the request.
-    end: usize,
+    pub(crate) end: usize,
 }
 
 impl Question {
-    fn parse(request: &[u8]) -> Option<Self> {
+    pub(crate) fn parse(request: &[u8]) -> Option<Self> {
         let header = request.get(..HEADER_BYTES)?;
         let flags = u16::from_be_bytes([header[2], header[3]]);
         if flags & FLAG_QR != 0 || u16::from_be_bytes([header[4], header[5]]) != 1 {
@@ -448,7 +448,7 @@ impl Question {
     }
 
     /// A response header with `rcode`, then the question.
-    fn reply(&self, request: &[u8], rcode: u8) -> Vec<u8> {
+    pub(crate) fn reply(&self, request: &[u8], rcode: u8) -> Vec<u8> {
         let mut out = Vec::new();
         let flags = FLAG_QR | (self.flags & 0x7900) | FLAG_AA | u16::from(rcode);
         wire::write_header(&mut out, self.id, flags, [1, 0, 0, 0]);
@@ -458,7 +458,7 @@ impl Question {
 }
 
 /// A response to a request without a readable question: its header only.
-fn refusal(request: &[u8], rcode: u8) -> Vec<u8> {
+pub(crate) fn refusal(request: &[u8], rcode: u8) -> Vec<u8> {
     let mut out = Vec::new();
     let id = request
         .get(..2)
@@ -477,7 +477,7 @@ fn soa_rdata(zone: &Zone, serial: u32) -> Option<(u32, Vec<u8>)> {
 }
 
 /// The serial of the SOA in an IXFR request's authority section (RFC 1995 §3).
-fn ixfr_serial(request: &[u8]) -> Option<u32> {
+pub(crate) fn ixfr_serial(request: &[u8]) -> Option<u32> {
     let header = request.get(..HEADER_BYTES)?;
     if u16::from_be_bytes([header[8], header[9]]) != 1 {
         return None;
@@ -513,7 +513,7 @@ async fn send(
 }
 
 /// Fills the messages of one transfer and signs each.
-struct Packer<'k> {
+pub(crate) struct Packer<'k> {
     key: &'k Key,
     id: u16,
     flags: u16,
@@ -531,7 +531,7 @@ struct Packer<'k> {
 }
 
 impl<'k> Packer<'k> {
-    fn new(
+    pub(crate) fn new(
         key: &'k Key,
         request: &[u8],
         question: &Question,
@@ -570,7 +570,13 @@ impl<'k> Packer<'k> {
     }
 
     /// Adds a record; returns the message it closed, if it did.
-    fn push(&mut self, name: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn push(
+        &mut self,
+        name: &[u8],
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Option<Vec<u8>> {
         let record_bytes = name.len() + 10 + rdata.len();
         let closed = (self.answers > 0 && self.message.len() + record_bytes > XFR_MESSAGE_BYTES)
             .then(|| self.finish());
@@ -587,7 +593,7 @@ impl<'k> Packer<'k> {
     }
 
     /// Closes the current message: counts, OPT, TSIG; starts the next.
-    fn finish(&mut self) -> Vec<u8> {
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
         wire::set_counts(&mut self.message, self.answers, 0, 0);
         if self.opt {
             wire::write_opt(&mut self.message, 0, false);
@@ -609,7 +615,7 @@ impl<'k> Packer<'k> {
 }
 
 /// True when the request's additional section holds an OPT record.
-fn has_opt(request: &[u8], question_end: usize) -> bool {
+pub(crate) fn has_opt(request: &[u8], question_end: usize) -> bool {
     let Some(header) = request.get(..HEADER_BYTES) else {
         return false;
     };
@@ -726,6 +732,24 @@ fn spawn_notify(
     task.abort_handle()
 }
 
+/// The NOTIFY of zone `apex` with `id`, signed with `key` at `now`, and its MAC.
+pub(crate) fn notify_message(key: &Key, apex: &[u8], id: u16, now: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut message = Vec::new();
+    let flags = (OPCODE_NOTIFY << 11) | FLAG_AA;
+    wire::write_header(&mut message, id, flags, [1, 0, 0, 0]);
+    message.extend_from_slice(apex);
+    message.extend_from_slice(&TYPE_SOA.to_be_bytes());
+    message.extend_from_slice(&CLASS_IN.to_be_bytes());
+    let mac = tsig::sign(&mut message, key, None, false, now);
+    (message, mac)
+}
+
+/// True when `response` is the answer to NOTIFY `id` that [`notify`] takes:
+/// signed with `key`, chained from `mac`, at a time within its fudge of `now`.
+pub(crate) fn notify_answered(response: &[u8], id: u16, key: &Key, mac: &[u8], now: u64) -> bool {
+    is_notify_answer(response, id) && tsig::check_response(response, key, mac, now)
+}
+
 /// Sends one NOTIFY of zone `apex`, signed with `key`, to `secondary` until it
 /// answers (the secondary asks for the serial itself). Only an answer signed
 /// with the key, chained from this NOTIFY's MAC (RFC 8945 §5.3), counts: one
@@ -743,13 +767,7 @@ async fn notify(key: &Key, apex: &[u8], secondary: SocketAddr) -> io::Result<()>
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
         .map_err(|_| io::Error::other("no randomness"))?;
     let id = u16::from_be_bytes(id);
-    let mut message = Vec::new();
-    let flags = (OPCODE_NOTIFY << 11) | FLAG_AA;
-    wire::write_header(&mut message, id, flags, [1, 0, 0, 0]);
-    message.extend_from_slice(apex);
-    message.extend_from_slice(&TYPE_SOA.to_be_bytes());
-    message.extend_from_slice(&CLASS_IN.to_be_bytes());
-    let mac = tsig::sign(&mut message, key, None, false, crate::clock::unix_seconds());
+    let (message, mac) = notify_message(key, apex, id, crate::clock::unix_seconds());
     let mut buffer = [0u8; 1024];
     let mut badly_signed = false;
     for _ in 0..NOTIFY_ATTEMPTS {
@@ -770,7 +788,8 @@ async fn notify(key: &Key, apex: &[u8], secondary: SocketAddr) -> io::Result<()>
             if !is_notify_answer(response, id) {
                 continue;
             }
-            if !tsig::check_response(response, key, &mac, crate::clock::unix_seconds()) {
+            let now = crate::clock::unix_seconds();
+            if !notify_answered(response, id, key, &mac, now) {
                 log::debug!("NOTIFY to {secondary}: answer unsigned or badly signed, ignored");
                 badly_signed = true;
                 continue;
