@@ -1,26 +1,40 @@
 //! Zone transfer out (AXFR, RFC 5936) and NOTIFY (RFC 1996) of the public
-//! (delegate) zone to its configured secondaries, authenticated by TSIG
-//! (`dns::tsig`).
+//! (delegate) zone, and of the router zones that have `secondaries`, to their
+//! configured secondaries, authenticated by TSIG (`dns::tsig`).
 //!
 //! Owns who may transfer and what they get. Over TCP, the server hands this
-//! module every AXFR or IXFR request and every TSIG-signed query
-//! ([`wants`]); anything from an address that is not a secondary, unsigned, or
-//! signed wrongly is refused (REFUSED, or NOTAUTH with the TSIG error) and
-//! counted (`dns_xfr_refused`). A signed ordinary query (the secondary's SOA
-//! check) goes through the answer path and its response is signed. A transfer
-//! sends the static zone's records and every dynamic record, between two SOAs
-//! with the current serial, in messages of at most `XFR_MESSAGE_BYTES`, each
-//! signed (RFC 8945 §5.3.1). IXFR (RFC 1995) sends the changes since the
+//! module every AXFR or IXFR request, and every TSIG-signed query when some
+//! zone has secondaries ([`wants`]). The zone asked for decides the rules: the
+//! public zone's ([`Transfer`], from `[delegate]`) or a router zone's
+//! ([`ZoneTransfers`], from the config, so a reload brings new ones: they are
+//! in the `Service`). A request for a zone not transferred, from an address
+//! that is not one of its secondaries, unsigned, or signed wrongly is refused
+//! (REFUSED, or NOTAUTH with the TSIG error) and counted (`dns_xfr_refused`).
+//! A signed ordinary query (the secondary's SOA check) goes through the answer
+//! path and its response is signed. A transfer sends the zone between two
+//! SOAs with the current serial, in messages of at most `XFR_MESSAGE_BYTES`,
+//! each signed (RFC 8945 §5.3.1): for the public zone the static records and
+//! every dynamic record, and IXFR (RFC 1995) sends the changes since the
 //! secondary's serial from the journal `dns::dynamic` keeps, the SOA alone
 //! when it has the current serial, and the whole zone (AXFR-style, §4) when
-//! the journal does not reach back that far (a restart empties it). Over UDP
-//! transfers stay refused by the answer path.
+//! the journal does not reach back that far (a restart empties it); a router
+//! zone is streamed node by node from its arena, and its IXFR is always
+//! AXFR-style (no journal) but for the SOA alone at the current serial. Over
+//! UDP transfers stay refused by the answer path.
 //!
-//! Bounds: `XFR_AT_ONCE_MAX` transfers at once (more are refused); NOTIFYs go
-//! out at most once per `NOTIFY_COALESCE` (changes within it coalesce into
-//! one), each retried `NOTIFY_ATTEMPTS` times until the secondary answers, and
-//! a newer serial replaces a round still retrying. Everything runs on the DNS
-//! I/O thread.
+//! NOTIFY: the public zone's after each commit of `dns::dynamic`, the router
+//! zones' after each publication of a service in which a transferred zone's
+//! serial changed (and once at start). A NOTIFY is signed, and only an answer
+//! signed with the key and chained from its MAC (RFC 8945 §5.3), from the
+//! secondary's address (a connected socket), counts; any other is ignored
+//! like a lost one. The serials of router zones whose SOA is synthesized are
+//! [`Serials`]'.
+//!
+//! Bounds: `XFR_AT_ONCE_MAX` transfers at once, all zones together (more are
+//! refused); NOTIFYs go out at most once per `NOTIFY_COALESCE` (changes within
+//! it coalesce into one), each retried `NOTIFY_ATTEMPTS` times until the
+//! secondary answers, and a newer serial replaces a round still retrying.
+//! Everything runs on the DNS I/O thread.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -127,10 +141,14 @@ pub async fn serve(
         counters.process.xfr_refused.fetch_add(1, Relaxed);
     };
     let name = question.name.as_bytes();
-    let public_zone = delegate.filter(|t| zone::is_within(name, t.dynamic.apex()));
     let router_zone = service.zone_transfers.as_deref().and_then(|t| {
         let (apex, secondaries) = t.zone_of(name)?;
         Some((&*t.key, &**apex, &secondaries[..]))
+    });
+    // The most specific zone's rules (a router zone may lie below the public one).
+    let public_zone = delegate.filter(|t| {
+        zone::is_within(name, t.dynamic.apex())
+            && router_zone.is_none_or(|(_, apex, _)| apex.len() < t.dynamic.apex().len())
     });
     let target = match (public_zone, router_zone) {
         (Some(t), _) => Some((&t.key, t.dynamic.apex(), &t.secondaries[..])),
