@@ -23,6 +23,8 @@ const SECRET: &str = "bGFuc2VhbC14ZnItdGVzdC1rZXktMzItYnl0ZXMhISE=";
 const WRONG_SECRET: &str = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXkhISE=";
 const KEY_NAME: &str = "lan-xfr";
 const ZONE: &str = "home.test";
+/// Names `h0` … of every zone here (more than 16 KiB: several messages).
+const HOSTS: usize = 2000;
 
 /// A `knotd` under `dir`; killed on drop.
 struct Knot {
@@ -88,7 +90,10 @@ fn config(
     records: &[&str],
     secondaries: &[String],
 ) -> String {
-    let records: Vec<String> = records.iter().map(|r| format!("\"{r}\"")).collect();
+    let mut records: Vec<String> = records.iter().map(|r| format!("\"{r}\"")).collect();
+    // Enough names that a transfer takes several messages (each signed, the
+    // later ones chained from the one before, RFC 8945 §5.3.1).
+    records.extend((0..HOSTS).map(|i| format!("\"h{i} A 10.0.{}.{}\"", i / 250, i % 250 + 1)));
     let secondaries: Vec<String> = secondaries.iter().map(|s| format!("\"{s}\"")).collect();
     format!(
         "log_level = \"debug\"\nstate_dir = \"{}\"\n\
@@ -236,6 +241,14 @@ fn knot_secondary_of_a_router_zone_follows_reloads_and_runtime_records() {
     assert_eq!(full.matches("\tSOA\t").count(), 2, "{full}");
     assert!(full.contains("192.168.1.1"), "{full}");
     assert!(!full.contains("failed"), "{full}");
+    assert_eq!(full.matches("\tA\t10.0.").count(), HOSTS, "{full}");
+    let messages: usize = full
+        .split("(messages ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{full}"));
+    assert!(messages >= 3, "{messages} messages: {full}");
     let first = serial_at(server.addr);
     assert!(u64::from(first) >= started_unix, "{first} < {started_unix}");
 
@@ -251,6 +264,13 @@ fn knot_secondary_of_a_router_zone_follows_reloads_and_runtime_records() {
         "Knot never served the zone: {}",
         knot.log()
     );
+    let last = format!("h{}.home.test", HOSTS - 1);
+    assert!(answers_within(
+        knot.addr,
+        &last,
+        "10.0.7.250",
+        Duration::from_secs(1)
+    ));
     std::thread::sleep(Duration::from_secs(1));
 
     // A reload that changes nothing keeps the serial (and so sends nothing).
