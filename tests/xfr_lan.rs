@@ -2,8 +2,9 @@
 //! default; with `secondaries` and `[dns]`'s TSIG key, Knot DNS (Debian's
 //! `knot`, started here on a loopback port) transfers it, and follows a
 //! reload that changes the zone and a runtime record added at the local API,
-//! each by NOTIFY; unsigned, wrongly signed and foreign requests are refused
-//! and counted; the serial rises with the content only, across restarts too.
+//! each by NOTIFY; unsigned, wrongly signed and foreign requests, and a
+//! secondary outside `acl`, are refused and counted; the serial rises with
+//! the content only, across restarts too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -366,4 +367,35 @@ fn knot_secondary_of_a_router_zone_follows_reloads_and_runtime_records() {
     ));
     let fourth = serial_at(server.addr);
     assert!(fourth > third, "{fourth} <= {third}");
+}
+
+/// A router zone is the LAN's: a secondary outside `acl` is refused, even
+/// signed rightly, when a public (delegate) zone lets it connect at all.
+#[test]
+fn router_zone_secondaries_must_be_inside_the_acl() {
+    let state = TempDir::new();
+    let key = key_file(&state);
+    let text = config(
+        "127.0.0.1:0",
+        &state.0.join("state"),
+        &key,
+        &["router A 192.168.1.1"],
+        &["127.0.0.1".to_string()],
+    )
+    .replace(
+        "resolv_file = \"\"\n",
+        "resolv_file = \"\"\nacl = [\"127.0.0.2/32\"]\n",
+    ) + "[delegate]\nzone = \"auth.test\"\nns = [\"ns1.auth.test.\"]\nns_addresses = [\"192.0.2.53\"]\n\
+           api_listen = \"127.0.0.1:0\"\n";
+    let server = Server::start_config(&text);
+    let before = server.counters();
+    let outside = dig_axfr(server.addr, Some(SECRET), "127.0.0.1");
+    assert!(!outside.contains("192.168.1.1"), "{outside}");
+    assert!(
+        outside.contains("REFUSED") || outside.contains("failed"),
+        "{outside}"
+    );
+    let after = server.counters();
+    assert_eq!(after["dns_xfr_refused"], before["dns_xfr_refused"] + 1);
+    assert_eq!(after["dns_xfr_served"], 0);
 }

@@ -163,6 +163,17 @@ pub async fn serve(
         )
         .await;
     };
+    // A router zone is the LAN's: its secondaries must be inside the ACL too
+    // (outside it, only the public zone is answered).
+    if public && public_zone.is_none() {
+        refuse("outside the acl");
+        return send(
+            stream,
+            &question.reply(request, RCODE_REFUSED),
+            write_timeout,
+        )
+        .await;
+    }
     if !secondaries.iter().any(|s| s.ip() == client) {
         refuse("not a secondary");
         return send(
