@@ -36,6 +36,7 @@ use crate::dns::forward::{self, Forwarder, Health};
 use crate::dns::hosts::{HostTable, Sources};
 use crate::dns::ratelimit::RateLimiter;
 use crate::dns::service::{Current, Service};
+use crate::dns::xfr::Serials;
 use crate::dns::zone::{ZoneSpec, Zones, same_zone_name};
 
 /// Rate-limiter table size: clients tracked at once (about 40 bytes each).
@@ -156,6 +157,8 @@ pub struct State {
     pub watch_generation: usize,
     /// SIGTERM came: the service takes no new query.
     stopping: bool,
+    /// The serials of the transferred router zones (`dns::xfr`).
+    serials: Serials,
 }
 
 impl State {
@@ -186,13 +189,33 @@ impl State {
             blocklists: Arc::default(),
             watch_generation: 0,
             stopping: false,
+            serials: Serials::default(),
         };
         state.specs = config.zones.clone();
+        let mut zones = Arc::unwrap_or_clone(std::mem::take(&mut state.zones));
         if !state.role_specs.is_empty() {
             state.specs.extend(state.role_specs.iter().cloned());
-            state.zones = Arc::new(build(&state.specs, &[], state.dns.zone_records_max)?);
+            zones = build(&state.specs, &[], state.dns.zone_records_max)?;
         }
+        state.set_zones(zones);
         Ok(state)
+    }
+
+    /// Keeps the transferred zones' serials in `path` (`dns::xfr::Serials`),
+    /// starting with the zones built already.
+    pub fn with_serials(mut self, path: std::path::PathBuf) -> Self {
+        self.serials = Serials::load(path);
+        let zones = Arc::unwrap_or_clone(std::mem::take(&mut self.zones));
+        self.set_zones(zones);
+        self
+    }
+
+    /// Serves `zones` from the next publication, the transferred zones'
+    /// serials settled first (`dns::xfr::Serials`).
+    fn set_zones(&mut self, mut zones: Zones) {
+        let transfers = self.dns.zone_transfers.clone();
+        self.serials.settle(&mut zones, transfers.as_deref());
+        self.zones = Arc::new(zones);
     }
 
     fn service(&self) -> Service {
@@ -214,6 +237,7 @@ impl State {
             forwarder: self.forwarder.clone(),
             prefetches: self.prefetches.clone(),
             stopping: self.stopping,
+            zone_transfers: self.dns.zone_transfers.clone(),
         }
     }
 
@@ -298,6 +322,12 @@ impl Control {
         }
     }
 
+    /// Start-up is over (runtime records restored): the transferred zones'
+    /// serials settled since are kept (`dns::xfr::Serials::release`).
+    pub fn release_serials(&self) {
+        self.lock().serials.release();
+    }
+
     /// What the DNS threads serve.
     pub fn current(&self) -> &Arc<Current> {
         &self.inner.current
@@ -363,7 +393,7 @@ impl Control {
         if let Some(last) = runtime.last_mut() {
             last.id = added.id;
         }
-        state.zones = Arc::new(zones);
+        state.set_zones(zones);
         state.runtime = runtime;
         state.next_record_id = state.next_record_id.max(added.id.saturating_add(1));
         self.inner.current.publish(state.service());
@@ -390,7 +420,7 @@ impl Control {
             {
                 let last = runtime.iter().map(|r| r.id).max().unwrap_or(0);
                 state.next_record_id = state.next_record_id.max(last.saturating_add(1));
-                state.zones = Arc::new(zones);
+                state.set_zones(zones);
                 state.runtime = runtime;
                 self.inner.current.publish(state.service());
                 return Vec::new();
@@ -426,7 +456,7 @@ impl Control {
         let removed = runtime.remove(at);
         let zones = rebuild(&state, &runtime, &removed.zone).map_err(ControlError::Invalid)?;
         persist()?;
-        state.zones = Arc::new(zones);
+        state.set_zones(zones);
         state.runtime = runtime;
         self.inner.current.publish(state.service());
         Ok(())
@@ -573,11 +603,11 @@ impl Control {
             state.local = local_networks();
         }
         state.specs = specs;
-        state.zones = Arc::new(zones);
         state.hosts = Arc::new(hosts);
         state.blocklists = Arc::new(blocklists);
         state.blocklist_specs = config.blocklists;
         state.dns = config.dns;
+        state.set_zones(zones);
         self.inner.current.publish(state.service());
         self.inner.loaded_unix.store(unix_now_u32(), Relaxed);
         Ok(())

@@ -134,12 +134,25 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
     // 5. Root is needed no more: every socket is bound, the store, the tokens
     // and the TLS keys are open (the state directory is handed to `user`), and
     // no thread exists yet (server::spawn and the roles start them: 6).
+    // The transferred zones' serials (`dns::xfr::Serials`): the file exists
+    // before root is dropped, so that `user` owns it.
+    let serials = state_dir.join(crate::dns::xfr::Serials::FILE_NAME);
+    let transfers = config.dns.zone_transfers.is_some();
+    if transfers && !serials.exists() {
+        let made = std::fs::create_dir_all(&state_dir).and_then(|()| std::fs::write(&serials, ""));
+        if let Err(e) = made {
+            log::warn!("cannot create {}: {e}", serials.display());
+        }
+    }
     if let Some(user) = &config.user {
-        let owned = if needs_store {
+        let mut owned = if needs_store {
             store::owned_paths(&state_dir)
         } else {
             Vec::new()
         };
+        if transfers && serials.exists() {
+            owned.push(serials.clone());
+        }
         crate::privileges::apply(user, &owned, config.path.as_deref())
             .map_err(|e| RunError(e.to_string()))?;
     }
@@ -150,7 +163,9 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
         .collect();
     let dynamic = delegate.as_ref().map(|d| d.records.dynamic().clone());
     let transfer = delegate.as_ref().and_then(|d| d.transfer.clone());
-    let state = State::new(&mut config, role_specs, dynamic).map_err(RunError)?;
+    let state = State::new(&mut config, role_specs, dynamic)
+        .map_err(RunError)?
+        .with_serials(serials);
     // Watch first, then read: a change in between is then never missed.
     let first_watch = Watch::new(&state);
     let counters = Arc::new(Counters::new(sockets.thread_count()));
@@ -168,6 +183,7 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
             log::info!("api: serving {served} runtime record(s) from the store");
         }
     }
+    control.release_serials();
     let _threads = server::spawn(
         sockets,
         control.current().clone(),

@@ -39,6 +39,7 @@
 //!  internet ─DNS─▶ dns::server ─▶ answer(public): the delegate zone only, to anyone
 //!  secondaries ─TCP─▶ dns::server ─▶ dns::xfr (TSIG: dns::tsig) ─AXFR─▶ them
 //!  dns::dynamic serial set ─▶ dns::xfr NOTIFY task (I/O thread) ─UDP─▶ secondaries
+//!  control publishes (reload, runtime record) ─▶ dns::xfr router-zone NOTIFY task ─UDP─▶ theirs
 //!  certs thread (own current-thread runtime, one attempt at a time):
 //!    schedule ─▶ order: check (dnscheck: CNAME, CAA; the directory) ─▶ pending
 //!    (acmedns update, or own zone via control; TXT seen at the authoritative
@@ -162,8 +163,13 @@
 //!   TCP, IXFR from `dns::dynamic`'s journal (the whole zone when it does not
 //!   reach back, the SOA alone when up to date), every message TSIG-signed; anyone else, unsigned or wrongly signed, refused and
 //!   counted; signed SOA checks answered and signed. NOTIFY after each change,
-//!   coalesced over `NOTIFY_COALESCE`, retried `NOTIFY_ATTEMPTS` times;
-//!   `XFR_AT_ONCE_MAX` transfers at once. Over UDP, transfers stay REFUSED.
+//!   coalesced over `NOTIFY_COALESCE`, retried `NOTIFY_ATTEMPTS` times, only
+//!   an answer signed with the key counting; `XFR_AT_ONCE_MAX` transfers at
+//!   once. Over UDP, transfers stay REFUSED. The same for router zones with
+//!   `[[zone]] secondaries` (`ZoneTransfers`, in the service; `[dns]`'s key):
+//!   AXFR streamed node by node from the zone, IXFR answered AXFR-style, a
+//!   NOTIFY task woken by each publication; `Serials` gives their synthesized
+//!   SOAs a serial that rises with the content only, kept in the state dir.
 //! - [`dns::tsig`] — TSIG hmac-sha256 (RFC 8945): a bounded walk to the last
 //!   record, constant-time MAC check (ring), signing of answers, transfer
 //!   streams and NOTIFYs.
@@ -199,8 +205,9 @@
 //!   query is dropped, and `TCP_RATE_LIMIT_DROPS_MAX` in a row close the
 //!   connection. Each UDP socket asks for `UDP_RECEIVE_BUFFER_BYTES` of receive
 //!   buffer, so a stall of the thread queues queries instead of dropping them.
-//!   TCP hands transfers and signed queries to `dns::xfr` when secondaries are
-//!   configured; the I/O thread runs its NOTIFY task.
+//!   TCP hands transfers to `dns::xfr` (refused unless the zone has
+//!   secondaries), and signed queries when secondaries are configured; the
+//!   I/O thread runs the NOTIFY tasks.
 //! - [`dns::udp`] — batched UDP I/O on libc's `recvmmsg`/`sendmmsg` (nix's
 //!   wrappers cost 1 500 instructions a batch, half an answer's): `recvfrom`
 //!   and `sendto` while queries come one at a time (a `recvmmsg` asking for

@@ -41,9 +41,18 @@ pub fn token_file(file: &Path, what: &str) -> Result<String, String> {
 /// or `secret "...";` of a BIND one (`tsig-keygen`). The file must not be
 /// readable by group or others (0600), and the secret must be 16 bytes or more.
 pub fn tsig_key(file: &Path, name: &str) -> Result<crate::dns::tsig::Key, String> {
+    tsig_key_of("delegate", file, name)
+}
+
+/// [`tsig_key`] for `section` (named in errors).
+pub fn tsig_key_of(
+    section: &str,
+    file: &Path,
+    name: &str,
+) -> Result<crate::dns::tsig::Key, String> {
     use base64::Engine as _;
     use std::os::unix::fs::PermissionsExt;
-    let what = format!("delegate: TSIG key file {}", file.display());
+    let what = format!("{section}: TSIG key file {}", file.display());
     let metadata = std::fs::metadata(file).map_err(|e| format!("{what}: {e}"))?;
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {

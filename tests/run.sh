@@ -29,7 +29,8 @@ apt_install() {
 # certbot for tests/acme_clients.rs; faketime gives the certs role a 1970 clock
 # (tests/certs.rs), as a router without a real-time clock has at boot.
 apt_install dnsutils knot-dnsutils unbound openssl curl faketime python3 python3-venv
-# Knot DNS is the standard secondary of the delegate zone in tests/xfr.rs.
+# Knot DNS is the standard secondary of the delegate zone in tests/xfr.rs, and of a
+# router zone in tests/xfr_lan.rs.
 apt_install knot
 # systemd-analyze verifies etc/lanseal.service, dpkg-deb builds the .deb
 # (tests/packaging.rs); in a container systemd is only installed, not run.

@@ -94,11 +94,12 @@ pub(super) fn resolve(raw: raw::Delegate, lines: &Lines<'_>) -> Result<Delegate,
     let registration = registration(raw.registration.as_ref(), lines)?;
     let admin_token_file = admin_token_file(raw.admin_token_file, registration, zone_at, lines)?;
     let trusted_proxies = trusted_proxies(raw.trusted_proxies, lines)?;
-    let secondaries = secondaries(raw.secondaries, lines)?;
+    let secondaries = secondaries(raw.secondaries, "delegate.secondaries", lines)?;
     let tsig = tsig(
         [raw.tsig_key_file, raw.tsig_key_name, raw.tsig_algorithm],
         &secondaries,
         zone_at,
+        "delegate",
         lines,
     )?;
     Ok(Delegate {
@@ -425,9 +426,11 @@ fn trusted_proxies(
 
 // Zone transfer.
 
-/// `secondaries`: `IP` or `IP:PORT` each (port 53 by default).
-fn secondaries(
+/// `secondaries` (`key` names it in errors): `IP` or `IP:PORT` each (port 53
+/// by default).
+pub(super) fn secondaries(
     raw: Option<Vec<Spanned<String>>>,
+    key: &str,
     lines: &Lines<'_>,
 ) -> Result<Vec<SocketAddr>, ConfigError> {
     let mut secondaries = Vec::new();
@@ -439,7 +442,7 @@ fn secondaries(
             };
             lines.error(
                 text.span().start,
-                format!("delegate.secondaries `{}`: {why}", text.get_ref()),
+                format!("{key} `{}`: {why}", text.get_ref()),
             )
         })?;
         secondaries.push(address);
@@ -447,12 +450,13 @@ fn secondaries(
     Ok(secondaries)
 }
 
-/// The TSIG key: required with `secondaries`; the name defaults to
-/// `lanseal-xfr.`; hmac-sha256 is the one algorithm.
-fn tsig(
+/// The TSIG key of `section`: required with `secondaries`; the name defaults
+/// to `lanseal-xfr.`; hmac-sha256 is the one algorithm.
+pub(super) fn tsig(
     [file, name, algorithm]: [Option<Spanned<String>>; 3],
     secondaries: &[SocketAddr],
     zone_at: usize,
+    section: &str,
     lines: &Lines<'_>,
 ) -> Result<Option<Tsig>, ConfigError> {
     if let Some(algorithm) = &algorithm
@@ -461,7 +465,7 @@ fn tsig(
         return Err(lines.error(
             algorithm.span().start,
             format!(
-                "delegate.tsig_algorithm `{}`: expected \"hmac-sha256\"",
+                "{section}.tsig_algorithm `{}`: expected \"hmac-sha256\"",
                 algorithm.get_ref()
             ),
         ));
@@ -471,7 +475,7 @@ fn tsig(
         Some(name) => {
             let text = absolute(name.get_ref());
             crate::dns::zone::zone_origin(&text).map_err(|m| {
-                lines.error(name.span().start, format!("delegate.tsig_key_name: {m}"))
+                lines.error(name.span().start, format!("{section}.tsig_key_name: {m}"))
             })?;
             text
         }

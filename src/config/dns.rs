@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -16,6 +17,8 @@ use super::address::{parse_listen, parse_upstream};
 use super::{ConfigError, Lines, raw};
 use crate::dns::acl::{self, AclEntry};
 use crate::dns::forward::Upstream;
+use crate::dns::tsig::Key;
+use crate::dns::xfr::ZoneTransfers;
 use crate::dns::zone::{ZONE_RECORDS_MAX_DEFAULT, domain_wire};
 
 /// DNS threads at most, whatever the core count (each holds sockets and buffers).
@@ -90,6 +93,10 @@ pub struct Dns {
     pub ttl_max: u32,
     /// Records all local zones may hold together (memory: about 50 bytes each).
     pub zone_records_max: usize,
+    /// `tsig_key_file`, read: the key the router zones' secondaries sign with.
+    pub zone_key: Option<Arc<Key>>,
+    /// The router zones with `secondaries` (set with the zones, `zone::transfers`).
+    pub zone_transfers: Option<Arc<ZoneTransfers>>,
 }
 
 /// The `[dns]` section resolved. Parts run in the order of the keys in [`Dns`],
@@ -123,6 +130,10 @@ pub(super) fn resolve(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigErr
         ZONE_RECORDS_LIMIT,
         lines,
     )? as usize;
+    let zone_key = zone_key(
+        [raw.tsig_key_file, raw.tsig_key_name, raw.tsig_algorithm],
+        lines,
+    )?;
     Ok(Dns {
         listen,
         threads,
@@ -148,7 +159,25 @@ pub(super) fn resolve(raw: raw::Dns, lines: &Lines<'_>) -> Result<Dns, ConfigErr
         ttl_min: bounds.ttl_min,
         ttl_max: bounds.ttl_max,
         zone_records_max,
+        zone_key,
+        zone_transfers: None,
     })
+}
+
+/// `tsig_key_file`, `tsig_key_name`, `tsig_algorithm`: as `[delegate]` has
+/// them; the file is read now (0600, a 16-byte secret or more), so a bad one
+/// fails the load (or the reload) at its line.
+fn zone_key(
+    raw: [Option<Spanned<String>>; 3],
+    lines: &Lines<'_>,
+) -> Result<Option<Arc<Key>>, ConfigError> {
+    let file_at = raw[0].as_ref().map_or(0, |f| f.span().start);
+    let Some(tsig) = super::delegate::tsig(raw, &[], 0, "dns", lines)? else {
+        return Ok(None);
+    };
+    let key = crate::secret::tsig_key_of("dns", &tsig.key_file, &tsig.key_name)
+        .map_err(|e| lines.error(file_at, e))?;
+    Ok(Some(Arc::new(key)))
 }
 
 // Sockets and threads.

@@ -186,8 +186,10 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         .lease_domain
         .as_ref()
         .map_or(0, |d| lines.line(d.span().start));
-    let dns = dns::resolve(raw_dns, lines)?;
-    let (mut zones, mut zone_lines) = zone::resolve_all(raw.zone, lines)?;
+    let mut dns = dns::resolve(raw_dns, lines)?;
+    let (mut zones, mut zone_lines, transferred) = zone::resolve_all(raw.zone, lines)?;
+    let transfers = zone::transfers(&zones, transferred, dns.zone_key.as_ref(), lines)?;
+    dns.zone_transfers = transfers.map(std::sync::Arc::new);
     if zone::add_lease_zone(&dns, &mut zones) {
         zone_lines.push(lease_domain_line);
     }

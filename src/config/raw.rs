@@ -262,6 +262,9 @@ pub struct Dns {
     pub ttl_min: Option<Spanned<i64>>,
     pub ttl_max: Option<Spanned<i64>>,
     pub zone_records_max: Option<Spanned<i64>>,
+    pub tsig_key_file: Option<Spanned<String>>,
+    pub tsig_key_name: Option<Spanned<String>>,
+    pub tsig_algorithm: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,6 +289,8 @@ pub struct Zone {
     /// `$INCLUDE` allowed in `file`.
     pub include: Option<Spanned<bool>>,
     pub mail: Option<Mail>,
+    /// Transferred to these (`IP` or `IP:PORT`), signed with `[dns]`'s key.
+    pub secondaries: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

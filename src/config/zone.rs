@@ -5,35 +5,94 @@
 //! `delegate.zone`; and the lease zone that lease and hosts files imply. The
 //! records themselves are checked when the zones are built (`Zones::build`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use toml::Spanned;
 
 use super::dns::Dns;
 use super::{ConfigError, Lines, mail, raw};
 use crate::dns::hosts::HOST_TTL_SECS;
+use crate::dns::tsig::Key;
+use crate::dns::xfr::ZoneTransfers;
 use crate::dns::zone::file::ZoneFile;
 use crate::dns::zone::{Mode, ZoneSpec};
 use crate::dns::zone::{domain_wire, same_zone_name};
 
 const ZONE_TTL_DEFAULT_SECS: u32 = 300;
 
+/// A `[[zone]]`'s `secondaries`: the zone's index, the addresses, and where
+/// the key is written.
+pub(super) type Secondaries = (usize, Vec<SocketAddr>, usize);
+
+/// What [`resolve_all`] returns: the zones, each one's config line, and the
+/// zones' `secondaries`.
+type Resolved = (Vec<ZoneSpec>, Vec<usize>, Vec<Secondaries>);
+
 /// Every `[[zone]]`, each name once; also returns the config line of each zone's
-/// `name`.
-pub(super) fn resolve_all(
-    raw: Vec<raw::Zone>,
-    lines: &Lines<'_>,
-) -> Result<(Vec<ZoneSpec>, Vec<usize>), ConfigError> {
+/// `name`, and the zones' `secondaries` (for [`transfers`]).
+pub(super) fn resolve_all(raw: Vec<raw::Zone>, lines: &Lines<'_>) -> Result<Resolved, ConfigError> {
     let mut zones = Vec::with_capacity(raw.len() + 1);
     let mut zone_lines = Vec::with_capacity(raw.len() + 1);
-    for zone in raw {
+    let mut transferred = Vec::new();
+    for mut zone in raw {
         let at = zone.name.span().start;
+        if let Some(list) = zone.secondaries.take() {
+            let list_at = list.first().map_or(at, |s| s.span().start);
+            let addresses = super::delegate::secondaries(Some(list), "zone.secondaries", lines)?;
+            if !addresses.is_empty() {
+                transferred.push((zones.len(), addresses, list_at));
+            }
+        }
         let spec = resolve(zone, lines)?;
         check_zone_unique(&spec.name, &zones, &zone_lines, lines, at, "zone")?;
         zones.push(spec);
         zone_lines.push(lines.line(at));
     }
-    Ok((zones, zone_lines))
+    Ok((zones, zone_lines, transferred))
+}
+
+/// The zones with `secondaries`, with `[dns]`'s key (required then); `None`
+/// when no zone has any (the default: nothing is transferred). A zone must be
+/// authoritative: an overlay zone has no SOA of its own to transfer.
+pub(super) fn transfers(
+    zones: &[ZoneSpec],
+    transferred: Vec<Secondaries>,
+    key: Option<&Arc<Key>>,
+    lines: &Lines<'_>,
+) -> Result<Option<ZoneTransfers>, ConfigError> {
+    let Some(first_at) = transferred.first().map(|t| t.2) else {
+        return Ok(None);
+    };
+    let Some(key) = key else {
+        return Err(lines.error(
+            first_at,
+            "zone.secondaries need [dns] tsig_key_file (a 0600 file with the base64 secret)",
+        ));
+    };
+    let mut out = Vec::with_capacity(transferred.len());
+    for (index, secondaries, at) in transferred {
+        let Some(zone) = zones.get(index) else {
+            continue;
+        };
+        if zone.mode == Mode::Overlay {
+            return Err(lines.error(
+                at,
+                format!(
+                    "zone `{}`: secondaries need mode = \"authoritative\" (an overlay zone has no SOA of its own to transfer)",
+                    zone.name
+                ),
+            ));
+        }
+        let apex = domain_wire(&zone.name)
+            .map_err(|e| lines.error(at, format!("zone `{}`: {e}", zone.name)))?;
+        out.push((apex.into_boxed_slice(), secondaries));
+    }
+    Ok(Some(ZoneTransfers {
+        key: key.clone(),
+        zones: out,
+    }))
 }
 
 fn resolve(raw: raw::Zone, lines: &Lines<'_>) -> Result<ZoneSpec, ConfigError> {
@@ -282,6 +341,78 @@ mod tests {
                 "file: the path is empty",
             ),
         ]);
+    }
+
+    /// `secondaries` with `[dns]`'s key: off by default, the zones and their
+    /// addresses when set; each error at its line.
+    #[test]
+    fn zone_secondaries_and_their_key() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("lanseal-config-xfr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("xfr.key");
+        std::fs::write(
+            &key,
+            "secret: bGFuc2VhbC14ZnItdGVzdC1rZXktMzItYnl0ZXMhISE=\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let open = dir.join("open.key");
+        std::fs::write(&open, "bGFuc2VhbC14ZnItdGVzdC1rZXktMzItYnl0ZXMhISE=\n").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let dns = |file: &std::path::Path| {
+            format!(
+                "[dns]\ntsig_key_file = \"{}\"\ntsig_key_name = \"lan-xfr\"\n",
+                file.display()
+            )
+        };
+        let config = Config::parse("[[zone]]\nname = \"a.test\"\n", "t.toml").unwrap();
+        assert!(config.dns.zone_transfers.is_none());
+        let text = format!(
+            "{}[[zone]]\nname = \"A.test.\"\nsecondaries = [\"127.0.0.1\", \"[::1]:5300\"]\n[[zone]]\nname = \"b.test\"\n",
+            dns(&key)
+        );
+        let config = Config::parse(&text, "t.toml").unwrap();
+        let transfers = config.dns.zone_transfers.unwrap();
+        assert_eq!(transfers.key.name(), b"\x07lan-xfr\x00");
+        assert_eq!(transfers.zones.len(), 1);
+        assert_eq!(&*transfers.zones[0].0, b"\x01a\x04test\x00");
+        assert_eq!(
+            transfers.zones[0].1,
+            vec![
+                "127.0.0.1:53".parse().unwrap(),
+                "[::1]:5300".parse().unwrap()
+            ]
+        );
+        let zone = "[[zone]]\nname = \"a.test\"\n";
+        assert_errors(&[
+            (
+                format!("{zone}secondaries = [\"127.0.0.1\"]\n"),
+                3,
+                "zone.secondaries need [dns] tsig_key_file",
+            ),
+            (
+                format!(
+                    "{}{zone}mode = \"overlay\"\nsecondaries = [\"127.0.0.1\"]\n",
+                    dns(&key)
+                ),
+                7,
+                "secondaries need mode = \"authoritative\"",
+            ),
+            (
+                format!("{zone}secondaries = [\"127.0.0.1:99999\"]\n"),
+                3,
+                "zone.secondaries `127.0.0.1:99999`",
+            ),
+            (dns(&open), 2, "mode 0644, expected 0600"),
+            (dns(&dir.join("none.key")), 2, "dns: TSIG key file"),
+            (
+                "[dns]\ntsig_algorithm = \"hmac-md5\"\n".to_string(),
+                2,
+                "dns.tsig_algorithm `hmac-md5`",
+            ),
+        ]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! and sends: no event loop, task, channel or allocation per query. TCP runs on one
 //! `current_thread` tokio runtime of its own, and is bounded: at most `tcp_connections_max` clients (the oldest is closed to
 //! admit a new one), an idle timeout per connection, and `rate_limit_qps` per
-//! client as over UDP. With a public zone's secondaries configured, TCP hands
-//! transfers and TSIG-signed queries to `dns::xfr`, and the I/O thread runs its
-//! NOTIFY task.
+//! client as over UDP. TCP hands zone transfers to `dns::xfr` (which refuses
+//! them unless the zone has secondaries), and TSIG-signed queries too when the
+//! public zone or a router zone has secondaries; the I/O thread runs its
+//! NOTIFY tasks.
 //!
 //! TCP's rate limit has its own table. A UDP client over the limit is "slipped"
 //! a TC=1 answer so that a real one retries over TCP, where its address is
@@ -374,6 +375,7 @@ fn serve_io_thread(
                 counters.clone(),
             ));
         }
+        tasks.spawn(crate::dns::xfr::notify_zones(current, counters.clone()));
         while tasks.join_next().await.is_some() {}
     });
 }
@@ -532,16 +534,18 @@ async fn serve_connection(
                 continue;
             }
         }
-        if let Some(transfer) = &context.transfer
-            && crate::dns::xfr::wants(&request)
-        {
+        // Transfers always (refused unless a zone is transferred), signed
+        // queries when some zone's secondaries sign.
+        let signers = context.transfer.is_some() || service.zone_transfers.is_some();
+        if crate::dns::xfr::wants(&request, signers) {
             let counters = &context.counters;
-            let served = transfer.serve(
+            let served = crate::dns::xfr::serve(
                 &mut stream,
                 client,
                 public,
                 &request,
-                &service.answerer,
+                &service,
+                context.transfer.as_deref(),
                 counters,
                 idle_timeout,
             );

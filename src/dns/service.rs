@@ -33,6 +33,8 @@ pub struct Service {
     pub prefetches: Arc<Prefetches>,
     /// SIGTERM: new queries are dropped unread while what was accepted drains.
     pub stopping: bool,
+    /// The router zones transferred to secondaries, and their key.
+    pub zone_transfers: Option<Arc<crate::dns::xfr::ZoneTransfers>>,
 }
 
 /// The version of [`Service`] that new queries use.
@@ -40,6 +42,8 @@ pub struct Service {
 pub struct Current {
     generation: AtomicUsize,
     service: Mutex<Arc<Service>>,
+    /// Woken by each publication (for the router zones' NOTIFY task).
+    published: tokio::sync::Notify,
 }
 
 impl Current {
@@ -47,6 +51,7 @@ impl Current {
         Self {
             generation: AtomicUsize::new(0),
             service: Mutex::new(Arc::new(service)),
+            published: tokio::sync::Notify::new(),
         }
     }
 
@@ -57,6 +62,13 @@ impl Current {
         // Released after the store above, so a thread that sees the new number
         // finds the new service behind the lock.
         self.generation.fetch_add(1, Ordering::Release);
+        self.published.notify_one();
+    }
+
+    /// Returns once a service was published since the last call returned (the
+    /// one task that waits here: a publication in between is not lost).
+    pub async fn changed(&self) {
+        self.published.notified().await;
     }
 
     pub fn load(&self) -> Arc<Service> {

@@ -82,6 +82,22 @@ pub enum Checked {
 
 /// Finds and checks the TSIG of `packet` against `key` at `now` (Unix seconds).
 pub fn check(packet: &[u8], key: &Key, now: u64) -> Checked {
+    verify(packet, key, None, now)
+}
+
+/// True when `response` is signed with `key`, chained from the MAC of the
+/// request it answers (RFC 8945 §5.3), at a time within its fudge of `now`: a
+/// response to a signed request that is unsigned, carries a TSIG error, or
+/// does not verify is not an answer (§5.2, §5.3.2).
+pub fn check_response(response: &[u8], key: &Key, request_mac: &[u8], now: u64) -> bool {
+    matches!(
+        verify(response, key, Some(request_mac), now),
+        Checked::Valid(signature) if signature.error == 0
+    )
+}
+
+/// [`check`], the digest starting with `prior` (length and MAC) when given.
+fn verify(packet: &[u8], key: &Key, prior: Option<&[u8]>, now: u64) -> Checked {
     let signature = match find(packet) {
         Ok(Some(signature)) => signature,
         Ok(None) => return Checked::Unsigned,
@@ -97,6 +113,10 @@ pub fn check(packet: &[u8], key: &Key, now: u64) -> Checked {
         return Checked::Malformed;
     };
     let mut signed = Vec::with_capacity(unsigned.len() + 128);
+    if let Some(prior) = prior {
+        signed.extend_from_slice(&(prior.len() as u16).to_be_bytes());
+        signed.extend_from_slice(prior);
+    }
     signed.extend_from_slice(&signature.original_id.to_be_bytes());
     signed.extend_from_slice(&unsigned[2..10]);
     let arcount = u16::from_be_bytes([unsigned[10], unsigned[11]]).saturating_sub(1);
@@ -371,6 +391,47 @@ mod tests {
             Checked::Refused(_, ERROR_BADTIME)
         ));
         assert!(matches!(check(&query(), &key(b"x"), 0), Checked::Unsigned));
+    }
+
+    /// A response verifies only when signed with the key and chained from the
+    /// MAC of its own request: unsigned, another key, another request's MAC, a
+    /// TSIG error or a stale time are each no answer.
+    #[test]
+    fn responses_verify_only_chained_from_their_request() {
+        let secret = key(b"secret one");
+        let mut request = query();
+        let request_mac = sign(&mut request, &secret, None, false, 1000);
+        let mut response = query();
+        response[2] |= 0x80;
+        let unsigned = response.clone();
+        sign(&mut response, &secret, Some(&request_mac), false, 1001);
+        assert!(check_response(&response, &secret, &request_mac, 1001));
+        assert!(!check_response(&unsigned, &secret, &request_mac, 1001));
+        assert!(!check_response(
+            &response,
+            &key(b"secret two"),
+            &request_mac,
+            1001
+        ));
+        assert!(!check_response(&response, &secret, &[0u8; MAC_BYTES], 1001));
+        assert!(!check_response(&response, &secret, &request_mac, 5000));
+        // Unchained (signed as a request): not an answer to this one.
+        let mut unchained = unsigned.clone();
+        sign(&mut unchained, &secret, None, false, 1001);
+        assert!(!check_response(&unchained, &secret, &request_mac, 1001));
+        // A NOTAUTH with BADSIG and no MAC (RFC 8945 §5.3.2).
+        let mut refused = unsigned.clone();
+        let Checked::Valid(signature) = check(&request, &secret, 1000) else {
+            panic!("request does not check");
+        };
+        refuse(&mut refused, &secret, &signature, ERROR_BADSIG, 1001);
+        assert!(!check_response(&refused, &secret, &request_mac, 1001));
+        for at in 0..response.len() {
+            let mut broken = response.clone();
+            broken[at] ^= 0x41;
+            let valid = check_response(&broken, &secret, &request_mac, 1001);
+            assert_eq!(valid, at < 2, "byte {at}");
+        }
     }
 
     /// Every prefix and every one-byte change of a signed request: no panic,

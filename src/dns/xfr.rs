@@ -1,29 +1,44 @@
 //! Zone transfer out (AXFR, RFC 5936) and NOTIFY (RFC 1996) of the public
-//! (delegate) zone to its configured secondaries, authenticated by TSIG
-//! (`dns::tsig`).
+//! (delegate) zone, and of the router zones that have `secondaries`, to their
+//! configured secondaries, authenticated by TSIG (`dns::tsig`).
 //!
 //! Owns who may transfer and what they get. Over TCP, the server hands this
-//! module every AXFR or IXFR request and every TSIG-signed query
-//! ([`wants`]); anything from an address that is not a secondary, unsigned, or
-//! signed wrongly is refused (REFUSED, or NOTAUTH with the TSIG error) and
-//! counted (`dns_xfr_refused`). A signed ordinary query (the secondary's SOA
-//! check) goes through the answer path and its response is signed. A transfer
-//! sends the static zone's records and every dynamic record, between two SOAs
-//! with the current serial, in messages of at most `XFR_MESSAGE_BYTES`, each
-//! signed (RFC 8945 §5.3.1). IXFR (RFC 1995) sends the changes since the
+//! module every AXFR or IXFR request, and every TSIG-signed query when some
+//! zone has secondaries ([`wants`]). The zone asked for decides the rules: the
+//! public zone's ([`Transfer`], from `[delegate]`) or a router zone's
+//! ([`ZoneTransfers`], from the config, so a reload brings new ones: they are
+//! in the `Service`). A request for a zone not transferred, from an address
+//! that is not one of its secondaries, unsigned, or signed wrongly is refused
+//! (REFUSED, or NOTAUTH with the TSIG error) and counted (`dns_xfr_refused`).
+//! A signed ordinary query (the secondary's SOA check) goes through the answer
+//! path and its response is signed. A transfer sends the zone between two
+//! SOAs with the current serial, in messages of at most `XFR_MESSAGE_BYTES`,
+//! each signed (RFC 8945 §5.3.1): for the public zone the static records and
+//! every dynamic record, and IXFR (RFC 1995) sends the changes since the
 //! secondary's serial from the journal `dns::dynamic` keeps, the SOA alone
 //! when it has the current serial, and the whole zone (AXFR-style, §4) when
-//! the journal does not reach back that far (a restart empties it). Over UDP
-//! transfers stay refused by the answer path.
+//! the journal does not reach back that far (a restart empties it); a router
+//! zone is streamed node by node from its arena, and its IXFR is always
+//! AXFR-style (no journal) but for the SOA alone at the current serial. Over
+//! UDP transfers stay refused by the answer path.
 //!
-//! Bounds: `XFR_AT_ONCE_MAX` transfers at once (more are refused); NOTIFYs go
-//! out at most once per `NOTIFY_COALESCE` (changes within it coalesce into
-//! one), each retried `NOTIFY_ATTEMPTS` times until the secondary answers, and
-//! a newer serial replaces a round still retrying. Everything runs on the DNS
-//! I/O thread.
+//! NOTIFY: the public zone's after each commit of `dns::dynamic`, the router
+//! zones' after each publication of a service in which a transferred zone's
+//! serial changed (and once at start). A NOTIFY is signed, and only an answer
+//! signed with the key and chained from its MAC (RFC 8945 §5.3), from the
+//! secondary's address (a connected socket), counts; any other is ignored
+//! like a lost one. The serials of router zones whose SOA is synthesized are
+//! [`Serials`]'.
+//!
+//! Bounds: `XFR_AT_ONCE_MAX` transfers at once, all zones together (more are
+//! refused); NOTIFYs go out at most once per `NOTIFY_COALESCE` (changes within
+//! it coalesce into one), each retried `NOTIFY_ATTEMPTS` times until the
+//! secondary answers, and a newer serial replaces a round still retrying.
+//! Everything runs on the DNS I/O thread.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -31,11 +46,12 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use crate::counters::Counters;
-use crate::dns::answer::{Answerer, Step, Transport};
+use crate::dns::answer::{Step, Transport};
 use crate::dns::dynamic::DynamicZone;
+use crate::dns::service::{Current, Service};
 use crate::dns::tsig::{self, Checked, Key};
 use crate::dns::wire::{self, CLASS_IN, HEADER_BYTES, NameBuf, Query, RCODE_REFUSED, TYPE_SOA};
-use crate::dns::zone::{self, Zone};
+use crate::dns::zone::{self, Zone, Zones};
 
 const TYPE_IXFR: u16 = 251;
 const TYPE_AXFR: u16 = 252;
@@ -57,6 +73,9 @@ pub const NOTIFY_ATTEMPTS: usize = 4;
 /// How long each NOTIFY waits for its answer.
 const NOTIFY_TIMEOUT: Duration = Duration::from_millis(1000);
 
+/// Transfers served at once, the public zone's and the router zones' together.
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(XFR_AT_ONCE_MAX);
+
 /// The public zone's secondaries and the key they sign with.
 #[derive(Debug)]
 pub struct Transfer {
@@ -64,7 +83,6 @@ pub struct Transfer {
     secondaries: Vec<SocketAddr>,
     key: Key,
     dynamic: Arc<DynamicZone>,
-    slots: tokio::sync::Semaphore,
 }
 
 impl Transfer {
@@ -73,38 +91,102 @@ impl Transfer {
             secondaries,
             key,
             dynamic,
-            slots: tokio::sync::Semaphore::new(XFR_AT_ONCE_MAX),
         }
     }
+}
 
-    fn is_secondary(&self, ip: IpAddr) -> bool {
-        self.secondaries.iter().any(|s| s.ip() == ip)
+/// The router zones that are transferred (`[[zone]] secondaries`) and the key
+/// their secondaries sign with (`[dns] tsig_key_file`); built with the config,
+/// so a reload brings new ones.
+#[derive(Debug)]
+pub struct ZoneTransfers {
+    pub key: Arc<Key>,
+    /// Each zone's apex (lower-case wire) and its secondaries (never empty).
+    pub zones: Vec<(Box<[u8]>, Vec<SocketAddr>)>,
+}
+
+impl ZoneTransfers {
+    /// The transferred zone `name` lies in, the most specific one.
+    fn zone_of(&self, name: &[u8]) -> Option<&(Box<[u8]>, Vec<SocketAddr>)> {
+        self.zones
+            .iter()
+            .filter(|(apex, _)| zone::is_within(name, apex))
+            .max_by_key(|(apex, _)| apex.len())
     }
+}
 
-    /// Answers `request` (a [`wants`] one) from `client` on `stream`: the
-    /// transfer, a signed answer, or the refusal. An error closes the connection.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn serve(
-        &self,
-        stream: &mut tokio::net::TcpStream,
-        client: IpAddr,
-        public: bool,
-        request: &[u8],
-        answerer: &Answerer,
-        counters: &Counters,
-        write_timeout: Duration,
-    ) -> io::Result<()> {
-        let now = crate::clock::unix_seconds();
-        let Some(question) = Question::parse(request) else {
-            counters.process.xfr_refused.fetch_add(1, Relaxed);
-            return send(stream, &refusal(request, RCODE_FORMERR), write_timeout).await;
-        };
-        let refuse = |why: &str| {
-            log::debug!("zone transfer: refused {client}: {why}");
-            counters.process.xfr_refused.fetch_add(1, Relaxed);
-        };
-        if !self.is_secondary(client) {
-            refuse("not a secondary");
+/// Answers `request` (a [`wants`] one) from `client` on `stream`: the
+/// transfer, a signed answer, or the refusal. The zone asked for decides whose
+/// rules apply: the public zone's (`delegate`), or a router zone's
+/// (`service.zone_transfers`). An error closes the connection.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    stream: &mut tokio::net::TcpStream,
+    client: IpAddr,
+    public: bool,
+    request: &[u8],
+    service: &Service,
+    delegate: Option<&Transfer>,
+    counters: &Counters,
+    write_timeout: Duration,
+) -> io::Result<()> {
+    let now = crate::clock::unix_seconds();
+    let answerer = &service.answerer;
+    let Some(question) = Question::parse(request) else {
+        counters.process.xfr_refused.fetch_add(1, Relaxed);
+        return send(stream, &refusal(request, RCODE_FORMERR), write_timeout).await;
+    };
+    let refuse = |why: &str| {
+        log::debug!("zone transfer: refused {client}: {why}");
+        counters.process.xfr_refused.fetch_add(1, Relaxed);
+    };
+    let name = question.name.as_bytes();
+    let router_zone = service.zone_transfers.as_deref().and_then(|t| {
+        let (apex, secondaries) = t.zone_of(name)?;
+        Some((&*t.key, &**apex, &secondaries[..]))
+    });
+    // The most specific zone's rules (a router zone may lie below the public one).
+    let public_zone = delegate.filter(|t| {
+        zone::is_within(name, t.dynamic.apex())
+            && router_zone.is_none_or(|(_, apex, _)| apex.len() < t.dynamic.apex().len())
+    });
+    let target = match (public_zone, router_zone) {
+        (Some(t), _) => Some((&t.key, t.dynamic.apex(), &t.secondaries[..])),
+        (None, zone) => zone,
+    };
+    let Some((key, apex, secondaries)) = target else {
+        refuse("no zone transferred there");
+        return send(
+            stream,
+            &question.reply(request, RCODE_REFUSED),
+            write_timeout,
+        )
+        .await;
+    };
+    // A router zone is the LAN's: its secondaries must be inside the ACL too
+    // (outside it, only the public zone is answered).
+    if public && public_zone.is_none() {
+        refuse("outside the acl");
+        return send(
+            stream,
+            &question.reply(request, RCODE_REFUSED),
+            write_timeout,
+        )
+        .await;
+    }
+    if !secondaries.iter().any(|s| s.ip() == client) {
+        refuse("not a secondary");
+        return send(
+            stream,
+            &question.reply(request, RCODE_REFUSED),
+            write_timeout,
+        )
+        .await;
+    }
+    let signature = match tsig::check(request, key, now) {
+        Checked::Valid(signature) => signature,
+        Checked::Unsigned => {
+            refuse("no TSIG");
             return send(
                 stream,
                 &question.reply(request, RCODE_REFUSED),
@@ -112,174 +194,270 @@ impl Transfer {
             )
             .await;
         }
-        let signature = match tsig::check(request, &self.key, now) {
-            Checked::Valid(signature) => signature,
-            Checked::Unsigned => {
-                refuse("no TSIG");
-                return send(
-                    stream,
-                    &question.reply(request, RCODE_REFUSED),
-                    write_timeout,
-                )
-                .await;
-            }
-            Checked::Malformed => {
-                refuse("malformed TSIG");
-                return send(
-                    stream,
-                    &question.reply(request, RCODE_FORMERR),
-                    write_timeout,
-                )
-                .await;
-            }
-            Checked::Refused(signature, error) => {
-                refuse(&format!("TSIG error {error}"));
-                let mut reply = question.reply(request, tsig::RCODE_NOTAUTH);
-                tsig::refuse(&mut reply, &self.key, &signature, error, now);
-                return send(stream, &reply, write_timeout).await;
-            }
-        };
-        log::debug!("signed query from {client}: type {}", question.qtype);
-        let signed_reply = |rcode: u8| {
-            let mut reply = question.reply(request, rcode);
-            tsig::sign(&mut reply, &self.key, Some(&signature.mac), false, now);
-            reply
-        };
-        if !matches!(question.qtype, TYPE_AXFR | TYPE_IXFR) {
-            // The secondary's SOA check, or another signed query: answered as
-            // usual, then signed.
-            let Some(unsigned) = tsig::strip(request, &signature) else {
-                return send(stream, &signed_reply(RCODE_FORMERR), write_timeout).await;
-            };
-            let mut response = Vec::new();
-            let mut query = Query::empty();
-            let step =
-                answerer.answer(public, &unsigned, Transport::Tcp, &mut query, &mut response);
-            if !matches!(step, Step::Send) || response.len() < HEADER_BYTES {
-                return send(stream, &signed_reply(RCODE_REFUSED), write_timeout).await;
-            }
-            tsig::sign(&mut response, &self.key, Some(&signature.mac), false, now);
-            return send(stream, &response, write_timeout).await;
+        Checked::Malformed => {
+            refuse("malformed TSIG");
+            return send(
+                stream,
+                &question.reply(request, RCODE_FORMERR),
+                write_timeout,
+            )
+            .await;
         }
-        let zone = answerer.zone_at(self.dynamic.apex());
-        let Some(zone) = zone.filter(|_| {
-            question.name.as_bytes() == self.dynamic.apex() && question.qclass == CLASS_IN
-        }) else {
-            refuse("not the public zone");
-            return send(stream, &signed_reply(tsig::RCODE_NOTAUTH), write_timeout).await;
+        Checked::Refused(signature, error) => {
+            refuse(&format!("TSIG error {error}"));
+            let mut reply = question.reply(request, tsig::RCODE_NOTAUTH);
+            tsig::refuse(&mut reply, key, &signature, error, now);
+            return send(stream, &reply, write_timeout).await;
+        }
+    };
+    log::debug!("signed query from {client}: type {}", question.qtype);
+    let signed_reply = |rcode: u8| {
+        let mut reply = question.reply(request, rcode);
+        tsig::sign(&mut reply, key, Some(&signature.mac), false, now);
+        reply
+    };
+    if !matches!(question.qtype, TYPE_AXFR | TYPE_IXFR) {
+        // The secondary's SOA check, or another signed query: answered as
+        // usual, then signed.
+        let Some(unsigned) = tsig::strip(request, &signature) else {
+            return send(stream, &signed_reply(RCODE_FORMERR), write_timeout).await;
         };
-        let Ok(_slot) = self.slots.try_acquire() else {
-            refuse("too many transfers at once");
+        let mut response = Vec::new();
+        let mut query = Query::empty();
+        let step = answerer.answer(public, &unsigned, Transport::Tcp, &mut query, &mut response);
+        if !matches!(step, Step::Send) || response.len() < HEADER_BYTES {
             return send(stream, &signed_reply(RCODE_REFUSED), write_timeout).await;
-        };
-        // What to send: for IXFR from a serial the journal reaches, the changes
-        // since (RFC 1995 §4); at the current serial, the SOA alone; else the
-        // whole zone (AXFR, or AXFR-style IXFR).
-        let client_serial = (question.qtype == TYPE_IXFR)
-            .then(|| ixfr_serial(request))
-            .flatten();
-        let changes = client_serial.and_then(|from| self.dynamic.changes_since(from));
-        let (owners, serial) = match &changes {
-            Some((_, serial)) => (Vec::new(), *serial),
-            None => self.dynamic.snapshot(),
-        };
-        let up_to_date = client_serial == Some(serial);
-        let Some(soa) = soa_rdata(zone, serial) else {
-            return send(stream, &signed_reply(RCODE_SERVFAIL), write_timeout).await;
-        };
-        let mut packer = Packer::new(&self.key, request, &question, signature.mac, now);
-        let apex = self.dynamic.apex();
-        let mut records = 0usize;
-        // Adds a record, sending the message it closed.
-        macro_rules! push {
-            ($name:expr, $rtype:expr, $ttl:expr, $rdata:expr) => {
-                records += 1;
-                if let Some(message) = packer.push($name, $rtype, $ttl, $rdata) {
-                    send(stream, &message, write_timeout).await?;
-                }
-            };
         }
-        push!(apex, TYPE_SOA, soa.0, &soa.1);
-        let kind = if up_to_date {
-            "up to date"
-        } else if let Some((deltas, _)) = &changes {
-            for delta in deltas {
-                let mut at = soa.1.clone();
-                let serial_at = at.len() - 20;
-                at[serial_at..serial_at + 4].copy_from_slice(&delta.from.to_be_bytes());
-                push!(apex, TYPE_SOA, soa.0, &at);
-                for (name, record) in &delta.removed {
-                    push!(name, record.rtype, record.ttl, &record.rdata);
-                }
-                at[serial_at..serial_at + 4].copy_from_slice(&delta.to.to_be_bytes());
-                push!(apex, TYPE_SOA, soa.0, &at);
-                for (name, record) in &delta.added {
-                    push!(name, record.rtype, record.ttl, &record.rdata);
-                }
-            }
-            push!(apex, TYPE_SOA, soa.0, &soa.1);
-            "incremental"
-        } else {
-            let mut sets = Vec::new();
-            zone.each_set(|name, set| {
-                if set.rtype != TYPE_SOA {
-                    for rdata in set.rdatas() {
-                        sets.push((name.to_vec(), set.rtype, set.ttl, rdata.to_vec()));
-                    }
-                }
-            });
-            for (name, rtype, ttl, rdata) in &sets {
-                push!(name, *rtype, *ttl, rdata);
-            }
-            drop(sets);
-            for (label, own) in owners {
-                let Some(name) = self.dynamic.owner_name(&label) else {
-                    continue;
-                };
-                for record in own.iter() {
-                    push!(&name, record.rtype, record.ttl, &record.rdata);
-                }
-                for (full, record) in self.dynamic.template_at(&name) {
-                    push!(&full, record.rtype, record.ttl, &record.rdata);
-                }
-            }
-            push!(apex, TYPE_SOA, soa.0, &soa.1);
-            "whole zone"
-        };
-        let last = packer.finish();
-        send(stream, &last, write_timeout).await?;
-        counters.process.xfr_served.fetch_add(1, Relaxed);
-        log::info!(
-            "zone transfer: {} ({kind}) to {client}, serial {serial}, {records} records",
-            if question.qtype == TYPE_AXFR {
-                "AXFR"
-            } else {
-                "IXFR"
-            }
-        );
-        Ok(())
+        tsig::sign(&mut response, key, Some(&signature.mac), false, now);
+        return send(stream, &response, write_timeout).await;
     }
+    let zone = answerer.zone_at(apex);
+    let Some(zone) = zone.filter(|_| name == apex && question.qclass == CLASS_IN) else {
+        refuse("not the apex of a transferred zone");
+        return send(stream, &signed_reply(tsig::RCODE_NOTAUTH), write_timeout).await;
+    };
+    let Ok(_slot) = SLOTS.try_acquire() else {
+        refuse("too many transfers at once");
+        return send(stream, &signed_reply(RCODE_REFUSED), write_timeout).await;
+    };
+    let client_serial = (question.qtype == TYPE_IXFR)
+        .then(|| ixfr_serial(request))
+        .flatten();
+    let mut packer = Packer::new(key, request, &question, signature.mac.clone(), now);
+    let sent = match public_zone {
+        Some(transfer) => {
+            public_records(
+                stream,
+                &mut packer,
+                transfer,
+                zone,
+                client_serial,
+                write_timeout,
+            )
+            .await?
+        }
+        None => zone_records(stream, &mut packer, zone, client_serial, write_timeout).await?,
+    };
+    let Some((kind, serial)) = sent else {
+        return send(stream, &signed_reply(RCODE_SERVFAIL), write_timeout).await;
+    };
+    let last = packer.finish();
+    send(stream, &last, write_timeout).await?;
+    counters.process.xfr_served.fetch_add(1, Relaxed);
+    log::info!(
+        "zone transfer: {} of {} ({kind}) to {client}, serial {serial}, {} records",
+        if question.qtype == TYPE_AXFR {
+            "AXFR"
+        } else {
+            "IXFR"
+        },
+        wire::name_to_string(apex),
+        packer.records
+    );
+    Ok(())
 }
 
-/// True when `request` is for this module: a zone transfer, or signed.
-pub fn wants(request: &[u8]) -> bool {
+/// Adds a record to `$packer`, sending the message it closed on `$stream`.
+macro_rules! push {
+    ($stream:expr, $packer:expr, $timeout:expr, $name:expr, $rtype:expr, $ttl:expr, $rdata:expr) => {
+        if let Some(message) = $packer.push($name, $rtype, $ttl, $rdata) {
+            send($stream, &message, $timeout).await?;
+        }
+    };
+}
+
+/// The public zone's records: for IXFR from a serial the journal reaches, the
+/// changes since (RFC 1995 §4); at the current serial, the SOA alone; else
+/// the whole zone (AXFR, or AXFR-style IXFR). Returns what was sent and the
+/// serial, `None` when the zone has no SOA.
+async fn public_records(
+    stream: &mut tokio::net::TcpStream,
+    packer: &mut Packer<'_>,
+    transfer: &Transfer,
+    zone: &Zone,
+    client_serial: Option<u32>,
+    timeout: Duration,
+) -> io::Result<Option<(&'static str, u32)>> {
+    let changes = client_serial.and_then(|from| transfer.dynamic.changes_since(from));
+    let (owners, serial) = match &changes {
+        Some((_, serial)) => (Vec::new(), *serial),
+        None => transfer.dynamic.snapshot(),
+    };
+    let Some(soa) = soa_rdata(zone, serial) else {
+        return Ok(None);
+    };
+    let apex = transfer.dynamic.apex();
+    push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &soa.1);
+    if client_serial == Some(serial) {
+        return Ok(Some(("up to date", serial)));
+    }
+    if let Some((deltas, _)) = &changes {
+        for delta in deltas {
+            let mut at = soa.1.clone();
+            let serial_at = at.len() - 20;
+            at[serial_at..serial_at + 4].copy_from_slice(&delta.from.to_be_bytes());
+            push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &at);
+            for (name, record) in &delta.removed {
+                push!(
+                    stream,
+                    packer,
+                    timeout,
+                    name,
+                    record.rtype,
+                    record.ttl,
+                    &record.rdata
+                );
+            }
+            at[serial_at..serial_at + 4].copy_from_slice(&delta.to.to_be_bytes());
+            push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &at);
+            for (name, record) in &delta.added {
+                push!(
+                    stream,
+                    packer,
+                    timeout,
+                    name,
+                    record.rtype,
+                    record.ttl,
+                    &record.rdata
+                );
+            }
+        }
+        push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &soa.1);
+        return Ok(Some(("incremental", serial)));
+    }
+    for (name, rtype, ttl, rdata) in &static_sets(zone) {
+        push!(stream, packer, timeout, name, *rtype, *ttl, rdata);
+    }
+    for (label, own) in owners {
+        let Some(name) = transfer.dynamic.owner_name(&label) else {
+            continue;
+        };
+        for record in own.iter() {
+            push!(
+                stream,
+                packer,
+                timeout,
+                &name,
+                record.rtype,
+                record.ttl,
+                &record.rdata
+            );
+        }
+        for (full, record) in transfer.dynamic.template_at(&name) {
+            push!(
+                stream,
+                packer,
+                timeout,
+                &full,
+                record.rtype,
+                record.ttl,
+                &record.rdata
+            );
+        }
+    }
+    push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &soa.1);
+    Ok(Some(("whole zone", serial)))
+}
+
+/// A router zone's records: the SOA alone to a secondary at the current serial
+/// (IXFR), else the whole zone between two SOAs (AXFR, or AXFR-style IXFR: no
+/// journal is kept for these zones, RFC 1995 §4 allows it).
+async fn zone_records(
+    stream: &mut tokio::net::TcpStream,
+    packer: &mut Packer<'_>,
+    zone: &Zone,
+    client_serial: Option<u32>,
+    timeout: Duration,
+) -> io::Result<Option<(&'static str, u32)>> {
+    let Some(serial) = zone.serial() else {
+        return Ok(None);
+    };
+    let Some(soa) = soa_rdata(zone, serial) else {
+        return Ok(None);
+    };
+    push!(stream, packer, timeout, &zone.apex, TYPE_SOA, soa.0, &soa.1);
+    if client_serial == Some(serial) {
+        return Ok(Some(("up to date", serial)));
+    }
+    // Node by node, so that a message is sent as soon as it is full: a big
+    // zone is never copied (the zone is immutable: a reload builds another).
+    let mut offset = 0;
+    let mut closed = Vec::new();
+    loop {
+        let next = zone.visit_node(offset, |name, set| {
+            if set.rtype == TYPE_SOA && name == &*zone.apex {
+                return;
+            }
+            for rdata in set.rdatas() {
+                closed.extend(packer.push(name, set.rtype, set.ttl, rdata));
+            }
+        });
+        let Some(next) = next else {
+            break;
+        };
+        for message in closed.drain(..) {
+            send(stream, &message, timeout).await?;
+        }
+        offset = next;
+    }
+    push!(stream, packer, timeout, &zone.apex, TYPE_SOA, soa.0, &soa.1);
+    Ok(Some(("whole zone", serial)))
+}
+
+/// The zone's record sets but the SOA, copied (so that sending does not hold
+/// a borrow of the zone's visitor across an await).
+fn static_sets(zone: &Zone) -> Vec<(Vec<u8>, u16, u32, Vec<u8>)> {
+    let mut sets = Vec::new();
+    zone.each_set(|name, set| {
+        if set.rtype != TYPE_SOA {
+            for rdata in set.rdatas() {
+                sets.push((name.to_vec(), set.rtype, set.ttl, rdata.to_vec()));
+            }
+        }
+    });
+    sets
+}
+
+/// True when `request` is for this module: a zone transfer, or signed (when
+/// `signed_too`: some zone's secondaries sign).
+pub fn wants(request: &[u8], signed_too: bool) -> bool {
     Question::parse(request).is_some_and(|q| matches!(q.qtype, TYPE_AXFR | TYPE_IXFR))
-        || tsig::is_signed(request)
+        || (signed_too && tsig::is_signed(request))
 }
 
 /// The one question of a request.
-struct Question {
+pub(crate) struct Question {
     id: u16,
     flags: u16,
-    name: NameBuf,
-    qtype: u16,
+    pub(crate) name: NameBuf,
+    pub(crate) qtype: u16,
     qclass: u16,
     /// End of the question in the request.
-    end: usize,
+    pub(crate) end: usize,
 }
 
 impl Question {
-    fn parse(request: &[u8]) -> Option<Self> {
+    pub(crate) fn parse(request: &[u8]) -> Option<Self> {
         let header = request.get(..HEADER_BYTES)?;
         let flags = u16::from_be_bytes([header[2], header[3]]);
         if flags & FLAG_QR != 0 || u16::from_be_bytes([header[4], header[5]]) != 1 {
@@ -299,7 +477,7 @@ impl Question {
     }
 
     /// A response header with `rcode`, then the question.
-    fn reply(&self, request: &[u8], rcode: u8) -> Vec<u8> {
+    pub(crate) fn reply(&self, request: &[u8], rcode: u8) -> Vec<u8> {
         let mut out = Vec::new();
         let flags = FLAG_QR | (self.flags & 0x7900) | FLAG_AA | u16::from(rcode);
         wire::write_header(&mut out, self.id, flags, [1, 0, 0, 0]);
@@ -309,7 +487,7 @@ impl Question {
 }
 
 /// A response to a request without a readable question: its header only.
-fn refusal(request: &[u8], rcode: u8) -> Vec<u8> {
+pub(crate) fn refusal(request: &[u8], rcode: u8) -> Vec<u8> {
     let mut out = Vec::new();
     let id = request
         .get(..2)
@@ -328,7 +506,7 @@ fn soa_rdata(zone: &Zone, serial: u32) -> Option<(u32, Vec<u8>)> {
 }
 
 /// The serial of the SOA in an IXFR request's authority section (RFC 1995 §3).
-fn ixfr_serial(request: &[u8]) -> Option<u32> {
+pub(crate) fn ixfr_serial(request: &[u8]) -> Option<u32> {
     let header = request.get(..HEADER_BYTES)?;
     if u16::from_be_bytes([header[8], header[9]]) != 1 {
         return None;
@@ -364,7 +542,7 @@ async fn send(
 }
 
 /// Fills the messages of one transfer and signs each.
-struct Packer<'k> {
+pub(crate) struct Packer<'k> {
     key: &'k Key,
     id: u16,
     flags: u16,
@@ -377,10 +555,12 @@ struct Packer<'k> {
     prior: Vec<u8>,
     first: bool,
     now: u64,
+    /// Records pushed.
+    records: usize,
 }
 
 impl<'k> Packer<'k> {
-    fn new(
+    pub(crate) fn new(
         key: &'k Key,
         request: &[u8],
         question: &Question,
@@ -398,6 +578,7 @@ impl<'k> Packer<'k> {
             prior: request_mac,
             first: true,
             now,
+            records: 0,
         };
         packer.start();
         packer
@@ -418,7 +599,13 @@ impl<'k> Packer<'k> {
     }
 
     /// Adds a record; returns the message it closed, if it did.
-    fn push(&mut self, name: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn push(
+        &mut self,
+        name: &[u8],
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Option<Vec<u8>> {
         let record_bytes = name.len() + 10 + rdata.len();
         let closed = (self.answers > 0 && self.message.len() + record_bytes > XFR_MESSAGE_BYTES)
             .then(|| self.finish());
@@ -430,11 +617,12 @@ impl<'k> Packer<'k> {
         self.message.extend_from_slice(name);
         zone::push_record(&mut self.message, rtype, ttl, rdata);
         self.answers = self.answers.saturating_add(1);
+        self.records += 1;
         closed
     }
 
     /// Closes the current message: counts, OPT, TSIG; starts the next.
-    fn finish(&mut self) -> Vec<u8> {
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
         wire::set_counts(&mut self.message, self.answers, 0, 0);
         if self.opt {
             wire::write_opt(&mut self.message, 0, false);
@@ -456,7 +644,7 @@ impl<'k> Packer<'k> {
 }
 
 /// True when the request's additional section holds an OPT record.
-fn has_opt(request: &[u8], question_end: usize) -> bool {
+pub(crate) fn has_opt(request: &[u8], question_end: usize) -> bool {
     let Some(header) = request.get(..HEADER_BYTES) else {
         return false;
     };
@@ -479,8 +667,9 @@ fn has_opt(request: &[u8], question_end: usize) -> bool {
     false
 }
 
-/// The NOTIFY task: after each change (coalesced over `NOTIFY_COALESCE`), one
-/// signed NOTIFY to every secondary, retried until it answers.
+/// The public zone's NOTIFY task: after each change (coalesced over
+/// `NOTIFY_COALESCE`), one signed NOTIFY to every secondary, retried until it
+/// answers.
 pub async fn notify_secondaries(transfer: Arc<Transfer>, counters: Arc<Counters>) {
     let mut last = transfer.dynamic.serial();
     let mut rounds: Vec<tokio::task::AbortHandle> = Vec::new();
@@ -497,26 +686,105 @@ pub async fn notify_secondaries(transfer: Arc<Transfer>, counters: Arc<Counters>
             round.abort();
         }
         for &secondary in &transfer.secondaries {
-            let (transfer, counters) = (transfer.clone(), counters.clone());
-            let task = tokio::spawn(async move {
-                let answered = notify(&transfer, secondary).await;
-                let counter = match answered {
-                    Ok(()) => &counters.process.notify_answered,
-                    Err(e) => {
-                        log::warn!("NOTIFY to {secondary} (serial {serial}): {e}");
-                        &counters.process.notify_failed
-                    }
-                };
-                counter.fetch_add(1, Relaxed);
-            });
-            rounds.push(task.abort_handle());
+            let transfer = transfer.clone();
+            rounds.push(spawn_notify(
+                counters.clone(),
+                secondary,
+                serial,
+                async move { notify(&transfer.key, transfer.dynamic.apex(), secondary).await },
+            ));
         }
     }
 }
 
-/// Sends one NOTIFY to `secondary` until it answers (the secondary asks for
-/// the serial itself).
-async fn notify(transfer: &Transfer, secondary: SocketAddr) -> io::Result<()> {
+/// The router zones' NOTIFY task: at start and after each new service
+/// (coalesced over `NOTIFY_COALESCE`), every transferred zone whose serial is
+/// not the one last notified is notified to its secondaries; a newer serial
+/// replaces a round still retrying, and a zone no longer transferred stops.
+pub async fn notify_zones(current: Arc<Current>, counters: Arc<Counters>) {
+    // Per zone: its apex, the serial notified and the round's tasks.
+    type Notified = (Box<[u8]>, u32, Vec<tokio::task::AbortHandle>);
+    let mut notified: Vec<Notified> = Vec::new();
+    loop {
+        let service = current.load();
+        let mut next: Vec<Notified> = Vec::new();
+        for (apex, secondaries) in service.zone_transfers.iter().flat_map(|t| &t.zones) {
+            let Some(serial) = service.answerer.zone_at(apex).and_then(Zone::serial) else {
+                continue;
+            };
+            let old = notified.iter().position(|(a, _, _)| a == apex);
+            if let Some(old) = old.map(|at| notified.swap_remove(at)) {
+                if old.1 == serial {
+                    next.push(old);
+                    continue;
+                }
+                old.2.iter().for_each(tokio::task::AbortHandle::abort);
+            }
+            let Some(transfers) = service.zone_transfers.clone() else {
+                continue;
+            };
+            let rounds = secondaries.iter().map(|&secondary| {
+                let (key, apex) = (transfers.key.clone(), apex.clone());
+                spawn_notify(counters.clone(), secondary, serial, async move {
+                    notify(&key, &apex, secondary).await
+                })
+            });
+            next.push((apex.clone(), serial, rounds.collect()));
+        }
+        for (_, _, rounds) in notified.drain(..) {
+            rounds.iter().for_each(tokio::task::AbortHandle::abort);
+        }
+        notified = next;
+        drop(service);
+        current.changed().await;
+        tokio::time::sleep(NOTIFY_COALESCE).await;
+    }
+}
+
+/// Runs one NOTIFY round to `secondary` and counts how it ended.
+fn spawn_notify(
+    counters: Arc<Counters>,
+    secondary: SocketAddr,
+    serial: u32,
+    round: impl Future<Output = io::Result<()>> + Send + 'static,
+) -> tokio::task::AbortHandle {
+    let task = tokio::spawn(async move {
+        let counter = match round.await {
+            Ok(()) => &counters.process.notify_answered,
+            Err(e) => {
+                log::warn!("NOTIFY to {secondary} (serial {serial}): {e}");
+                &counters.process.notify_failed
+            }
+        };
+        counter.fetch_add(1, Relaxed);
+    });
+    task.abort_handle()
+}
+
+/// The NOTIFY of zone `apex` with `id`, signed with `key` at `now`, and its MAC.
+pub(crate) fn notify_message(key: &Key, apex: &[u8], id: u16, now: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut message = Vec::new();
+    let flags = (OPCODE_NOTIFY << 11) | FLAG_AA;
+    wire::write_header(&mut message, id, flags, [1, 0, 0, 0]);
+    message.extend_from_slice(apex);
+    message.extend_from_slice(&TYPE_SOA.to_be_bytes());
+    message.extend_from_slice(&CLASS_IN.to_be_bytes());
+    let mac = tsig::sign(&mut message, key, None, false, now);
+    (message, mac)
+}
+
+/// True when `response` is the answer to NOTIFY `id` that [`notify`] takes:
+/// signed with `key`, chained from `mac`, at a time within its fudge of `now`.
+pub(crate) fn notify_answered(response: &[u8], id: u16, key: &Key, mac: &[u8], now: u64) -> bool {
+    is_notify_answer(response, id) && tsig::check_response(response, key, mac, now)
+}
+
+/// Sends one NOTIFY of zone `apex`, signed with `key`, to `secondary` until it
+/// answers (the secondary asks for the serial itself). Only an answer signed
+/// with the key, chained from this NOTIFY's MAC (RFC 8945 §5.3), counts: one
+/// unsigned or signed wrongly is ignored like a lost one. The socket is
+/// connected, so the kernel drops datagrams from any other address.
+async fn notify(key: &Key, apex: &[u8], secondary: SocketAddr) -> io::Result<()> {
     let local: SocketAddr = if secondary.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
@@ -528,20 +796,9 @@ async fn notify(transfer: &Transfer, secondary: SocketAddr) -> io::Result<()> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
         .map_err(|_| io::Error::other("no randomness"))?;
     let id = u16::from_be_bytes(id);
-    let mut message = Vec::new();
-    let flags = (OPCODE_NOTIFY << 11) | FLAG_AA;
-    wire::write_header(&mut message, id, flags, [1, 0, 0, 0]);
-    message.extend_from_slice(transfer.dynamic.apex());
-    message.extend_from_slice(&TYPE_SOA.to_be_bytes());
-    message.extend_from_slice(&CLASS_IN.to_be_bytes());
-    tsig::sign(
-        &mut message,
-        &transfer.key,
-        None,
-        false,
-        crate::clock::unix_seconds(),
-    );
+    let (message, mac) = notify_message(key, apex, id, crate::clock::unix_seconds());
     let mut buffer = [0u8; 1024];
+    let mut badly_signed = false;
     for _ in 0..NOTIFY_ATTEMPTS {
         log::debug!("NOTIFY to {secondary}: sent");
         socket.send(&message).await?;
@@ -557,27 +814,371 @@ async fn notify(transfer: &Transfer, secondary: SocketAddr) -> io::Result<()> {
                 break;
             };
             let response = &buffer[..len];
-            if response.len() >= HEADER_BYTES
-                && response[..2] == id.to_be_bytes()
-                && u16::from_be_bytes([response[2], response[3]]) & (FLAG_QR | 0x7800)
-                    == FLAG_QR | (OPCODE_NOTIFY << 11)
-            {
-                log::debug!("NOTIFY to {secondary}: answered");
-                let rcode = response[3] & 0x0f;
-                if rcode != 0 {
-                    return Err(io::Error::other(format!("answered RCODE {rcode}")));
-                }
-                return Ok(());
+            if !is_notify_answer(response, id) {
+                continue;
             }
+            let now = crate::clock::unix_seconds();
+            if !notify_answered(response, id, key, &mac, now) {
+                log::debug!("NOTIFY to {secondary}: answer unsigned or badly signed, ignored");
+                badly_signed = true;
+                continue;
+            }
+            log::debug!("NOTIFY to {secondary}: answered");
+            let rcode = response[3] & 0x0f;
+            if rcode != 0 {
+                return Err(io::Error::other(format!("answered RCODE {rcode}")));
+            }
+            return Ok(());
         }
+    }
+    if badly_signed {
+        return Err(io::Error::other(
+            "no answer signed with the key (unsigned or bad TSIG)",
+        ));
     }
     Err(io::Error::new(io::ErrorKind::TimedOut, "no answer"))
 }
 
+/// True when `response` is an answer to NOTIFY `id` (its TSIG aside).
+fn is_notify_answer(response: &[u8], id: u16) -> bool {
+    response.len() >= HEADER_BYTES
+        && response[..2] == id.to_be_bytes()
+        && u16::from_be_bytes([response[2], response[3]]) & (FLAG_QR | 0x7800)
+            == FLAG_QR | (OPCODE_NOTIFY << 11)
+}
+
+/// The serials lanseal writes into the SOAs it synthesizes for transferred
+/// router zones, and the content each stands for.
+///
+/// A zone's serial rises only when its content does (a digest of its records,
+/// the serial left out): to max(previous + 1, the Unix time), so it never goes
+/// back, even when the clock does (a router without a battery-backed clock
+/// boots in the past until NTP). They are kept in `<state_dir>/zone-serials`
+/// (written on change), so a restart keeps them: unchanged content
+/// keeps its serial, changed content gets a higher one. Without the file (the
+/// first start) a zone starts at the Unix time. A zone whose SOA the config
+/// writes keeps that serial: then a change without a new serial is logged,
+/// since its secondaries will not transfer it.
+#[derive(Debug, Default)]
+pub struct Serials {
+    /// `None`: kept in memory only (tests, the fuzz fixture).
+    path: Option<PathBuf>,
+    entries: Vec<Entry>,
+    /// During start-up, what is settled goes here, not into `entries` (see
+    /// [`Serials::release`]): the zones are built without the runtime records
+    /// first, and their content then is not the content served before.
+    held: Option<Vec<Entry>>,
+}
+
+/// A zone's apex (lower-case wire), content digest and serial.
+type Entry = (Box<[u8]>, u64, u32);
+
+/// Sets `apex`'s entry in `book`; true when it changed.
+fn upsert(book: &mut Vec<Entry>, apex: &[u8], digest: u64, serial: u32) -> bool {
+    match book.iter_mut().find(|(a, _, _)| **a == *apex) {
+        Some(entry) if entry.1 == digest && entry.2 == serial => false,
+        Some(entry) => {
+            (entry.1, entry.2) = (digest, serial);
+            true
+        }
+        None => {
+            book.push((apex.into(), digest, serial));
+            true
+        }
+    }
+}
+
+impl Serials {
+    pub const FILE_NAME: &'static str = "zone-serials";
+
+    /// The serials kept at `path`; none when it is missing or unreadable
+    /// (then logged: the zones restart from the Unix time). Held until
+    /// [`Serials::release`].
+    pub fn load(path: PathBuf) -> Self {
+        let mut entries = Vec::new();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                for line in text.lines() {
+                    let mut words = line.split_whitespace();
+                    let (Some(name), Some(serial), Some(digest)) =
+                        (words.next(), words.next(), words.next())
+                    else {
+                        continue;
+                    };
+                    let (Ok(apex), Ok(serial), Ok(digest)) = (
+                        zone::domain_wire(name),
+                        serial.parse(),
+                        u64::from_str_radix(digest, 16),
+                    ) else {
+                        continue;
+                    };
+                    entries.push((apex.into(), digest, serial));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("{}: {e}", path.display()),
+        }
+        Self {
+            path: Some(path),
+            entries,
+            held: Some(Vec::new()),
+        }
+    }
+
+    /// Gives every transferred zone of `zones` whose SOA is synthesized the
+    /// serial of its content (see the type's doc), and keeps them.
+    pub fn settle(&mut self, zones: &mut Zones, transfers: Option<&ZoneTransfers>) {
+        let now = u32::try_from(crate::clock::unix_seconds()).unwrap_or(u32::MAX);
+        let mut changed = false;
+        for (apex, _) in transfers.iter().flat_map(|t| &t.zones) {
+            let Some(zone) = zones.zone_mut(apex) else {
+                continue;
+            };
+            let (digest, Some(current)) = (zone.digest(), zone.serial()) else {
+                continue;
+            };
+            let entry = self.entries.iter().find(|(a, _, _)| a == apex);
+            let serial = match (entry, zone.soa_synthesized) {
+                (_, false) => {
+                    if entry.is_some_and(|e| e.1 != digest && e.2 == current) {
+                        log::warn!(
+                            "zone {}: changed, but its SOA serial {current} did not: its secondaries will not transfer it",
+                            wire::name_to_string(apex)
+                        );
+                    }
+                    current
+                }
+                (Some((_, old_digest, old)), true) if *old_digest == digest => *old,
+                (Some((_, _, old)), true) => old.wrapping_add(1).max(now),
+                (None, true) => now,
+            };
+            if serial != current {
+                match Arc::get_mut(zone) {
+                    Some(zone) => zone.set_serial(serial),
+                    // Shared with the zones served now: not rebuilt, so its
+                    // content and serial are those of the book already.
+                    None => log::warn!(
+                        "zone {}: serial {current} kept (shared)",
+                        wire::name_to_string(apex)
+                    ),
+                }
+            }
+            let book = match &mut self.held {
+                Some(held) => held,
+                None => &mut self.entries,
+            };
+            changed |= upsert(book, apex, digest, serial);
+        }
+        if changed && self.held.is_none() {
+            self.save();
+        }
+    }
+
+    /// Ends the start-up (the runtime records restored): the serials settled
+    /// since [`Serials::load`] are kept from now on.
+    pub fn release(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let mut changed = false;
+        for (apex, digest, serial) in held {
+            changed |= upsert(&mut self.entries, &apex, digest, serial);
+        }
+        if changed {
+            self.save();
+        }
+    }
+
+    /// Writes the file anew (a temporary file renamed over it); a failure is
+    /// logged, the serials stay right in memory until the next restart.
+    fn save(&self) {
+        let Some(path) = &self.path else {
+            return;
+        };
+        let mut text = String::new();
+        for (apex, digest, serial) in &self.entries {
+            text.push_str(&format!(
+                "{} {serial} {digest:016x}\n",
+                wire::name_to_string(apex)
+            ));
+        }
+        // By rename when the directory allows it (it may be root's, the file
+        // lanseal's: then in place).
+        let temporary = path.with_extension("new");
+        let renamed =
+            std::fs::write(&temporary, &text).and_then(|()| std::fs::rename(&temporary, path));
+        if let Err(e) = renamed.or_else(|_| std::fs::write(path, &text)) {
+            log::warn!("cannot keep the zone serials in {}: {e}", path.display());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    fn key(secret: &[u8]) -> Key {
+        Key::new(b"\x03xfr\x00".to_vec().into(), secret)
+    }
+
+    /// A NOTIFY counts as answered only by an answer signed with the key and
+    /// chained from the NOTIFY's MAC, from the secondary's own address: an
+    /// answer from another port, an unsigned one and one signed with another
+    /// key are each ignored (the NOTIFY waits on), and a secondary that only
+    /// ever answers unsigned ends as failed.
+    #[test]
+    fn notify_answers_must_be_signed_and_from_the_secondary() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let secondary = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let forger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let address = secondary.local_addr().unwrap();
+            let apex = b"\x04home\x04test\x00";
+            let notifying =
+                tokio::spawn(async move { notify(&key(b"secret one"), apex, address).await });
+            let mut buffer = [0u8; 512];
+            let (len, from) = secondary.recv_from(&mut buffer).await.unwrap();
+            let request = buffer[..len].to_vec();
+            let Checked::Valid(signature) =
+                tsig::check(&request, &key(b"secret one"), crate::clock::unix_seconds())
+            else {
+                panic!("the NOTIFY is not signed with the key");
+            };
+            let answer = |secret: Option<&[u8]>| {
+                let mut answer = tsig::strip(&request, &signature).unwrap();
+                answer[2] |= 0x80;
+                if let Some(secret) = secret {
+                    let now = crate::clock::unix_seconds();
+                    tsig::sign(&mut answer, &key(secret), Some(&signature.mac), false, now);
+                }
+                answer
+            };
+            forger
+                .send_to(&answer(Some(b"secret one")), from)
+                .await
+                .unwrap();
+            secondary.send_to(&answer(None), from).await.unwrap();
+            secondary
+                .send_to(&answer(Some(b"secret two")), from)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(!notifying.is_finished(), "a bad answer was taken");
+            secondary
+                .send_to(&answer(Some(b"secret one")), from)
+                .await
+                .unwrap();
+            notifying.await.unwrap().unwrap();
+
+            // Only unsigned answers: retried, then failed, saying why.
+            let notifying =
+                tokio::spawn(async move { notify(&key(b"secret one"), apex, address).await });
+            for _ in 0..NOTIFY_ATTEMPTS {
+                let (len, from) = secondary.recv_from(&mut buffer).await.unwrap();
+                let mut unsigned = buffer[..len].to_vec();
+                let Checked::Valid(signature) =
+                    tsig::check(&unsigned, &key(b"secret one"), crate::clock::unix_seconds())
+                else {
+                    panic!("the NOTIFY is not signed with the key");
+                };
+                unsigned = tsig::strip(&unsigned, &signature).unwrap();
+                unsigned[2] |= 0x80;
+                secondary.send_to(&unsigned, from).await.unwrap();
+            }
+            let e = notifying.await.unwrap().unwrap_err();
+            assert!(e.to_string().contains("unsigned or bad TSIG"), "{e}");
+        });
+    }
+
+    /// The serial of a transferred zone with a synthesized SOA rises when its
+    /// content changes, to max(old + 1, now), and stays when it does not,
+    /// across a restart (the file) too; a zone with its own SOA keeps it.
+    #[test]
+    fn serials_rise_with_content_and_survive_restarts() {
+        use crate::dns::zone::{Mode, ZoneSpec};
+        let dir = std::env::temp_dir().join(format!("lanseal-serials-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(Serials::FILE_NAME);
+        let _ = std::fs::remove_file(&path);
+        let spec = |name: &str, records: &[&str]| ZoneSpec {
+            name: name.into(),
+            mode: Mode::Authoritative,
+            ttl: 300,
+            ip_names: false,
+            ip_names_private_only: true,
+            records: records.iter().map(|r| (r.to_string(), 1)).collect(),
+            file: None,
+        };
+        let transfers = ZoneTransfers {
+            key: Arc::new(key(b"secret one")),
+            zones: ["home.test", "own.test"]
+                .iter()
+                .map(|n| (zone::domain_wire(n).unwrap().into(), vec![]))
+                .collect(),
+        };
+        // Built with serial 7 as `build` does at a time the clock said 7.
+        let built = |records: &[&str]| {
+            let specs = [
+                spec("home.test", records),
+                spec("own.test", &["@ SOA ns hm 42 1 2 3 4", "a A 10.0.0.1"]),
+            ];
+            Zones::build(&specs, 7, 100).unwrap()
+        };
+        let serial = |zones: &Zones, name: &str| {
+            let apex = zone::domain_wire(name).unwrap();
+            let zone = zones.find(&apex).unwrap();
+            let negative = zone.negative_soa();
+            let copy = negative.rdatas().next().unwrap();
+            let from_negative =
+                u32::from_be_bytes(copy[copy.len() - 20..][..4].try_into().unwrap());
+            assert_eq!(zone.serial(), Some(from_negative), "{name}");
+            from_negative
+        };
+        let now = u32::try_from(crate::clock::unix_seconds()).unwrap();
+        let mut serials = Serials::load(path.clone());
+        // At start, built without the runtime records first: held, not kept.
+        let mut without = built(&[]);
+        serials.settle(&mut without, Some(&transfers));
+        assert!(!path.exists());
+        let mut zones = built(&["a A 10.0.0.1"]);
+        serials.settle(&mut zones, Some(&transfers));
+        serials.release();
+        let first = serial(&zones, "home.test");
+        assert!(first >= now, "{first} < {now}");
+        assert_eq!(serial(&zones, "own.test"), 42);
+        // The same records: the same serial, now and after a restart.
+        let mut again = built(&["a A 10.0.0.1"]);
+        serials.settle(&mut again, Some(&transfers));
+        assert_eq!(serial(&again, "home.test"), first);
+        let mut restarted = Serials::load(path.clone());
+        restarted.settle(&mut built(&[]), Some(&transfers));
+        let mut again = built(&["a A 10.0.0.1"]);
+        restarted.settle(&mut again, Some(&transfers));
+        restarted.release();
+        assert_eq!(serial(&again, "home.test"), first);
+        // A change: higher, even with the serial kept far in the future (a
+        // clock that went back).
+        let mut changed = built(&["a A 10.0.0.2"]);
+        restarted.settle(&mut changed, Some(&transfers));
+        let second = serial(&changed, "home.test");
+        assert!(second > first, "{second} <= {first}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(&second.to_string(), "4000000000")).unwrap();
+        let mut restarted = Serials::load(path.clone());
+        restarted.release();
+        let mut changed = built(&["a A 10.0.0.3"]);
+        restarted.settle(&mut changed, Some(&transfers));
+        assert_eq!(serial(&changed, "home.test"), 4_000_000_001);
+        // A zone not transferred keeps the build's serial.
+        let mut untouched = built(&["a A 10.0.0.1"]);
+        restarted.settle(&mut untouched, None);
+        assert_eq!(serial(&untouched, "home.test"), 7);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// Every prefix and byte change of a transfer request parses or not, and
     /// never panics.
@@ -591,16 +1192,24 @@ mod tests {
         wire::write_opt(&mut packet, 0, false);
         assert_eq!(ixfr_serial(&packet), Some(5));
         assert!(has_opt(&packet, HEADER_BYTES + 15));
-        assert!(wants(&packet));
+        assert!(wants(&packet, false));
         for len in 0..packet.len() {
             let cut = &packet[..len];
-            let _ = (wants(cut), ixfr_serial(cut), Question::parse(cut).is_some());
+            let _ = (
+                wants(cut, true),
+                ixfr_serial(cut),
+                Question::parse(cut).is_some(),
+            );
             let _ = refusal(cut, 1);
         }
         for at in 0..packet.len() {
             let mut broken = packet.clone();
             broken[at] ^= 0xff;
-            let _ = (wants(&broken), ixfr_serial(&broken), has_opt(&broken, 12));
+            let _ = (
+                wants(&broken, true),
+                ixfr_serial(&broken),
+                has_opt(&broken, 12),
+            );
         }
     }
 }

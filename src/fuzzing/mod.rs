@@ -18,6 +18,9 @@
 //!   with the local API's handler or the delegate's.
 //! - [`delegate_body`] — a `POST /register` or `POST /update` body into the
 //!   delegate's handler, with valid credentials for the updates.
+//! - [`dns_xfr`] — a request into the zone transfer path (`dns::xfr`'s
+//!   parsing and refusals, `dns::tsig::check` against a fixed key), or an
+//!   answer into the NOTIFY answer check.
 //!
 //! Besides "no panic", each checks what must hold of every answer (a DNS
 //! response walks to its end and fits the transport, an HTTP answer is HTTP,
@@ -33,11 +36,13 @@ mod delegate;
 mod dns;
 mod fixture;
 mod http;
+mod xfr;
 
 pub use config::{config_toml, config_uci};
 pub use delegate::delegate_body;
 pub use dns::dns_answer;
 pub use http::{http_api, http_delegate};
+pub use xfr::dns_xfr;
 
 #[cfg(test)]
 mod tests {
@@ -88,5 +93,10 @@ mod tests {
     #[test]
     fn delegate_body_corpus() {
         replay("delegate_body", super::delegate_body);
+    }
+
+    #[test]
+    fn dns_xfr_corpus() {
+        replay("dns_xfr", super::dns_xfr);
     }
 }

@@ -11,8 +11,13 @@ kdig and curl; talks to loopback only). The fuzzers grow the corpus from here.
 - delegate_body: acme-dns bodies as certbot, lego and acme.sh send them.
 - config_toml, config_uci: the project's own config files (etc/, src/config/,
   tests/uci/, openwrt/).
+- dns_xfr: AXFR, IXFR and SOA requests signed with the harness's key at its
+  clock (src/fuzzing/xfr.rs), unsigned ones, and answers to its NOTIFY, each
+  after the byte that says which.
 """
 
+import hashlib
+import hmac
 import os
 import socket
 import struct
@@ -288,7 +293,59 @@ def config_seeds():
                 write(target, path.replace("/", "_"), f.read())
 
 
+XFR_KEY_NAME = b"\x03xfr\x00"
+XFR_SECRET = b"fuzz-xfr-secret-0123456789abcdef"
+XFR_NOW = 1_800_000_000
+HMAC_SHA256 = b"\x0bhmac-sha256\x00"
+
+
+def tsig_sign(message, prior=None, time=XFR_NOW, error=0):
+    """`message` with a TSIG record (RFC 8945) appended; and the MAC."""
+    variables = (XFR_KEY_NAME + struct.pack(">HI", 255, 0) + HMAC_SHA256
+                 + time.to_bytes(6, "big") + struct.pack(">HHH", 300, error, 0))
+    chained = b"" if prior is None else struct.pack(">H", len(prior)) + prior
+    mac = hmac.new(XFR_SECRET, chained + message + variables, hashlib.sha256).digest()
+    rdata = (HMAC_SHA256 + time.to_bytes(6, "big") + struct.pack(">HH", 300, len(mac)) + mac
+             + message[:2] + struct.pack(">HH", error, 0))
+    signed = bytearray(message + XFR_KEY_NAME + struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata)
+    arcount = struct.unpack(">H", signed[10:12])[0] + 1
+    signed[10:12] = struct.pack(">H", arcount)
+    return bytes(signed), mac
+
+
+def xfr_seeds():
+    apex = name_wire("home.test")
+    soa = record(b"\xc0\x0c", SOA, 300, name_wire("ns.home.test") + name_wire("hm.home.test")
+                 + struct.pack(">IIIII", 5, 3600, 600, 86400, 300))
+    opt = b"\x00" + struct.pack(">HHIH", 41, 1232, 0, 0)
+
+    def query(qtype, authority=b"", additional=b"", counts=(0, 0)):
+        header = struct.pack(">HHHHHH", 0x4242, 0, 1, 0, counts[0], counts[1])
+        return header + apex + struct.pack(">HH", qtype, 1) + authority + additional
+
+    requests = {
+        "axfr": query(252),
+        "axfr_opt": query(252, additional=opt, counts=(0, 1)),
+        "ixfr": query(251, authority=soa, counts=(1, 0)),
+        "soa": query(SOA),
+    }
+    for name, message in requests.items():
+        write("dns_xfr", f"request_{name}_unsigned", b"\x00" + message)
+        write("dns_xfr", f"request_{name}_signed", b"\x00" + tsig_sign(message)[0])
+    write("dns_xfr", "request_axfr_late", b"\x00" + tsig_sign(requests["axfr"], time=XFR_NOW + 3600)[0])
+    # The harness's NOTIFY, and answers to it: signed rightly, unsigned, unchained.
+    notify = struct.pack(">HHHHHH", 0x1234, (4 << 11) | 0x0400, 1, 0, 0, 0) + apex + struct.pack(">HH", SOA, 1)
+    _, notify_mac = tsig_sign(notify)
+    answer = bytearray(notify)
+    answer[2] |= 0x80
+    answer = bytes(answer)
+    write("dns_xfr", "notify_answer_signed", b"\x01" + tsig_sign(answer, prior=notify_mac)[0])
+    write("dns_xfr", "notify_answer_unsigned", b"\x01" + answer)
+    write("dns_xfr", "notify_answer_unchained", b"\x01" + tsig_sign(answer)[0])
+
+
 def main():
+    xfr_seeds()
     config_seeds()
     dns_seeds()
     http_seeds()

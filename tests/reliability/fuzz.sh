@@ -8,7 +8,7 @@
 #   tests/reliability/fuzz.sh                   every target
 #   tests/reliability/fuzz.sh dns_answer ...    only these
 #
-#   FUZZ_SECONDS  seconds per target (default 15: the cold build of the six
+#   FUZZ_SECONDS  seconds per target (default 15: the cold build of the seven
 #                 targets, about 9 CPU-minutes, is most of this step in CI)
 #   FUZZ_KEEP     a directory: the scratch corpora and crash inputs go there and
 #                 are kept (default: a temporary directory, removed)
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/../.."
 
 seconds=${FUZZ_SECONDS:-15}
 sanitizer=${FUZZ_SANITIZER:-none}
-all=(dns_answer config_toml config_uci http_api http_delegate delegate_body)
+all=(dns_answer config_toml config_uci http_api http_delegate delegate_body dns_xfr)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 

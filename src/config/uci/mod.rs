@@ -100,6 +100,9 @@ const SHAPES: [Shape; 8] = [
             ("ttl_min", Kind::Integer),
             ("ttl_max", Kind::Integer),
             ("zone_records_max", Kind::Integer),
+            ("tsig_key_file", Kind::String),
+            ("tsig_key_name", Kind::String),
+            ("tsig_algorithm", Kind::String),
         ],
     },
     Shape {
@@ -117,6 +120,7 @@ const SHAPES: [Shape; 8] = [
             ("file", Kind::String),
             ("include", Kind::Bool),
             ("mail", Kind::Table),
+            ("secondaries", Kind::List),
         ],
     },
     Shape {

@@ -152,6 +152,7 @@ fn build_zone(spec: &ZoneSpec, serial: u32, budget: &mut Budget) -> Result<Zone,
     }
     let negative_ttl = spec.ttl.min(NEGATIVE_TTL_MAX_SECS);
     let given_soa = staging.apex_soa.and_then(|at| staging.entry(at));
+    let given_soa_missing = given_soa.is_none();
     let soa_rdata = given_soa.map_or_else(
         || synthesized_soa(&apex, serial, negative_ttl),
         |soa| soa.rdata.to_vec(),
@@ -194,6 +195,7 @@ fn build_zone(spec: &ZoneSpec, serial: u32, budget: &mut Budget) -> Result<Zone,
         v6: v6.into(),
         records,
         budgeted: budget.used - budget_before,
+        soa_synthesized: spec.mode == Mode::Authoritative && given_soa_missing,
     })
 }
 

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::dns::wire::{CLASS_IN, TYPE_A, TYPE_AAAA, TYPE_CNAME};
+use crate::dns::wire::{CLASS_IN, TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_SOA};
 
 pub use build::{domain_wire, same_zone_name, zone_origin};
 use table::Table;
@@ -252,6 +252,8 @@ pub struct Zone {
     records: usize,
     /// What the zone took of `zone_records_max`: the records it was given.
     budgeted: usize,
+    /// The apex SOA is the one `build` writes (no SOA record was given).
+    pub soa_synthesized: bool,
 }
 
 impl Zone {
@@ -267,27 +269,95 @@ impl Zone {
     /// Every record set with its owner's full name (lower-case wire), in the
     /// arena's order: what a zone transfer sends.
     pub fn each_set(&self, mut visit: impl FnMut(&[u8], RecordSet<'_>)) {
-        let mut name = Vec::with_capacity(crate::dns::wire::NAME_BYTES_MAX);
-        let mut offset = 0usize;
-        while offset < self.arena.len() {
-            let Ok(at) = u32::try_from(offset) else {
-                return;
-            };
-            let (Some(relative), Some(node), Some(end)) = (
-                node_name(&self.arena, at),
-                node_at(&self.arena, at),
-                node_end(&self.arena, at),
-            ) else {
-                return;
-            };
-            name.clear();
-            name.extend_from_slice(relative);
-            name.extend_from_slice(&self.apex);
-            for set in node.sets() {
-                visit(&name, set);
-            }
-            offset = end;
+        let mut offset = 0;
+        while let Some(next) = self.visit_node(offset, &mut visit) {
+            offset = next;
         }
+    }
+
+    /// Visits the record sets of the node at arena `offset` (0: the first),
+    /// as [`Zone::each_set`] does; returns the offset of the next node, `None`
+    /// past the last.
+    pub fn visit_node(
+        &self,
+        offset: usize,
+        mut visit: impl FnMut(&[u8], RecordSet<'_>),
+    ) -> Option<usize> {
+        let at = u32::try_from(offset).ok()?;
+        let relative = node_name(&self.arena, at)?;
+        let node = node_at(&self.arena, at)?;
+        let end = node_end(&self.arena, at)?;
+        let mut name = [0u8; crate::dns::wire::NAME_BYTES_MAX];
+        let full = name.get_mut(..relative.len() + self.apex.len())?;
+        full[..relative.len()].copy_from_slice(relative);
+        full[relative.len()..].copy_from_slice(&self.apex);
+        for set in node.sets() {
+            visit(full, set);
+        }
+        Some(end)
+    }
+
+    /// The serial of the apex SOA, when the zone has one.
+    pub fn serial(&self) -> Option<u32> {
+        let set = self.node(&self.apex)?.set(TYPE_SOA)?;
+        let rdata = set.rdatas().next()?;
+        let at = rdata.len().checked_sub(20)?;
+        let serial = rdata.get(at..at + 4)?;
+        Some(u32::from_be_bytes([
+            serial[0], serial[1], serial[2], serial[3],
+        ]))
+    }
+
+    /// Writes `serial` into the apex SOA and the negative answers' copy (for
+    /// `xfr::Serials`, before the zone is served).
+    pub fn set_serial(&mut self, serial: u32) {
+        let soa = self
+            .node(&self.apex)
+            .and_then(|node| node.set(TYPE_SOA))
+            .and_then(|set| set.rdatas().next());
+        // Where the SOA's data lies in the arena: the serial is 20 bytes from its end.
+        let end =
+            soa.map(|rdata| rdata.as_ptr() as usize + rdata.len() - self.arena.as_ptr() as usize);
+        let bytes = serial.to_be_bytes();
+        let negative_end = Some(self.negative_soa.data.len());
+        for (data, end) in [
+            (&mut self.arena, end),
+            (&mut self.negative_soa.data, negative_end),
+        ] {
+            if let Some(field) = end
+                .and_then(|end| end.checked_sub(20))
+                .and_then(|at| data.get_mut(at..at + 4))
+            {
+                field.copy_from_slice(&bytes);
+            }
+        }
+    }
+
+    /// A digest (64-bit FNV-1a) of every record of the zone but the apex SOA's
+    /// serial: the same records give the same digest (`xfr::Serials`).
+    pub fn digest(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &byte in bytes {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        self.each_set(|name, set| {
+            eat(name);
+            eat(&set.rtype.to_be_bytes());
+            eat(&set.ttl.to_be_bytes());
+            for rdata in set.rdatas() {
+                eat(&(rdata.len() as u16).to_be_bytes());
+                let serial_at = rdata.len().saturating_sub(20);
+                if set.rtype == TYPE_SOA && name == &*self.apex {
+                    eat(&rdata[..serial_at]);
+                    eat(rdata.get(serial_at + 4..).unwrap_or_default());
+                } else {
+                    eat(rdata);
+                }
+            }
+        });
+        hash
     }
 
     pub fn negative_soa(&self) -> RecordSet<'_> {
@@ -412,6 +482,12 @@ impl Zones {
             .find_map(|suffix| self.by_apex.find(suffix, |i| self.apex(i)))
             .and_then(|i| self.zones.get(i as usize))
             .map(|zone| &**zone)
+    }
+
+    /// The zone whose apex is `apex`, to change before it is shared.
+    pub fn zone_mut(&mut self, apex: &[u8]) -> Option<&mut Arc<Zone>> {
+        let index = self.by_apex.find(apex, |i| self.apex(i))?;
+        self.zones.get_mut(index as usize)
     }
 
     fn apex(&self, index: u32) -> Option<&[u8]> {
