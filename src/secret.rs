@@ -58,7 +58,20 @@ pub fn tsig_key_of(
     if mode & 0o077 != 0 {
         return Err(format!("{what}: mode {mode:04o}, expected 0600"));
     }
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{what}: {e}"))?;
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        // A reload after privileges were dropped: root's 0600 file is no
+        // longer readable. The key read from it at start still is the key.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let secret = read_before(file).ok_or_else(|| format!("{what}: {e}"))?;
+            log::warn!(
+                "{what}: {e}; kept the key read from it at start (a new key takes a restart, \
+                 or a file the daemon's user can read)"
+            );
+            return key_of(&what, name, &secret);
+        }
+        Err(e) => return Err(format!("{what}: {e}")),
+    };
     let encoded = text
         .lines()
         .find_map(|line| line.trim().strip_prefix("secret"))
@@ -77,8 +90,33 @@ pub fn tsig_key_of(
             secret.len()
         ));
     }
+    let key = key_of(&what, name, &secret)?;
+    let mut read = READ
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    read.retain(|(path, _)| path != file);
+    read.push((file.to_path_buf(), secret));
+    Ok(key)
+}
+
+/// The secrets read so far, by file: what [`tsig_key_of`] falls back to when a
+/// file it read as root cannot be read after privileges are dropped. One entry
+/// per key file the config names (two at most).
+static READ: std::sync::Mutex<Vec<(std::path::PathBuf, Vec<u8>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn read_before(file: &Path) -> Option<Vec<u8>> {
+    let read = READ
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    read.iter()
+        .find(|(path, _)| path == file)
+        .map(|(_, secret)| secret.clone())
+}
+
+fn key_of(what: &str, name: &str, secret: &[u8]) -> Result<crate::dns::tsig::Key, String> {
     let wire = crate::dns::zone::domain_wire(name).map_err(|e| format!("{what}: {e}"))?;
-    Ok(crate::dns::tsig::Key::new(wire.into(), &secret))
+    Ok(crate::dns::tsig::Key::new(wire.into(), secret))
 }
 
 /// Whether an `Authorization` header value is `Bearer <expected>`. The time taken

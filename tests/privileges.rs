@@ -275,3 +275,48 @@ fn without_root_nothing_is_dropped() {
         assert_eq!(warning, warned, "user {user}: {before_listening:?}");
     }
 }
+
+/// `[dns]`'s TSIG key (router-zone transfers) in root's 0600 file: read at
+/// start as root; a reload after the drop to nobody cannot read it, keeps the
+/// key read at start (a warning says so) and still applies the new zone, and
+/// a signed AXFR with that key still transfers it.
+#[test]
+fn a_reload_as_nobody_keeps_the_transfer_key_read_at_start() {
+    if !root_or_skip("a_reload_as_nobody_keeps_the_transfer_key_read_at_start") {
+        return;
+    }
+    const SECRET: &str = "bGFuc2VhbC14ZnItdGVzdC1rZXktMzItYnl0ZXMhISE=";
+    let dir = TempDir::new();
+    let key = dir.write("xfr.key", &format!("{SECRET}\n"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let state_dir = dir.0.join("state");
+    let port = privileged_port();
+    let config = |host: &str| {
+        format!(
+            "log_level = \"debug\"\nuser = \"nobody\"\nstate_dir = \"{}\"\n\
+             [dns]\nlisten = [\"127.0.0.1:{port}\"]\nresolv_file = \"\"\n\
+             tsig_key_file = \"{}\"\ntsig_key_name = \"lan-xfr\"\n\
+             [[zone]]\nname = \"home.test\"\nrecords = [\"{host} A 192.168.1.10\"]\n\
+             secondaries = [\"127.0.0.1:9\"]\n",
+            state_dir.display(),
+            key.display()
+        )
+    };
+    let server = Server::start_config(&config("nas"));
+    assert_runs_as_nobody(&server);
+    server.dir.write("lanseal.toml", &config("printer"));
+    server.signal("HUP");
+    let (kept, _) = server.wait_log_within(
+        "kept the key read from it at start",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(kept.contains("Permission denied"), "{kept}");
+    server.wait_log("reloaded");
+    let tsig = format!("hmac-sha256:lan-xfr:{SECRET}");
+    let axfr = dig(
+        server.addr,
+        &["-b", "127.0.0.1", "AXFR", "home.test", "-y", &tsig],
+    );
+    assert!(axfr.contains("printer.home.test."), "{axfr}");
+    assert!(!axfr.contains("nas.home.test."), "{axfr}");
+}
