@@ -195,10 +195,21 @@ pub fn spawn(
     for (thread, udp) in sockets.udp.into_iter().enumerate() {
         for socket in udp {
             let (current, counters, jobs) = (current.clone(), counters.clone(), jobs.clone());
+            let transfer = transfer.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("dns-udp-{thread}"))
                 .stack_size(UDP_THREAD_STACK_BYTES)
-                .spawn(move || serve_udp(Arc::new(socket), &current, &counters, index, &jobs))?;
+                .spawn(move || {
+                    let socket = Arc::new(socket);
+                    serve_udp(
+                        socket,
+                        &current,
+                        &counters,
+                        index,
+                        &jobs,
+                        transfer.as_deref(),
+                    );
+                })?;
             handles.push(handle);
             index += 1;
         }
@@ -221,7 +232,10 @@ fn serve_udp(
     counters: &Counters,
     index: usize,
     jobs: &tokio::sync::mpsc::Sender<Job>,
+    transfer: Option<&Transfer>,
 ) {
+    // The secondaries' signed queries count their refusals process-wide.
+    let transfer = transfer.map(|transfer| (transfer, counters));
     let counters = counters.thread(index);
     let mut view = current.view();
     if let Err(e) = socket.set_nonblocking(false) {
@@ -257,7 +271,9 @@ fn serve_udp(
             if service.stopping {
                 continue;
             }
-            match answer_udp(service, counters, packet, peer, &mut query, response) {
+            match answer_udp(
+                service, counters, transfer, packet, peer, &mut query, response,
+            ) {
                 Some(Step::Send) => outbox.queue(peer),
                 Some(Step::Drop) => counters.malformed.bump(),
                 Some(Step::Forward(pending)) => {
@@ -285,12 +301,14 @@ fn serve_udp(
     }
 }
 
-/// One UDP query through the ACL, the rate limit and the answer path; `None`
-/// when the ACL or the rate limit dropped it (counted).
+/// One UDP query through the ACL, the rate limit and the answer path (a
+/// secondary's TSIG-signed one through `dns::xfr`); `None` when the ACL or the
+/// rate limit dropped it (counted).
 #[inline]
 fn answer_udp(
     service: &crate::dns::service::Service,
     counters: &crate::counters::ThreadCounters,
+    transfer: Option<(&Transfer, &Counters)>,
     packet: &[u8],
     peer: SocketAddr,
     query: &mut Query,
@@ -316,6 +334,22 @@ fn answer_udp(
                 transport = Transport::Slip;
             }
         }
+    }
+    // A secondary's signed query (its SOA check, over UDP from BIND): signed.
+    if let Some((transfer, all)) = transfer
+        && matches!(transport, Transport::Udp)
+        && crate::dns::xfr::wants(packet)
+        && transfer.answer_udp(
+            peer.ip(),
+            public,
+            packet,
+            &service.answerer,
+            query,
+            response,
+            all,
+        )
+    {
+        return Some(Step::Send);
     }
     Some(
         service

@@ -259,6 +259,59 @@ impl Transfer {
         );
         Ok(())
     }
+
+    /// A TSIG-signed ordinary query over UDP (BIND checks the primary's SOA
+    /// over UDP, and rejects an unsigned answer to a signed query, RFC 8945
+    /// §5.3): from a secondary with a valid signature, answered as usual into
+    /// `response` and signed; with a wrong key, signature or time, NOTAUTH with
+    /// the TSIG error, counted as over TCP. `false` for anything else (unsigned,
+    /// malformed, a transfer, or not from a secondary): the answer path answers
+    /// it as before.
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer_udp(
+        &self,
+        client: IpAddr,
+        public: bool,
+        request: &[u8],
+        answerer: &Answerer,
+        query: &mut Query,
+        response: &mut Vec<u8>,
+        counters: &Counters,
+    ) -> bool {
+        let Some(question) = Question::parse(request) else {
+            return false;
+        };
+        if !self.is_secondary(client) || matches!(question.qtype, TYPE_AXFR | TYPE_IXFR) {
+            return false;
+        }
+        let now = crate::clock::unix_seconds();
+        match tsig::check(request, &self.key, now) {
+            Checked::Valid(signature) => {
+                let Some(unsigned) = tsig::strip(request, &signature) else {
+                    return false;
+                };
+                log::debug!(
+                    "signed query from {client} over UDP: type {}",
+                    question.qtype
+                );
+                response.clear();
+                let step = answerer.answer(public, &unsigned, Transport::Udp, query, response);
+                if !matches!(step, Step::Send) || response.len() < HEADER_BYTES {
+                    *response = question.reply(request, RCODE_REFUSED);
+                }
+                tsig::sign(response, &self.key, Some(&signature.mac), false, now);
+                true
+            }
+            Checked::Refused(signature, error) => {
+                log::debug!("signed query from {client} over UDP: refused, TSIG error {error}");
+                counters.process.xfr_refused.fetch_add(1, Relaxed);
+                *response = question.reply(request, tsig::RCODE_NOTAUTH);
+                tsig::refuse(response, &self.key, &signature, error, now);
+                true
+            }
+            Checked::Unsigned | Checked::Malformed => false,
+        }
+    }
 }
 
 /// True when `request` is for this module: a zone transfer, or signed.
