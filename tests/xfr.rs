@@ -542,14 +542,11 @@ fn transfer_sizes() {
     eprintln!("transfer sizes: {:?}", started.elapsed());
 }
 
-/// lanseal answers a TSIG-signed ordinary query over TCP signed, but over UDP
-/// unsigned: a secondary must then reject the answer (RFC 8945 §5.3), and BIND,
-/// which checks the primary's SOA over UDP, never follows a NOTIFY with its
-/// default settings (it logs "refresh: failure trying primary …: expected a
-/// TSIG or SIG(0)"). tests/common/secondaries.rs works around it with
-/// `tcp-only yes` for lanseal's address until this passes.
+/// A TSIG-signed ordinary query (a secondary's SOA check) is answered signed
+/// over UDP as over TCP (RFC 8945 §5.3): BIND makes that check over UDP and
+/// rejects an unsigned answer ("expected a TSIG or SIG(0)"), so it never
+/// followed a NOTIFY before. A wrong secret: NOTAUTH, counted.
 #[test]
-#[ignore = "lanseal's UDP path does not sign answers to signed queries (see the doc comment)"]
 fn a_signed_query_over_udp_gets_a_signed_answer() {
     let state = TempDir::new();
     let (server, _api) = delegate(&state, "127.0.0.1:0", &["127.0.0.1:9".parse().unwrap()]);
@@ -558,5 +555,16 @@ fn a_signed_query_over_udp_gets_a_signed_answer() {
     assert!(tcp.contains("TSIG PSEUDOSECTION"), "{tcp}");
     let udp = dig(server.addr, &["SOA", ZONE, "-y", &key]);
     assert!(!udp.contains("expected a TSIG"), "{udp}");
+    assert!(!udp.contains("Couldn't verify"), "{udp}");
     assert!(udp.contains("TSIG PSEUDOSECTION"), "{udp}");
+    assert!(
+        udp.contains("status: NOERROR") && udp.contains("\tSOA\t"),
+        "{udp}"
+    );
+    let before = server.counters()["dns_xfr_refused"];
+    let wrong = format!("hmac-sha256:{KEY_NAME}:{WRONG_SECRET}");
+    let udp = dig(server.addr, &["SOA", ZONE, "-y", &wrong]);
+    assert!(udp.contains("NOTAUTH") || udp.contains("BADSIG"), "{udp}");
+    assert!(!udp.contains("\tSOA\t"), "{udp}");
+    assert_eq!(server.counters()["dns_xfr_refused"], before + 1);
 }

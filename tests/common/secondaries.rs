@@ -212,13 +212,11 @@ impl Bind {
              key \"{KEY_NAME}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n\
              key \"rndc\" {{ algorithm hmac-sha256; secret \"{SECRET}\"; }};\n\
              controls {{ inet 127.0.0.1 port {rndc_port} allow {{ 127.0.0.1; }} keys {{ \"rndc\"; }}; }};\n\
-             {workaround}\
              zone \"{ZONE}\" {{\n  type secondary;\n  primaries port {pport} {{ {ip} key \"{KEY_NAME}\"; }};\n\
              file \"{ZONE}.db\";\n  allow-notify {{ key \"{KEY_NAME}\"; }};\n}};\n",
             dir = root.display(),
             ip = primary.ip(),
             pport = primary.port(),
-            workaround = BIND_WORKAROUND,
         );
         let path = root.join("named.conf");
         std::fs::write(&path, config).unwrap();
@@ -278,13 +276,6 @@ impl Bind {
         }
     }
 }
-
-/// lanseal answers a TSIG-signed query over UDP unsigned (only its TCP path signs),
-/// and BIND checks the primary's SOA over UDP: without this, BIND's refresh fails
-/// ("expected a TSIG or SIG(0)") and it never follows a NOTIFY. tests/xfr.rs
-/// `a_signed_query_over_udp_gets_a_signed_answer` shows the bug; drop this line
-/// once it passes.
-const BIND_WORKAROUND: &str = "server 127.0.0.1 { tcp-only yes; };\n";
 
 /// The TXT answers `server` gives for `name` (none on no answer within 100 ms,
 /// or an error: a secondary answers SERVFAIL or nothing until it has the zone).
