@@ -255,6 +255,30 @@ impl Bind {
             .to_string()
     }
 
+    /// The zone's lines of the log since the last start (transfers, NOTIFYs,
+    /// refreshes, TSIG), the last 80: debug level 3 logs every query too, too
+    /// much for a failure message.
+    pub fn summary(&self) -> String {
+        let log = self.log_since_start();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                [
+                    "auth.test/IN:",
+                    "transfer of",
+                    "notify",
+                    "TSIG",
+                    "tsig",
+                    "failure",
+                ]
+                .iter()
+                .any(|word| l.contains(word))
+                    && !l.contains(": enter")
+            })
+            .collect();
+        lines[lines.len().saturating_sub(80)..].join("\n")
+    }
+
     /// `rndc refresh`: the SOA check its refresh timer would make.
     pub fn refresh(&self) {
         let out = Command::new("rndc")
