@@ -9,8 +9,8 @@
 //! `current_thread` tokio runtime of its own, and is bounded: at most `tcp_connections_max` clients (the oldest is closed to
 //! admit a new one), an idle timeout per connection, and `rate_limit_qps` per
 //! client as over UDP. With a public zone's secondaries configured, TCP hands
-//! transfers and TSIG-signed queries to `dns::xfr`, and the I/O thread runs its
-//! NOTIFY task.
+//! transfers and TSIG-signed queries to `dns::xfr`, UDP a secondary's signed
+//! queries (BIND's SOA check), and the I/O thread runs its NOTIFY task.
 //!
 //! TCP's rate limit has its own table. A UDP client over the limit is "slipped"
 //! a TC=1 answer so that a real one retries over TCP, where its address is

@@ -14,7 +14,9 @@
 //! secondary's serial from the journal `dns::dynamic` keeps, the SOA alone
 //! when it has the current serial, and the whole zone (AXFR-style, §4) when
 //! the journal does not reach back that far (a restart empties it). Over UDP
-//! transfers stay refused by the answer path.
+//! transfers stay refused by the answer path; a secondary's signed query is
+//! answered signed there too ([`Transfer::answer_udp`]: BIND checks the SOA
+//! over UDP).
 //!
 //! Bounds: `XFR_AT_ONCE_MAX` transfers at once (more are refused); NOTIFYs go
 //! out at most once per `NOTIFY_COALESCE` (changes within it coalesce into
