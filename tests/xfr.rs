@@ -393,6 +393,7 @@ fn knot_and_bind_transfer_and_follow_updates() {
 /// the whole zone (AXFR-style), and serves what it missed.
 #[test]
 fn after_a_delegate_restart_the_secondaries_catch_up_by_a_whole_zone_transfer() {
+    let started = Instant::now();
     let state = TempDir::new();
     let dirs = TempDir::new();
     let (knot_dir, bind_dir) = (dirs.0.join("knot"), dirs.0.join("bind"));
@@ -451,6 +452,7 @@ fn after_a_delegate_restart_the_secondaries_catch_up_by_a_whole_zone_transfer() 
             "{who}: {log}"
         );
     }
+    eprintln!("catch-up after a delegate restart: {:?}", started.elapsed());
 }
 
 /// A secondary configured with the wrong secret under the right key name, at an
@@ -459,6 +461,7 @@ fn after_a_delegate_restart_the_secondaries_catch_up_by_a_whole_zone_transfer() 
 /// with the right key) is not taken either.
 #[test]
 fn a_secondary_with_the_wrong_key_gets_no_zone() {
+    let started = Instant::now();
     let state = TempDir::new();
     let dirs = TempDir::new();
     let knot_port = free_dns_port();
@@ -502,6 +505,7 @@ fn a_secondary_with_the_wrong_key_gets_no_zone() {
         "{bind_log}"
     );
     assert!(!bind.log().contains("Transfer completed"), "{bind_log}");
+    eprintln!("wrong keys: {:?}", started.elapsed());
     assert!(!bind_log.contains("Transfer completed"), "{bind_log}");
 }
 
