@@ -162,7 +162,8 @@
 //! - [`dns::xfr`] — the public zone to its configured `secondaries`: AXFR over
 //!   TCP, IXFR from `dns::dynamic`'s journal (the whole zone when it does not
 //!   reach back, the SOA alone when up to date), every message TSIG-signed; anyone else, unsigned or wrongly signed, refused and
-//!   counted; signed SOA checks answered and signed. NOTIFY after each change,
+//!   counted; signed SOA checks answered and signed (over UDP too, as BIND
+//!   asks). NOTIFY after each change,
 //!   coalesced over `NOTIFY_COALESCE`, retried `NOTIFY_ATTEMPTS` times, only
 //!   an answer signed with the key counting; `XFR_AT_ONCE_MAX` transfers at
 //!   once. Over UDP, transfers stay REFUSED. The same for router zones with
@@ -206,8 +207,8 @@
 //!   connection. Each UDP socket asks for `UDP_RECEIVE_BUFFER_BYTES` of receive
 //!   buffer, so a stall of the thread queues queries instead of dropping them.
 //!   TCP hands transfers to `dns::xfr` (refused unless the zone has
-//!   secondaries), and signed queries when secondaries are configured; the
-//!   I/O thread runs the NOTIFY tasks.
+//!   secondaries), and signed queries when secondaries are configured; UDP a
+//!   secondary's signed queries; the I/O thread runs the NOTIFY tasks.
 //! - [`dns::udp`] — batched UDP I/O on libc's `recvmmsg`/`sendmmsg` (nix's
 //!   wrappers cost 1 500 instructions a batch, half an answer's): `recvfrom`
 //!   and `sendto` while queries come one at a time (a `recvmmsg` asking for

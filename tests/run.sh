@@ -32,6 +32,10 @@ apt_install dnsutils knot-dnsutils unbound openssl curl faketime python3 python3
 # Knot DNS is the standard secondary of the delegate zone in tests/xfr.rs, and of a
 # router zone in tests/xfr_lan.rs.
 apt_install knot
+# BIND 9 is the second secondary there (tests/common/secondaries.rs runs its own
+# named on a loopback port). Debian's package starts the system's named on port 53
+# where systemd runs (no test asks port 53): stopped again if installed just now.
+dpkg -s bind9 >/dev/null 2>&1 || { apt_install bind9; [ ! -d /run/systemd/system ] || as_root systemctl disable --now named >/dev/null 2>&1 || true; }
 # systemd-analyze verifies etc/lanseal.service, dpkg-deb builds the .deb
 # (tests/packaging.rs); in a container systemd is only installed, not run.
 apt_install systemd dpkg

@@ -10,8 +10,8 @@
 //! admit a new one), an idle timeout per connection, and `rate_limit_qps` per
 //! client as over UDP. TCP hands zone transfers to `dns::xfr` (which refuses
 //! them unless the zone has secondaries), and TSIG-signed queries too when the
-//! public zone or a router zone has secondaries; the I/O thread runs its
-//! NOTIFY tasks.
+//! public zone or a router zone has secondaries; UDP hands it a secondary's
+//! signed queries (BIND's SOA check); the I/O thread runs its NOTIFY tasks.
 //!
 //! TCP's rate limit has its own table. A UDP client over the limit is "slipped"
 //! a TC=1 answer so that a real one retries over TCP, where its address is
@@ -196,10 +196,21 @@ pub fn spawn(
     for (thread, udp) in sockets.udp.into_iter().enumerate() {
         for socket in udp {
             let (current, counters, jobs) = (current.clone(), counters.clone(), jobs.clone());
+            let transfer = transfer.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("dns-udp-{thread}"))
                 .stack_size(UDP_THREAD_STACK_BYTES)
-                .spawn(move || serve_udp(Arc::new(socket), &current, &counters, index, &jobs))?;
+                .spawn(move || {
+                    let socket = Arc::new(socket);
+                    serve_udp(
+                        socket,
+                        &current,
+                        &counters,
+                        index,
+                        &jobs,
+                        transfer.as_deref(),
+                    );
+                })?;
             handles.push(handle);
             index += 1;
         }
@@ -222,7 +233,10 @@ fn serve_udp(
     counters: &Counters,
     index: usize,
     jobs: &tokio::sync::mpsc::Sender<Job>,
+    transfer: Option<&Transfer>,
 ) {
+    // The secondaries' signed queries count their refusals process-wide.
+    let transfer = (transfer, counters);
     let counters = counters.thread(index);
     let mut view = current.view();
     if let Err(e) = socket.set_nonblocking(false) {
@@ -258,7 +272,9 @@ fn serve_udp(
             if service.stopping {
                 continue;
             }
-            match answer_udp(service, counters, packet, peer, &mut query, response) {
+            match answer_udp(
+                service, counters, transfer, packet, peer, &mut query, response,
+            ) {
                 Some(Step::Send) => outbox.queue(peer),
                 Some(Step::Drop) => counters.malformed.bump(),
                 Some(Step::Forward(pending)) => {
@@ -286,12 +302,14 @@ fn serve_udp(
     }
 }
 
-/// One UDP query through the ACL, the rate limit and the answer path; `None`
-/// when the ACL or the rate limit dropped it (counted).
+/// One UDP query through the ACL, the rate limit and the answer path (a
+/// secondary's TSIG-signed one through `dns::xfr`); `None` when the ACL or the
+/// rate limit dropped it (counted).
 #[inline]
 fn answer_udp(
     service: &crate::dns::service::Service,
     counters: &crate::counters::ThreadCounters,
+    transfer: (Option<&Transfer>, &Counters),
     packet: &[u8],
     peer: SocketAddr,
     query: &mut Query,
@@ -317,6 +335,24 @@ fn answer_udp(
                 transport = Transport::Slip;
             }
         }
+    }
+    // A secondary's signed query (its SOA check, over UDP from BIND): signed.
+    let (delegate, all) = transfer;
+    if matches!(transport, Transport::Udp)
+        && (delegate.is_some() || service.zone_transfers.is_some())
+        && crate::dns::xfr::wants(packet, true)
+        && crate::dns::xfr::answer_signed_udp(
+            peer.ip(),
+            public,
+            packet,
+            service,
+            delegate,
+            query,
+            response,
+            all,
+        )
+    {
+        return Some(Step::Send);
     }
     Some(
         service

@@ -20,7 +20,9 @@
 //! the journal does not reach back that far (a restart empties it); a router
 //! zone is streamed node by node from its arena, and its IXFR is always
 //! AXFR-style (no journal) but for the SOA alone at the current serial. Over
-//! UDP transfers stay refused by the answer path.
+//! UDP transfers stay refused by the answer path; a secondary's signed query
+//! is answered signed there too ([`answer_signed_udp`]: BIND checks the SOA
+//! over UDP, and rejects an unsigned answer to a signed query).
 //!
 //! NOTIFY: the public zone's after each commit of `dns::dynamic`, the router
 //! zones' after each publication of a service in which a transferred zone's
@@ -115,6 +117,113 @@ impl ZoneTransfers {
     }
 }
 
+/// Whose rules a request for a name falls under: the most specific
+/// transferred zone's (a router zone may lie below the public one).
+struct Rules<'a> {
+    key: &'a Key,
+    apex: &'a [u8],
+    /// Set when that zone is the public one.
+    public_zone: Option<&'a Transfer>,
+}
+
+impl<'a> Rules<'a> {
+    /// The rules for `name`, when `client` may use them; else why not.
+    fn of(
+        name: &[u8],
+        service: &'a Service,
+        delegate: Option<&'a Transfer>,
+        client: IpAddr,
+        public: bool,
+    ) -> Result<Self, &'static str> {
+        let router_zone = service.zone_transfers.as_deref().and_then(|t| {
+            let (apex, secondaries) = t.zone_of(name)?;
+            Some((&*t.key, &**apex, &secondaries[..]))
+        });
+        let public_zone = delegate.filter(|t| {
+            zone::is_within(name, t.dynamic.apex())
+                && router_zone.is_none_or(|(_, apex, _)| apex.len() < t.dynamic.apex().len())
+        });
+        let target = match (public_zone, router_zone) {
+            (Some(t), _) => Some((&t.key, t.dynamic.apex(), &t.secondaries[..])),
+            (None, zone) => zone,
+        };
+        let Some((key, apex, secondaries)) = target else {
+            return Err("no zone transferred there");
+        };
+        // A router zone is the LAN's: its secondaries must be inside the ACL
+        // too (outside it, only the public zone is answered).
+        if public && public_zone.is_none() {
+            return Err("outside the acl");
+        }
+        if !secondaries.iter().any(|s| s.ip() == client) {
+            return Err("not a secondary");
+        }
+        Ok(Self {
+            key,
+            apex,
+            public_zone,
+        })
+    }
+}
+
+/// A TSIG-signed ordinary query over UDP (BIND checks the primary's SOA over
+/// UDP, and rejects an unsigned answer to a signed query, RFC 8945 §5.3): for
+/// a transferred zone, from one of its secondaries, with a valid signature,
+/// answered as usual into `response` and signed; with a wrong key, signature
+/// or time, NOTAUTH with the TSIG error, counted as over TCP. `false` for
+/// anything else (unsigned, malformed, a transfer, no transferred zone there,
+/// not a secondary): the answer path answers it as before.
+#[allow(clippy::too_many_arguments)]
+pub fn answer_signed_udp(
+    client: IpAddr,
+    public: bool,
+    request: &[u8],
+    service: &Service,
+    delegate: Option<&Transfer>,
+    query: &mut Query,
+    response: &mut Vec<u8>,
+    counters: &Counters,
+) -> bool {
+    let Some(question) = Question::parse(request) else {
+        return false;
+    };
+    if matches!(question.qtype, TYPE_AXFR | TYPE_IXFR) {
+        return false;
+    }
+    let Ok(rules) = Rules::of(question.name.as_bytes(), service, delegate, client, public) else {
+        return false;
+    };
+    let now = crate::clock::unix_seconds();
+    match tsig::check(request, rules.key, now) {
+        Checked::Valid(signature) => {
+            let Some(unsigned) = tsig::strip(request, &signature) else {
+                return false;
+            };
+            log::debug!(
+                "signed query from {client} over UDP: type {}",
+                question.qtype
+            );
+            response.clear();
+            let step = service
+                .answerer
+                .answer(public, &unsigned, Transport::Udp, query, response);
+            if !matches!(step, Step::Send) || response.len() < HEADER_BYTES {
+                *response = question.reply(request, RCODE_REFUSED);
+            }
+            tsig::sign(response, rules.key, Some(&signature.mac), false, now);
+            true
+        }
+        Checked::Refused(signature, error) => {
+            log::debug!("signed query from {client} over UDP: refused, TSIG error {error}");
+            counters.process.xfr_refused.fetch_add(1, Relaxed);
+            *response = question.reply(request, tsig::RCODE_NOTAUTH);
+            tsig::refuse(response, rules.key, &signature, error, now);
+            true
+        }
+        Checked::Unsigned | Checked::Malformed => false,
+    }
+}
+
 /// Answers `request` (a [`wants`] one) from `client` on `stream`: the
 /// transfer, a signed answer, or the refusal. The zone asked for decides whose
 /// rules apply: the public zone's (`delegate`), or a router zone's
@@ -141,48 +250,23 @@ pub async fn serve(
         counters.process.xfr_refused.fetch_add(1, Relaxed);
     };
     let name = question.name.as_bytes();
-    let router_zone = service.zone_transfers.as_deref().and_then(|t| {
-        let (apex, secondaries) = t.zone_of(name)?;
-        Some((&*t.key, &**apex, &secondaries[..]))
-    });
-    // The most specific zone's rules (a router zone may lie below the public one).
-    let public_zone = delegate.filter(|t| {
-        zone::is_within(name, t.dynamic.apex())
-            && router_zone.is_none_or(|(_, apex, _)| apex.len() < t.dynamic.apex().len())
-    });
-    let target = match (public_zone, router_zone) {
-        (Some(t), _) => Some((&t.key, t.dynamic.apex(), &t.secondaries[..])),
-        (None, zone) => zone,
+    let rules = match Rules::of(name, service, delegate, client, public) {
+        Ok(rules) => rules,
+        Err(why) => {
+            refuse(why);
+            return send(
+                stream,
+                &question.reply(request, RCODE_REFUSED),
+                write_timeout,
+            )
+            .await;
+        }
     };
-    let Some((key, apex, secondaries)) = target else {
-        refuse("no zone transferred there");
-        return send(
-            stream,
-            &question.reply(request, RCODE_REFUSED),
-            write_timeout,
-        )
-        .await;
-    };
-    // A router zone is the LAN's: its secondaries must be inside the ACL too
-    // (outside it, only the public zone is answered).
-    if public && public_zone.is_none() {
-        refuse("outside the acl");
-        return send(
-            stream,
-            &question.reply(request, RCODE_REFUSED),
-            write_timeout,
-        )
-        .await;
-    }
-    if !secondaries.iter().any(|s| s.ip() == client) {
-        refuse("not a secondary");
-        return send(
-            stream,
-            &question.reply(request, RCODE_REFUSED),
-            write_timeout,
-        )
-        .await;
-    }
+    let Rules {
+        key,
+        apex,
+        public_zone,
+    } = rules;
     let signature = match tsig::check(request, key, now) {
         Checked::Valid(signature) => signature,
         Checked::Unsigned => {

@@ -15,6 +15,7 @@ use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 
 pub mod pebble;
+pub mod secondaries;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanseal");
 const START_TIMEOUT: Duration = Duration::from_secs(20);
