@@ -223,13 +223,16 @@ impl Checker {
     /// answers) for the TXT at `fulldomain` until every one of them serves all of
     /// `values`: `Ok(true)`; `Ok(false)` once `deadline` has passed. Rounds are
     /// [`POLL_PAUSE_FIRST_MS`] apart, doubling to [`POLL_PAUSE_MAX_MS`]; a server
-    /// that fails is asked again next round.
+    /// that fails is asked again next round. `before_round` runs before each
+    /// round (the certs role flushes the router's own cache there: a
+    /// `check_resolvers` entry may be the router itself).
     pub async fn wait_txt_at(
         &self,
         servers: &[SocketAddr],
         fulldomain: &str,
         values: &[String],
         deadline: Duration,
+        before_round: impl Fn(),
     ) -> Result<bool, CheckError> {
         let wire = wire_name(fulldomain)?;
         if servers.is_empty() {
@@ -242,6 +245,7 @@ impl Checker {
         let rounds = async {
             let mut pause = Duration::from_millis(POLL_PAUSE_FIRST_MS);
             loop {
+                before_round();
                 let mut still = Vec::with_capacity(waiting.len());
                 for &server in &waiting {
                     if !self.serves_all(server, &wire, values).await {

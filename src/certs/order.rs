@@ -373,7 +373,13 @@ async fn wait_visible(
         .map_err(|e| failed(format!("finding {name}'s servers: {e}")))?;
     let seen = context
         .checker
-        .wait_txt_at(&servers, name, values, PROPAGATION_TIMEOUT)
+        .wait_txt_at(&servers, name, values, PROPAGATION_TIMEOUT, || {
+            // The router's own cache (when it is among `check_resolvers`)
+            // must not answer a later round with the NODATA a lagging
+            // secondary gave an earlier one: that would last the zone's
+            // negative TTL, the whole wait for a delegate's (60 s).
+            context.flush(name)
+        })
         .await
         .map_err(|e| failed(format!("checking the TXT at {name}: {e}")))?;
     if !seen {
@@ -532,8 +538,8 @@ impl<'c> Pending<'c> {
                     .await
                     .map_err(|e| failed(format!("updating the TXT at the delegate: {e}")))?;
             }
-            // The router's own cache must not serve a NODATA cached before the update.
-            self.context.flush(&credentials.fulldomain);
+            // The router's own cache must not serve a NODATA cached before
+            // the update: `wait_visible` flushes it before each round.
             wait_visible(
                 self.context,
                 &credentials.fulldomain,
