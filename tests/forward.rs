@@ -324,6 +324,37 @@ records = [
     assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
 }
 
+/// The rest of a local chain that the cache does not keep (no cache at all,
+/// or an upstream answer with TTL 0) comes from the upstream's answer itself:
+/// before, the chain was answered SERVFAIL.
+#[test]
+fn cname_chains_the_cache_does_not_keep_are_still_answered() {
+    let body = r#"
+[[zone]]
+name = "home.test"
+records = ["_acme-challenge.router CNAME 3f1c.up.test.", "web CNAME alias.up.test."]
+"#;
+    for (ttl, cache) in [(300, "cache_entries_max = 0"), (0, "")] {
+        let up = upstream(ttl);
+        let s = Server::start(&format!("upstreams = [\"{}\"]\n{cache}", up.addr), body);
+        for _ in 0..2 {
+            let m = s.query("_acme-challenge.router.home.test", RecordType::TXT);
+            assert_eq!(rcode(&m), ResponseCode::NoError, "ttl {ttl} {cache}");
+            assert_eq!(
+                answers(&m),
+                [
+                    "_acme-challenge.router.home.test. 300 CNAME 3f1c.up.test.".to_string(),
+                    format!("3f1c.up.test. {ttl} TXT token-from-the-delegate"),
+                ],
+                "ttl {ttl} {cache}"
+            );
+            // The chain continues upstream (alias -> www).
+            let m = s.query("web.home.test", RecordType::A);
+            assert_eq!(m.answers.len(), 3, "{:?}", answers(&m));
+        }
+    }
+}
+
 /// The longest a [`SlowUpstream`] holds a TCP answer: below lanseal's 3 s timeout
 /// for an upstream TCP exchange, so even an answer held this long is taken.
 const HOLD_MAX: Duration = Duration::from_secs(2);

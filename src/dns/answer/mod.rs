@@ -350,12 +350,16 @@ impl Answerer {
             transport,
             ..
         } = pending;
+        let mut uncached = None;
         let (cached, stale) = match upstream {
             FromUpstream::Answer {
                 cached,
                 response: answer,
             } => {
                 let direct = chained.is_none();
+                if !cached {
+                    uncached = Some(answer);
+                }
                 if !cached && direct {
                     if let Some((outcome, counts)) =
                         self.uncloak_relayed(answer, &query, &mut response)
@@ -385,6 +389,10 @@ impl Answerer {
             }
             (true, Some(forwarding), None) => {
                 resolve::direct_from_cache(&forwarding.cache, &query, stale, &mut response)
+            }
+            // A chain's target the cache did not keep: from the answer itself.
+            (false, _, Some(_)) => {
+                uncached.and_then(|answer| resolve::chain_from_answer(answer, &mut response))
             }
             _ => None,
         };

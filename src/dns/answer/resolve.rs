@@ -398,6 +398,46 @@ pub(super) fn chain_from_cache(
     Some(Ok(hit))
 }
 
+/// The rest of a chain from the upstream's `answer` for its target itself,
+/// for when the cache did not keep it (`cache_entries_max = 0`, TTL 0, an
+/// entry too big): its answer and authority records, names expanded, as
+/// [`chain_from_cache`] writes them. `None` when `answer` is malformed.
+pub(super) fn chain_from_answer(answer: &[u8], out: &mut Vec<u8>) -> Option<Hit> {
+    if answer.len() < wire::HEADER_BYTES {
+        return None;
+    }
+    let count = |i: usize| u16::from_be_bytes([answer[4 + 2 * i], answer[5 + 2 * i]]);
+    let (answers, authorities) = (count(1), count(2));
+    let questions = count(0);
+    let mut pos = wire::HEADER_BYTES;
+    for _ in 0..questions {
+        pos = wire::skip_name(answer, pos)?.checked_add(4)?;
+    }
+    let cname = wire::records(answer, pos)
+        .take(usize::from(answers))
+        .any(|record| record.is_some_and(|r| r.rtype == TYPE_CNAME));
+    let before = out.len();
+    let copied = wire::copy_records_expanded(answer, pos, usize::from(answers), out)
+        .and_then(|at| wire::copy_records_expanded(answer, at, usize::from(authorities), out));
+    if copied.is_none() {
+        out.truncate(before);
+        return None;
+    }
+    let rcode = answer[3] & 0x0f;
+    let rcode = if matches!(rcode, RCODE_NOERROR | RCODE_NXDOMAIN) {
+        rcode
+    } else {
+        RCODE_SERVFAIL
+    };
+    Some(Hit {
+        rcode,
+        answers,
+        authorities,
+        stale: false,
+        cname,
+    })
+}
+
 /// The dynamic records at `name`: `None` when the table has no such name.
 fn dynamic_name<'d>(
     dynamic: &DynamicZone,
