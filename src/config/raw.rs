@@ -162,6 +162,14 @@ pub struct File {
     pub api: Option<Api>,
     #[serde(default)]
     pub blocklist: Vec<Blocklist>,
+    pub store: Option<Store>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    pub backend: Option<Spanned<String>>,
+    pub url_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

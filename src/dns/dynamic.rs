@@ -145,31 +145,46 @@ impl DynamicZone {
     /// A committed change: `label`'s records become `records` and the zone's
     /// serial `serial`, at once for a transfer, and the change is journaled.
     pub fn commit(&self, label: &str, records: Vec<Record>, serial: u32) {
+        self.commit_many(vec![(label.to_string(), records)], serial);
+    }
+
+    /// One committed change of several owners (a role that reloads what its
+    /// store holds, e.g. a delegate node catching up with the others): every
+    /// label's records become its `records` and the zone's serial `serial`, as
+    /// one journal entry. Owners whose records are unchanged add nothing to it.
+    pub fn commit_many(&self, changes: Vec<(String, Vec<Record>)>, serial: u32) {
         let mut journal = self.journal();
-        let (key, records) = Self::owner(label, records);
-        let old = self.write().insert(key.clone(), records.clone());
         let from = self.serial.load(Ordering::Acquire);
-        if journal.started && from != serial {
-            let mut delta = Delta {
-                from,
-                to: serial,
-                ..Delta::default()
-            };
+        let mut delta = Delta {
+            from,
+            to: serial,
+            ..Delta::default()
+        };
+        let mut owners = self.write();
+        for (label, records) in changes {
+            let (key, records) = Self::owner(&label, records);
+            if owners.get(&key) == Some(&records) {
+                continue;
+            }
+            let old = owners.insert(key.clone(), records.clone());
             let old_records: &[Record] = old.as_deref().unwrap_or_default();
-            let name = self.owner_name(&key);
-            if let Some(name) = &name {
-                for record in old_records.iter().filter(|r| !records.contains(r)) {
-                    delta.removed.push((name.clone(), record.clone()));
-                }
-                for record in records.iter().filter(|r| !old_records.contains(r)) {
-                    delta.added.push((name.clone(), record.clone()));
-                }
-                if old.is_none() {
-                    for (full, record) in self.template_at(name) {
-                        delta.added.push((full, record.clone()));
-                    }
+            let Some(name) = self.owner_name(&key) else {
+                continue;
+            };
+            for record in old_records.iter().filter(|r| !records.contains(r)) {
+                delta.removed.push((name.clone(), record.clone()));
+            }
+            for record in records.iter().filter(|r| !old_records.contains(r)) {
+                delta.added.push((name.clone(), record.clone()));
+            }
+            if old.is_none() {
+                for (full, record) in self.template_at(&name) {
+                    delta.added.push((full, record.clone()));
                 }
             }
+        }
+        drop(owners);
+        if journal.started && from != serial {
             journal.entries.push_back(Arc::new(delta));
             while journal.entries.len() > JOURNAL_ENTRIES_MAX {
                 journal.entries.pop_front();
