@@ -137,36 +137,44 @@ mod shared {
                 String::from_utf8_lossy(&out.stderr)
             );
             let port = free_tcp_port();
-            let postgres = unprivileged(&bin.join("postgres"))
-                .arg("-D")
-                .arg(&data)
-                .args([
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-k",
-                ])
-                .arg(&sockets)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
+            let postgres = spawn_postgres(&bin, &dir.0, port);
             let cluster = Cluster {
                 dir,
                 port,
                 bin,
                 postgres,
             };
+            cluster.wait_ready();
+            cluster.psql_db("postgres", "CREATE DATABASE lanseal");
+            cluster
+        }
+
+        fn wait_ready(&self) {
             let ready = eventually(Duration::from_secs(30), || {
-                Command::new(cluster.bin.join("pg_isready"))
-                    .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                Command::new(self.bin.join("pg_isready"))
+                    .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
                     .status()
                     .is_ok_and(|s| s.success())
             });
             assert!(ready, "postgres did not start");
-            cluster.psql_db("postgres", "CREATE DATABASE lanseal");
-            cluster
+        }
+
+        /// Fast shutdown (SIGINT: the clients' connections are closed), then
+        /// the hard way.
+        fn stop(&mut self) {
+            let pid = self.postgres.id().to_string();
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+            if wait_timeout(&mut self.postgres, Duration::from_secs(10)).is_none() {
+                let _ = self.postgres.kill();
+                let _ = self.postgres.wait();
+            }
+        }
+
+        /// The same cluster again, on the same port.
+        fn restart(&mut self) {
+            self.stop();
+            self.postgres = spawn_postgres(&self.bin, &self.dir.0, self.port);
+            self.wait_ready();
         }
 
         fn psql_db(&self, db: &str, sql: &str) -> String {
@@ -211,14 +219,27 @@ mod shared {
 
     impl Drop for Cluster {
         fn drop(&mut self) {
-            // Fast shutdown (SIGINT), then the hard way.
-            let pid = self.postgres.id().to_string();
-            let _ = Command::new("kill").args(["-INT", &pid]).status();
-            if wait_timeout(&mut self.postgres, Duration::from_secs(10)).is_none() {
-                let _ = self.postgres.kill();
-                let _ = self.postgres.wait();
-            }
+            self.stop();
         }
+    }
+
+    /// `postgres` on the cluster in `dir`, listening on 127.0.0.1:`port` only.
+    fn spawn_postgres(bin: &Path, dir: &Path, port: u16) -> Child {
+        unprivileged(&bin.join("postgres"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-k",
+            ])
+            .arg(dir.join("sockets"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
     }
 
     /// One lanseal delegate node on the cluster.
@@ -555,6 +576,79 @@ mod shared {
             .parse()
             .unwrap();
         assert!(rows >= 3, "shared limit rows: {rows}");
+    }
+
+    /// The database away: the nodes' DNS keeps answering from memory, an
+    /// update is a 500 `db_error` that changes nothing; the database back:
+    /// the nodes connect again (backoff), reload, and serve what it holds,
+    /// a change made while a node's listener was away included.
+    #[test]
+    fn database_away_and_back() {
+        let mut cluster = Cluster::start();
+        let url = cluster.url_file();
+        let (state_a, state_b) = (TempDir::new(), TempDir::new());
+        let a = Node::start(&state_a.0, &url);
+        let b = Node::start(&state_b.0, &url);
+        let (status, account) = a.register();
+        assert_eq!(status, 201, "{account}");
+        let subdomain = account["subdomain"].as_str().unwrap().to_string();
+        let before = value("before");
+        assert_eq!(a.update(&account, &before, None), 200);
+        assert!(
+            time_until_served(&b, &subdomain, std::slice::from_ref(&before), NOTIFY_BOUND)
+                .is_some()
+        );
+        cluster.stop();
+        assert_eq!(
+            b.served(&subdomain),
+            std::slice::from_ref(&before),
+            "served from memory"
+        );
+        let (status, body) = {
+            let user = format!("X-Api-User: {}", account["username"].as_str().unwrap());
+            let key = format!("X-Api-Key: {}", account["password"].as_str().unwrap());
+            let body = format!(
+                "{{\"subdomain\": \"{subdomain}\", \"txt\": \"{}\"}}",
+                value("lost")
+            );
+            curl(
+                &b.api,
+                &format!("{PREFIX}/update"),
+                &[&user, &key],
+                Some(&body),
+                None,
+            )
+        };
+        assert_eq!((status, &body["error"]), (500, &"db_error".into()));
+        assert_eq!(a.served(&subdomain), std::slice::from_ref(&before));
+        cluster.restart();
+        // Written behind the nodes' backs (as another node would while these
+        // two reconnect): the reload after the reconnect brings it.
+        let behind = value("behind");
+        cluster.psql(&format!(
+            "INSERT INTO txt (subdomain, value, updated) VALUES ('{subdomain}', '{behind}', 1); \
+             UPDATE delegate_serial SET serial = serial + 1"
+        ));
+        let both = [before.clone(), behind.clone()];
+        for node in [&a, &b] {
+            assert!(
+                time_until_served(node, &subdomain, &both, Duration::from_secs(40)).is_some(),
+                "not caught up: {:?}",
+                node.served(&subdomain)
+            );
+        }
+        assert_eq!(a.serial(), b.serial());
+        let after = value("after");
+        assert_eq!(b.update(&account, &after, None), 200);
+        assert!(
+            time_until_served(
+                &a,
+                &subdomain,
+                &[after.clone(), behind.clone()],
+                NOTIFY_BOUND
+            )
+            .is_some()
+        );
     }
 
     /// A URL file readable by others, and one asking for TLS, are refused at

@@ -31,6 +31,9 @@ apt_install() {
 apt_install dnsutils knot-dnsutils unbound openssl curl faketime python3 python3-venv
 # Knot DNS is the standard secondary of the delegate zone in tests/xfr.rs.
 apt_install knot
+# PostgreSQL, the delegate nodes' shared store in tests/postgres.rs (the test
+# starts its own unprivileged cluster; feature `postgres`).
+apt_install postgresql
 # systemd-analyze verifies etc/lanseal.service, dpkg-deb builds the .deb
 # (tests/packaging.rs); in a container systemd is only installed, not run.
 apt_install systemd dpkg
@@ -76,6 +79,10 @@ echo "== cargo test"
 # Among them the certs role's faults (tests/certs_faults.rs, about 30 s): a full
 # disk during a deploy, and 20 SIGKILLs across renewals (CERT_FAULT_RUNS).
 cargo test
+# The delegate's PostgreSQL store (feature `postgres`, off in router builds).
+echo "== cargo clippy and test --features postgres"
+cargo clippy --all-targets --features postgres -- -D warnings
+cargo test --features postgres --test postgres
 
 # The reliability suite, bounded (README, "Reliability"): the release binary
 # under a 60 s soak at 5 000 q/s (about 65 s), then the faults (upstreams

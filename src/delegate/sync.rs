@@ -3,13 +3,17 @@
 //!
 //! One thread, with a connection of its own that LISTENs on the store's
 //! channel, is the only writer of the node's records once the API serves.
-//! Every write of every node (this one's included) notifies
-//! `<serial> <subdomain>` at COMMIT, in commit order; for each notification
-//! newer than what the table reflects, the thread reads that subdomain's values
-//! as they are now (after the commit, so racing writers converge on what the
-//! database holds) and commits them to the table under the notified serial, so
-//! the table's serial only rises and every change is in the IXFR journal. The
-//! writing API thread waits until its serial is published before it answers.
+//! Every write of every node (this one's included) notifies, at COMMIT and in
+//! commit order, its serial and the subdomain's values as that transaction
+//! left them; the thread commits each notification newer than what the table
+//! reflects, under its serial. So the table's serial only rises, every change
+//! is in the IXFR journal, and every node holds exactly the database's state
+//! at each serial it publishes: a secondary may transfer from any node, by
+//! IXFR too. (Re-reading the values when a notification arrives would
+//! converge as well, but could publish a later state under an earlier serial,
+//! and two nodes' journals would then disagree about what a serial holds.)
+//! The writing API thread waits until its serial is published before it
+//! answers.
 //!
 //! Fallback: every [`POLL_INTERVAL`] the thread checks its connection (a round
 //! trip) and reads the database's serial; when the table is behind it and no
@@ -84,9 +88,7 @@ fn session(postgres: &Postgres, records: &DelegateRecords, backoff: &mut Duratio
         let wait = next_poll.saturating_duration_since(Instant::now());
         match listener.next(wait) {
             Ok(Some(change)) => {
-                if let Err(e) = apply(postgres, records, &mut listener, &change) {
-                    return e;
-                }
+                apply(postgres, records, &change);
             }
             Ok(None) => {}
             Err(e) => return e,
@@ -111,22 +113,12 @@ fn session(postgres: &Postgres, records: &DelegateRecords, backoff: &mut Duratio
 }
 
 /// A notified change, unless the table already reflects its serial.
-fn apply(
-    postgres: &Postgres,
-    records: &DelegateRecords,
-    listener: &mut Listener,
-    change: &Change,
-) -> Result<(), StoreError> {
+fn apply(postgres: &Postgres, records: &DelegateRecords, change: &Change) {
     if change.serial <= postgres.published() {
-        return Ok(());
+        return;
     }
-    // No account has it (a notification lanseal did not send): the next poll
-    // reloads.
-    if let Some(values) = listener.values(&change.subdomain)? {
-        records.commit(&change.subdomain, &values, change.serial as u32);
-        postgres.set_published(change.serial);
-    }
-    Ok(())
+    records.commit(&change.subdomain, &change.values, change.serial as u32);
+    postgres.set_published(change.serial);
 }
 
 /// The connection checked, then the serial compared; behind after the grace:
@@ -149,7 +141,7 @@ fn poll(
             return reload(postgres, records, listener);
         }
         if let Some(change) = listener.next(left)? {
-            apply(postgres, records, listener, &change)?;
+            apply(postgres, records, &change);
         }
     }
     Ok(())

@@ -14,7 +14,8 @@
 //! Writes: every write is one transaction that first raises the zone's serial
 //! (`GREATEST(serial + 1, now)` on the one `delegate_serial` row: its row lock
 //! orders writers across nodes, so serials grow in commit order) and sends
-//! `pg_notify('lanseal_delegate', '<serial> <subdomain>')`, which PostgreSQL
+//! `pg_notify('lanseal_delegate', …)` with the serial, the subdomain and its
+//! values as the transaction leaves them, which PostgreSQL
 //! delivers at COMMIT to every listening node, in commit order. The API answers
 //! only after COMMIT. The API's operations share one connection behind a mutex
 //! (writers are serialised by the serial's row lock anyway).
@@ -54,7 +55,8 @@ use postgres::{Client, IsolationLevel, NoTls, Transaction};
 use super::delegate::{SharedWindow, Subdomains};
 use super::{Account, StoreError, TXT_VALUES_PER_SUBDOMAIN};
 
-/// The channel every write notifies, with `<serial> <subdomain>` as payload.
+/// The channel every write notifies; the payload is JSON: `serial`,
+/// `subdomain`, `values` (newest first).
 pub const CHANNEL: &str = "lanseal_delegate";
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -214,11 +216,13 @@ impl fmt::Debug for Listener {
     }
 }
 
-/// What a notification says: a change committed at `serial` to `subdomain`.
+/// What a notification says: the change committed at `serial` left
+/// `subdomain` with `values` (newest first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub serial: i64,
     pub subdomain: String,
+    pub values: Vec<String>,
 }
 
 impl Postgres {
@@ -386,7 +390,7 @@ impl Postgres {
                     ],
                 )
                 .map_err(fail)?;
-            notify(&mut transaction, serial, &account.subdomain).map_err(fail)?;
+            notify(&mut transaction, serial, &account.subdomain, &[]).map_err(fail)?;
             transaction.commit().map_err(fail)?;
             Ok(serial)
         })?;
@@ -446,7 +450,8 @@ impl Postgres {
                     &[&subdomain, &(TXT_VALUES_PER_SUBDOMAIN as i64)],
                 )
                 .map_err(fail)?;
-            notify(&mut transaction, serial, subdomain).map_err(fail)?;
+            let values = values_of(&mut transaction, subdomain).map_err(fail)?;
+            notify(&mut transaction, serial, subdomain, &values).map_err(fail)?;
             transaction.commit().map_err(fail)?;
             Ok(serial)
         })?;
@@ -537,8 +542,8 @@ impl Postgres {
 
 impl Listener {
     /// The next notified change, waiting at most `timeout` (`Ok(None)`: none
-    /// came). A payload that is not `<serial> <subdomain>` is skipped (the
-    /// next poll catches up). An error: the connection is gone.
+    /// came, or a payload lanseal did not write, left to the next poll). An
+    /// error: the connection is gone.
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Change>, StoreError> {
         let fail = |e: &dyn fmt::Display| {
             StoreError::Failed(format!("store {}: notifications: {e}", self.name))
@@ -550,26 +555,6 @@ impl Listener {
             Ok(None) => Ok(None),
             Err(e) => Err(fail(&e)),
         }
-    }
-
-    /// A subdomain's values now, newest first; `None` when no account has it.
-    pub fn values(&mut self, subdomain: &str) -> Result<Option<Vec<String>>, StoreError> {
-        let fail = |e: postgres::Error| {
-            StoreError::Failed(format!("store {}: read {subdomain}: {e}", self.name))
-        };
-        let mut transaction = self
-            .client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(fail)?;
-        let known = transaction
-            .query_opt("SELECT 1 FROM accounts WHERE subdomain = $1", &[&subdomain])
-            .map_err(fail)?;
-        let values = values_of(&mut transaction, subdomain).map_err(fail)?;
-        transaction.commit().map_err(fail)?;
-        Ok(known.map(|_| values))
     }
 
     /// The database's serial now.
@@ -593,10 +578,15 @@ impl Listener {
 }
 
 fn parse_change(payload: &str) -> Option<Change> {
-    let (serial, subdomain) = payload.split_once(' ')?;
+    let change: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let values = change.get("values")?.as_array()?;
     Some(Change {
-        serial: serial.parse().ok()?,
-        subdomain: subdomain.to_string(),
+        serial: change.get("serial")?.as_i64()?,
+        subdomain: change.get("subdomain")?.as_str()?.to_string(),
+        values: values
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()?,
     })
 }
 
@@ -713,13 +703,17 @@ fn raise_serial(transaction: &mut Transaction<'_>, now_unix: i64) -> Result<i64,
         .try_get(0)
 }
 
-/// Delivered to every listening node when the transaction commits.
+/// Delivered to every listening node when the transaction commits: the
+/// subdomain's values as this transaction leaves them (at most two values of
+/// 255 bytes: far below NOTIFY's 8000-byte payload).
 fn notify(
     transaction: &mut Transaction<'_>,
     serial: i64,
     subdomain: &str,
+    values: &[String],
 ) -> Result<(), postgres::Error> {
-    let payload = format!("{serial} {subdomain}");
+    let payload = serde_json::json!({ "serial": serial, "subdomain": subdomain, "values": values })
+        .to_string();
     transaction
         .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
         .map(drop)
@@ -782,14 +776,24 @@ mod tests {
 
     #[test]
     fn payloads() {
+        let payload = serde_json::json!({
+            "serial": 1_700_000_001_i64,
+            "subdomain": "abc-def",
+            "values": ["b", "a"],
+        });
         assert_eq!(
-            parse_change("1700000001 abc-def"),
+            parse_change(&payload.to_string()),
             Some(Change {
                 serial: 1_700_000_001,
-                subdomain: "abc-def".into()
+                subdomain: "abc-def".into(),
+                values: vec!["b".into(), "a".into()],
             })
         );
-        assert_eq!(parse_change("x abc"), None);
-        assert_eq!(parse_change("12"), None);
+        assert_eq!(parse_change("12 abc"), None);
+        assert_eq!(
+            parse_change(r#"{"serial": 1, "subdomain": "x", "values": [1]}"#),
+            None
+        );
+        assert_eq!(parse_change(r#"{"serial": 1, "subdomain": "x"}"#), None);
     }
 }
