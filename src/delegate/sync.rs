@@ -24,8 +24,10 @@
 //! change committed at any node is served by every node whose database
 //! connection works within one notification round trip (milliseconds on a
 //! LAN, measured by tests/postgres.rs), and at worst within
-//! `POLL_INTERVAL + POLL_GRACE` (5 s) of the moment the database can be reached
-//! again. While the database is away the DNS keeps answering from memory.
+//! `POLL_INTERVAL + POLL_GRACE` (5 s) while the connection holds; after a lost
+//! connection, as soon as the thread is connected again (attempts back off up
+//! to `BACKOFF_MAX`: a database that is down is not hammered by every node).
+//! While the database is away the DNS keeps answering from memory.
 //!
 //! The thread also deletes the shared limits' rows untouched for a window
 //! (every [`PRUNE_INTERVAL`]), which keeps that table at the clients of the

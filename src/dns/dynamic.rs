@@ -519,6 +519,42 @@ mod tests {
         assert!(z.changes_since(14).is_some(), "the oldest kept");
     }
 
+    /// Several owners in one commit (a node catching up): one journal entry
+    /// with every owner's change; an unchanged owner adds nothing to it.
+    #[test]
+    fn commit_many_is_one_change() {
+        let z = zone();
+        z.set("same", vec![Record::txt(1, b"s")]);
+        z.set("old", vec![Record::txt(1, b"o")]);
+        z.set_serial(10);
+        let changes = vec![
+            ("same".to_string(), vec![Record::txt(1, b"s")]),
+            ("old".to_string(), vec![Record::txt(1, b"p")]),
+            ("new".to_string(), vec![]),
+        ];
+        z.commit_many(changes, 12);
+        assert_eq!(z.serial(), 12);
+        let (chain, current) = z.changes_since(10).unwrap();
+        assert_eq!((chain.len(), current), (1, 12));
+        assert_eq!(
+            chain[0].removed,
+            [(name(b"\x03old").into(), Record::txt(1, b"o"))]
+        );
+        // "p" at old, and the new owner's three template records.
+        assert_eq!(chain[0].added.len(), 4);
+        assert!(
+            chain[0]
+                .added
+                .iter()
+                .all(|(owner, _)| !owner.ends_with(&name(b"\x04same")))
+        );
+        let mut served = Vec::new();
+        z.lookup(&name(b"\x03old"), TYPE_TXT, |_, _, rdata| {
+            served.push(rdata.to_vec())
+        });
+        assert_eq!(served, [b"\x01p".to_vec()]);
+    }
+
     #[test]
     fn broken_names_are_nothing() {
         let z = zone();
