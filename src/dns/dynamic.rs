@@ -145,13 +145,33 @@ impl DynamicZone {
     /// A committed change: `label`'s records become `records` and the zone's
     /// serial `serial`, at once for a transfer, and the change is journaled.
     pub fn commit(&self, label: &str, records: Vec<Record>, serial: u32) {
-        self.commit_many(vec![(label.to_string(), records)], serial);
+        let mut journal = self.journal();
+        let (key, records) = Self::owner(label, records);
+        let old = self.write().insert(key.clone(), records.clone());
+        let from = self.serial.load(Ordering::Acquire);
+        if journal.started && from != serial {
+            let mut delta = Delta {
+                from,
+                to: serial,
+                ..Delta::default()
+            };
+            self.diff(&mut delta, &key, old.as_deref(), &records);
+            journal.entries.push_back(Arc::new(delta));
+            while journal.entries.len() > JOURNAL_ENTRIES_MAX {
+                journal.entries.pop_front();
+            }
+        }
+        journal.started = true;
+        self.serial.store(serial, Ordering::Release);
+        drop(journal);
+        self.changed.notify_one();
     }
 
-    /// One committed change of several owners (a role that reloads what its
-    /// store holds, e.g. a delegate node catching up with the others): every
-    /// label's records become its `records` and the zone's serial `serial`, as
-    /// one journal entry. Owners whose records are unchanged add nothing to it.
+    /// One committed change of several owners (a delegate node catching up
+    /// with a store other nodes share): every label's records become its
+    /// `records` and the zone's serial `serial`, as one journal entry. Owners
+    /// whose records are unchanged add nothing to it.
+    #[cfg(feature = "postgres")]
     pub fn commit_many(&self, changes: Vec<(String, Vec<Record>)>, serial: u32) {
         let mut journal = self.journal();
         let from = self.serial.load(Ordering::Acquire);
@@ -167,21 +187,7 @@ impl DynamicZone {
                 continue;
             }
             let old = owners.insert(key.clone(), records.clone());
-            let old_records: &[Record] = old.as_deref().unwrap_or_default();
-            let Some(name) = self.owner_name(&key) else {
-                continue;
-            };
-            for record in old_records.iter().filter(|r| !records.contains(r)) {
-                delta.removed.push((name.clone(), record.clone()));
-            }
-            for record in records.iter().filter(|r| !old_records.contains(r)) {
-                delta.added.push((name.clone(), record.clone()));
-            }
-            if old.is_none() {
-                for (full, record) in self.template_at(&name) {
-                    delta.added.push((full, record.clone()));
-                }
-            }
+            self.diff(&mut delta, &key, old.as_deref(), &records);
         }
         drop(owners);
         if journal.started && from != serial {
@@ -194,6 +200,26 @@ impl DynamicZone {
         self.serial.store(serial, Ordering::Release);
         drop(journal);
         self.changed.notify_one();
+    }
+
+    /// What replacing owner `key`'s `old` records (`None`: a new owner, which
+    /// also gets the template) by `records` removes and adds, into `delta`.
+    fn diff(&self, delta: &mut Delta, key: &[u8], old: Option<&[Record]>, records: &[Record]) {
+        let old_records: &[Record] = old.unwrap_or_default();
+        let Some(name) = self.owner_name(key) else {
+            return;
+        };
+        for record in old_records.iter().filter(|r| !records.contains(r)) {
+            delta.removed.push((name.clone(), record.clone()));
+        }
+        for record in records.iter().filter(|r| !old_records.contains(r)) {
+            delta.added.push((name.clone(), record.clone()));
+        }
+        if old.is_none() {
+            for (full, record) in self.template_at(&name) {
+                delta.added.push((full, record.clone()));
+            }
+        }
     }
 
     /// The changes from `serial` to the current one, oldest first, with the
@@ -521,6 +547,7 @@ mod tests {
 
     /// Several owners in one commit (a node catching up): one journal entry
     /// with every owner's change; an unchanged owner adds nothing to it.
+    #[cfg(feature = "postgres")]
     #[test]
     fn commit_many_is_one_change() {
         let z = zone();

@@ -149,9 +149,14 @@ impl DelegateStore {
     }
 
     /// Whether several nodes share this store (their limits are then checked
-    /// against it too).
+    /// against it too). Always false without the `postgres` feature, so the
+    /// shared paths fold away there.
     pub fn is_shared(&self) -> bool {
-        !matches!(self, DelegateStore::Sqlite(_))
+        match self {
+            DelegateStore::Sqlite(_) => false,
+            #[cfg(feature = "postgres")]
+            DelegateStore::Postgres(_) => true,
+        }
     }
 }
 
