@@ -226,7 +226,7 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         Some(raw_api) => Some(api::resolve(raw_api, &state, lines.section("api"), lines)?),
     };
     let blocklists = blocklist::resolve_all(raw.blocklist, lines)?;
-    let store = store::resolve(raw.store, delegate.is_some(), lines.section("store"), lines)?;
+    let store = store::resolve(raw.store, delegate.is_some(), lines)?;
     let config = Config {
         source: lines.file.to_string(),
         path: None,

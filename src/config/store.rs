@@ -7,10 +7,13 @@
 //! in the node's SQLite file either way. A build without the feature refuses
 //! `"postgres"` here, at its line, rather than starting as a lone node.
 
+use std::collections::BTreeMap;
 #[cfg(feature = "postgres")]
 use std::path::PathBuf;
 
-use super::{ConfigError, Lines, raw};
+use toml::Spanned;
+
+use super::{ConfigError, Lines};
 
 /// The resolved `[store]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,45 +29,61 @@ pub enum Store {
     },
 }
 
-/// The `[store]` section resolved; `section_at` is its header's offset and
-/// `delegate` whether `[delegate]` is present (the only role PostgreSQL serves).
+/// The `[store]` section resolved; `delegate` is whether `[delegate]` is
+/// present (the only role PostgreSQL serves). The section is a table of
+/// strings (`raw::File::store`): unknown keys are refused here.
 pub(super) fn resolve(
-    raw: Option<raw::Store>,
+    raw: Option<BTreeMap<String, Spanned<String>>>,
     delegate: bool,
-    section_at: usize,
     lines: &Lines<'_>,
 ) -> Result<Store, ConfigError> {
     let Some(raw) = raw else {
         return Ok(Store::Sqlite);
     };
-    let backend = raw
-        .backend
-        .as_ref()
-        .map(|b| (b.get_ref().as_str(), b.span().start));
-    match backend {
-        None | Some(("sqlite", _)) => {
-            if let Some(url_file) = &raw.url_file {
+    let (mut backend, mut url_file) = (None, None);
+    for (key, value) in raw {
+        match key.as_str() {
+            "backend" => backend = Some(value),
+            "url_file" => url_file = Some(value),
+            _ => {
                 return Err(lines.error(
-                    url_file.span().start,
-                    "store.url_file: only for backend = \"postgres\"",
+                    value.span().start,
+                    format!("unknown key `{key}` in [store]: expected backend or url_file"),
                 ));
             }
-            Ok(Store::Sqlite)
         }
-        Some(("postgres", at)) => postgres(raw.url_file, delegate, at, section_at, lines),
-        Some((other, at)) => Err(lines.error(
-            at,
+    }
+    let Some(backend) = backend else {
+        return match url_file {
+            Some(url_file) => Err(only_postgres(&url_file, lines)),
+            None => Ok(Store::Sqlite),
+        };
+    };
+    match backend.get_ref().as_str() {
+        "sqlite" => match url_file {
+            Some(url_file) => Err(only_postgres(&url_file, lines)),
+            None => Ok(Store::Sqlite),
+        },
+        "postgres" => postgres(url_file, delegate, backend.span().start, lines),
+        other => Err(lines.error(
+            backend.span().start,
             format!("store.backend `{other}`: expected \"sqlite\" or \"postgres\""),
         )),
     }
 }
 
+fn only_postgres(url_file: &Spanned<String>, lines: &Lines<'_>) -> ConfigError {
+    lines.error(
+        url_file.span().start,
+        "store.url_file: only for backend = \"postgres\"",
+    )
+}
+
 #[cfg(not(feature = "postgres"))]
 fn postgres(
-    _url_file: Option<toml::Spanned<String>>,
+    _url_file: Option<Spanned<String>>,
     _delegate: bool,
     at: usize,
-    _section_at: usize,
     lines: &Lines<'_>,
 ) -> Result<Store, ConfigError> {
     Err(lines.error(
@@ -76,10 +95,9 @@ fn postgres(
 
 #[cfg(feature = "postgres")]
 fn postgres(
-    url_file: Option<toml::Spanned<String>>,
+    url_file: Option<Spanned<String>>,
     delegate: bool,
     at: usize,
-    section_at: usize,
     lines: &Lines<'_>,
 ) -> Result<Store, ConfigError> {
     if !delegate {
@@ -97,7 +115,7 @@ fn postgres(
             "store.url_file: expected a file path (a 0600 file holding the PostgreSQL URL)",
         )),
         None => Err(lines.error(
-            section_at,
+            at,
             "store.backend = \"postgres\" needs url_file (a 0600 file holding the PostgreSQL URL)",
         )),
     }
@@ -124,6 +142,16 @@ mod tests {
                 6,
                 "only for backend = \"postgres\"",
             ),
+            (
+                format!("{DELEGATE}[store]\nbackend = \"sqlite\"\nurl = \"x\"\n"),
+                7,
+                "unknown key `url` in [store]",
+            ),
+            (
+                format!("{DELEGATE}[store]\nbackend = 1\n"),
+                6,
+                "invalid type",
+            ),
         ]);
     }
 
@@ -146,7 +174,7 @@ mod tests {
         assert_errors(&[
             (
                 format!("{DELEGATE}[store]\nbackend = \"postgres\"\n"),
-                5,
+                6,
                 "needs url_file",
             ),
             (
