@@ -670,6 +670,53 @@ mod shared {
         );
     }
 
+    /// Three nodes starting at once on an empty database: every one starts
+    /// (the migrations ran once, under the advisory lock), the schema is at
+    /// this lanseal's version; a database a newer lanseal wrote is refused.
+    #[test]
+    fn migrations_run_once_and_a_newer_schema_is_refused() {
+        let cluster = Cluster::start();
+        let url = Arc::new(cluster.url_file());
+        let starts: Vec<_> = (0..3)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let state = TempDir::new();
+                    let node = Node::start(&state.0, &url);
+                    (node.serial(), state, node)
+                })
+            })
+            .collect();
+        let nodes: Vec<_> = starts.into_iter().map(|s| s.join().unwrap()).collect();
+        assert!(nodes.iter().all(|(serial, ..)| *serial == nodes[0].0));
+        assert_eq!(cluster.psql("SELECT version FROM lanseal_schema"), "5");
+        drop(nodes);
+        cluster.psql("UPDATE lanseal_schema SET version = 6");
+        let state = TempDir::new();
+        let config = state.write(
+            "lanseal.toml",
+            &format!(
+                "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
+                 [delegate]\nzone = \"auth.test\"\nns = [\"ns1.auth.test.\"]\n\
+                 ns_addresses = [\"192.0.2.53\"]\napi_listen = \"127.0.0.1:0\"\n\
+                 [store]\nbackend = \"postgres\"\nurl_file = \"{}\"\n",
+                state.0.join("state").display(),
+                url.display()
+            ),
+        );
+        let out = Command::new(BIN)
+            .args(["run", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("schema version 6 was written by a newer lanseal"),
+            "{stderr}"
+        );
+    }
+
     /// A URL file readable by others, and one asking for TLS, are refused at
     /// start-up with what was expected.
     #[test]
