@@ -717,6 +717,46 @@ mod shared {
         );
     }
 
+    /// As root with `user = "nobody"` and a host name in the URL: the URL file
+    /// (root's, 0600) is read before the privileges drop, the connection (a
+    /// name lookup starts a thread) made after it, and the node serves.
+    #[test]
+    fn unprivileged_node_with_a_host_name() {
+        if !nix_is_root() {
+            eprintln!("skipped: needs root to drop privileges");
+            return;
+        }
+        let cluster = Cluster::start();
+        let url = cluster.dir.0.join("by-name.url");
+        std::fs::write(
+            &url,
+            format!("postgresql://lanseal@localhost:{}/lanseal\n", cluster.port),
+        )
+        .unwrap();
+        std::fs::set_permissions(&url, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let state = TempDir::new();
+        let config = format!(
+            "log_level = \"debug\"\nuser = \"nobody\"\nstate_dir = \"{}\"\n\
+             [dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
+             [delegate]\nzone = \"auth.test\"\nns = [\"ns1.auth.test.\"]\nns_addresses = [\"192.0.2.53\"]\n\
+             api_listen = \"127.0.0.1:0\"\napi_prefix = \"{PREFIX}\"\n\
+             [store]\nbackend = \"postgres\"\nurl_file = \"{}\"\n",
+            state.0.join("state").display(),
+            url.display()
+        );
+        let server = Server::start_config(&config);
+        let node = Node {
+            api: server.delegate_api(),
+            server,
+        };
+        let (status, account) = node.register();
+        assert_eq!(status, 201, "{account}");
+        let subdomain = account["subdomain"].as_str().unwrap();
+        let txt = value("unprivileged");
+        assert_eq!(node.update(&account, &txt, None), 200);
+        assert_eq!(node.served(subdomain), [txt]);
+    }
+
     /// A URL file readable by others, and one asking for TLS, are refused at
     /// start-up with what was expected.
     #[test]
