@@ -11,6 +11,8 @@
 # +crt-static (without it MIPS gets a broken static-PIE that crashes when it spawns
 # a thread).
 # CARGO_TARGET_DIR defaults to target/cross so native builds in target/ are not blocked.
+# CARGO_FEATURES (default empty: what routers get) is passed as --features, e.g.
+# CARGO_FEATURES=postgres for a delegate node on a shared PostgreSQL store.
 # Prints: binary path, size in bytes, `file` output. Fails if not statically linked.
 set -euo pipefail
 
@@ -77,6 +79,9 @@ toolchain=nightly
 # shellcheck disable=SC2054 # the comma is -Zbuild-std's list
 cmd=(cargo +nightly zigbuild --release -Zbuild-std=std,panic_abort
      -Zbuild-std-features=optimize_for_size --target "$target")
+if [[ -n ${CARGO_FEATURES:-} ]]; then
+    cmd+=(--features "$CARGO_FEATURES")
+fi
 flags="-C link-self-contained=no -C target-feature=+crt-static -C force-unwind-tables=no"
 flags="$flags -Zunstable-options -C panic=immediate-abort"
 flags="$flags -Zlocation-detail=none -Zfmt-debug=shallow -C relocation-model=static"

@@ -118,8 +118,9 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
             let acme_dir = state_dir
                 .join("certs")
                 .join(crate::config::DELEGATE_API_CERT);
+            let shared = delegate_store(&config, store)?;
             Some(
-                crate::delegate::Prepared::new(settings, store.clone(), &acme_dir, listener)
+                crate::delegate::Prepared::new(settings, shared, &acme_dir, listener)
                     .map_err(RunError)?,
             )
         }
@@ -155,6 +156,11 @@ pub fn run(mut config: Config, process: &Process) -> Result<(), RunError> {
         }
         crate::privileges::apply(user, &owned, config.path.as_deref())
             .map_err(|e| RunError(e.to_string()))?;
+    }
+    // A store other delegate nodes share: reached now, unprivileged, before
+    // any thread starts.
+    if let Some(delegate) = &delegate {
+        delegate.connect().map_err(RunError)?;
     }
     let role_specs: Vec<_> = config
         .delegate
@@ -372,6 +378,25 @@ pub fn state_dir(config: &Config) -> PathBuf {
         .state_dir
         .clone()
         .unwrap_or_else(crate::config::default_state_dir)
+}
+
+/// The delegate's store: the node's own, or (`[store] backend = "postgres"`)
+/// the database several nodes share, its URL file read now (it may be readable
+/// by root only); connecting waits for `Prepared::connect`.
+fn delegate_store(
+    config: &crate::config::Config,
+    own: &store::Shared,
+) -> Result<store::DelegateStore, RunError> {
+    match &config.store {
+        crate::config::Store::Sqlite => Ok(store::DelegateStore::Sqlite(own.clone())),
+        #[cfg(feature = "postgres")]
+        crate::config::Store::Postgres { url_file } => {
+            let postgres = store::postgres::Postgres::configure(url_file)
+                .map_err(|e| RunError(e.to_string()))?;
+            log::info!("delegate: shared store {}", postgres.name());
+            Ok(store::DelegateStore::Postgres(Arc::new(postgres)))
+        }
+    }
 }
 
 /// Opens `<state_dir>/lanseal.db`, the one store, as the handle roles share.

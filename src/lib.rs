@@ -36,6 +36,8 @@
 //!                                          renewals), store (runtime records), certs status
 //!  internet ─HTTP(S)─▶ http (own thread, bounded workers) ─▶ delegate::api ─▶ store (SQLite)
 //!                                                               └─▶ dns::dynamic (in memory)
+//!    or, feature `postgres`: delegate::api ─▶ store::postgres ─TCP─▶ PostgreSQL ─NOTIFY─▶
+//!    delegate::sync (own thread, LISTEN; every node) ─▶ dns::dynamic
 //!  internet ─DNS─▶ dns::server ─▶ answer(public): the delegate zone only, to anyone
 //!  secondaries ─TCP─▶ dns::server ─▶ dns::xfr (TSIG: dns::tsig) ─AXFR─▶ them
 //!  dns::dynamic serial set ─▶ dns::xfr NOTIFY task (I/O thread) ─UDP─▶ secondaries
@@ -230,7 +232,11 @@
 //!   `dns::xfr::Transfer`); `zone::spec` writes the zone's static records.
 //!   Invariants: the store commits before the API answers, DNS publishes in
 //!   commit order, and every committed change raises the SOA serial (kept in
-//!   the store, so it never goes back across restarts).
+//!   the store, so it never goes back across restarts). With a store several
+//!   nodes share (feature `postgres`), `sync` is the node's one publisher: a
+//!   LISTEN thread that applies every node's changes in commit order (poll
+//!   every 4 s as the fallback, reload after a reconnect), and `limits` is
+//!   checked again in the store, summed over the nodes.
 //! - [`api`] — the local API role: `mod` the routes (404, 405 with `Allow`),
 //!   the bearer token (`secret`, constant time) and the error shape
 //!   `{"error", "detail"}`; `dns` status, statistics, runtime records (checked
@@ -251,7 +257,15 @@
 //!   (when a role needs it) and hands each role a clone of `store::Shared` (the
 //!   `Store` behind one mutex). `schema` migrates by `user_version` (version 2
 //!   added the certs and local-API tables, version 3 the certs role's schedule
-//!   columns, version 4 the delegate zone's SOA serial); one file per table group (`accounts`, `certs`, `runtime`).
+//!   columns, version 4 the delegate zone's SOA serial, version 5 the limits
+//!   several delegate nodes share); one file per table group (`accounts`, `certs`, `runtime`).
+//!   `delegate` puts the delegate's data behind one type, `DelegateStore`:
+//!   this file, or `postgres` (feature `postgres`, `[store] backend =
+//!   "postgres"`): the same migrations in PostgreSQL's dialect for several
+//!   delegate API nodes, per-node state staying in SQLite. Its client is the
+//!   `postgres` crate (the sync face of tokio-postgres: pure Rust with SCRAM,
+//!   on the tokio already linked, and the API's workers block anyway); router
+//!   builds leave the feature out and link none of it.
 //!   Rollback journal with `synchronous = FULL`, one transaction per write, 0600
 //!   in a 0700 directory; never on the DNS path. A certificate's row is written
 //!   only when it changed (flash wear).
@@ -337,7 +351,9 @@
 //!    store are handed to `user` first (the order puts the state
 //!    directory after the drop; an unprivileged user could then not create it
 //!    under /etc, so it is created just before and chowned), then
-//!    setgroups/setgid/setuid, checked.
+//!    setgroups/setgid/setuid, checked. A PostgreSQL store (its URL file read
+//!    in 5) is connected to and loaded after the drop: a host name's lookup
+//!    starts a thread, and the drop refuses to run beside one.
 //! 7. The runtimes and threads start: DNS, watcher, delegate, API, certs.
 //! 8. The main thread waits for signals (`sigwait`; the mask was set before
 //!    any thread existed, so only it sees them).

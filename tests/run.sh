@@ -36,6 +36,10 @@ apt_install knot
 # named on a loopback port). Debian's package starts the system's named on port 53
 # where systemd runs (no test asks port 53): stopped again if installed just now.
 dpkg -s bind9 >/dev/null 2>&1 || { apt_install bind9; [ ! -d /run/systemd/system ] || as_root systemctl disable --now named >/dev/null 2>&1 || true; }
+# PostgreSQL, the delegate nodes' shared store in tests/postgres.rs (the test
+# starts its own unprivileged cluster; feature `postgres`). The system's cluster
+# the package starts is stopped again, as named is.
+dpkg -s postgresql >/dev/null 2>&1 || { apt_install postgresql; [ ! -d /run/systemd/system ] || as_root systemctl disable --now postgresql >/dev/null 2>&1 || true; }
 # systemd-analyze verifies etc/lanseal.service, dpkg-deb builds the .deb
 # (tests/packaging.rs); in a container systemd is only installed, not run.
 apt_install systemd dpkg
@@ -81,6 +85,10 @@ echo "== cargo test"
 # Among them the certs role's faults (tests/certs_faults.rs, about 30 s): a full
 # disk during a deploy, and 20 SIGKILLs across renewals (CERT_FAULT_RUNS).
 cargo test
+# The delegate's PostgreSQL store (feature `postgres`, off in router builds).
+echo "== cargo clippy and test --features postgres"
+cargo clippy --all-targets --features postgres -- -D warnings
+cargo test --features postgres --test postgres
 
 # The reliability suite, bounded (README, "Reliability"): the release binary
 # under a 60 s soak at 5 000 q/s (about 65 s), then the faults (upstreams

@@ -6,7 +6,7 @@
 //! error names the file, the line and what was expected. This file owns the entry
 //! points ([`Config::load`], [`Config::parse`]), the error type and the top-level
 //! keys; each section resolves in a file of its own (`dns`, `zone` with `mail`,
-//! `delegate`, `acme` for `[acme]` and `[[cert]]`, `blocklist`), with the address forms in `address` and offsets mapped to lines in
+//! `delegate`, `acme` for `[acme]` and `[[cert]]`, `blocklist`, `store`), with the address forms in `address` and offsets mapped to lines in
 //! `lines`. Sections of later roles plug in as further fields of `raw::File` and
 //! `Config`, and as further files here.
 
@@ -19,6 +19,7 @@ mod dns;
 mod lines;
 mod mail;
 mod raw;
+mod store;
 pub mod uci;
 mod zone;
 
@@ -26,6 +27,7 @@ pub use acme::{Acme, Cert, Challenge, DELEGATE_API_CERT};
 pub use api::Api;
 pub use delegate::{Delegate, Registration};
 pub use dns::Dns;
+pub use store::Store;
 
 use std::path::{Path, PathBuf};
 
@@ -114,6 +116,8 @@ pub struct Config {
     pub api: Option<Api>,
     /// `[[blocklist]]`: the sections; their files are read by the daemon.
     pub blocklists: Vec<BlocklistSpec>,
+    /// `[store]`: where the delegate's shared data lives.
+    pub store: Store,
     /// `zones` built (every record checked while building): the daemon serves
     /// these, so a zone is built once per load, not once to check and once to serve.
     pub zone_data: Zones,
@@ -224,6 +228,7 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         Some(raw_api) => Some(api::resolve(raw_api, &state, lines.section("api"), lines)?),
     };
     let blocklists = blocklist::resolve_all(raw.blocklist, lines)?;
+    let store = store::resolve(raw.store, delegate.is_some(), lines)?;
     let config = Config {
         source: lines.file.to_string(),
         path: None,
@@ -238,6 +243,7 @@ fn resolve(raw: raw::File, lines: &Lines<'_>) -> Result<(Config, Vec<usize>), Co
         certs,
         api,
         blocklists,
+        store,
         zone_data: Zones::default(),
     };
     Ok((config, zone_lines))

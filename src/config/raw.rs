@@ -162,6 +162,10 @@ pub struct File {
     pub api: Option<Api>,
     #[serde(default)]
     pub blocklist: Vec<Blocklist>,
+    /// `[store]`: a table of strings whose keys `config::store` checks. Read
+    /// as the type `[zone.mail]`'s `dkim` already is, so the section adds no
+    /// deserializer code to a build that has only the one backend.
+    pub store: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

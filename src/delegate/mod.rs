@@ -5,10 +5,14 @@
 //! which the daemon opens and hands over, with the zone's SOA serial. With
 //! `secondaries`, [`Prepared`] also reads the TSIG key and makes the
 //! `dns::xfr::Transfer` the DNS I/O thread serves them with. [`Prepared`] is
-//! its start-up: everything that can fail before threads start.
+//! its start-up: everything that can fail before threads start. With a store
+//! several nodes share (feature `postgres`), `sync` is the thread that keeps
+//! this node's records in step with every node's writes.
 
 pub mod api;
 pub mod creds;
+#[cfg(feature = "postgres")]
+pub mod sync;
 pub mod zone;
 
 use std::path::Path;
@@ -34,6 +38,12 @@ pub struct Prepared {
     /// Trusted reverse proxies: exempt from the per-client connection cap.
     trusted_proxies: Vec<crate::dns::acl::Net>,
     prefix: String,
+    /// The zone's name (messages).
+    #[cfg(feature = "postgres")]
+    zone: String,
+    /// A store other nodes share: its listener keeps `records` in step.
+    #[cfg(feature = "postgres")]
+    shared: Option<Arc<store::postgres::Postgres>>,
 }
 
 impl Prepared {
@@ -43,24 +53,22 @@ impl Prepared {
     /// (`tls = "acme"`).
     pub fn new(
         settings: &config::Delegate,
-        store: store::Shared,
+        store: store::DelegateStore,
         acme_dir: &Path,
         (listener, bound): (std::net::TcpListener, std::net::SocketAddr),
     ) -> Result<Self, String> {
         let apex = crate::dns::zone::domain_wire(&settings.zone)
             .map_err(|e| format!("delegate zone: {e}"))?;
         let records = Arc::new(DelegateRecords::new(apex.into()));
-        let now = i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX);
-        let (accounts, serial) = {
-            let mut store = store.lock();
-            let accounts = store.all_subdomains();
-            (accounts, store.delegate_serial(now))
-        };
-        let accounts = accounts.map_err(|e| format!("delegate store: {e}"))?;
-        for (subdomain, values) in &accounts {
-            records.set(subdomain, values);
+        // A shared store is reached after the privileges drop (`connect`).
+        if !store.is_shared() {
+            load(&store, &records, &settings.zone)?;
         }
-        records.set_serial(serial.map_err(|e| format!("delegate store: {e}"))?);
+        #[cfg(feature = "postgres")]
+        let shared = match &store {
+            store::DelegateStore::Postgres(postgres) => Some(postgres.clone()),
+            store::DelegateStore::Sqlite(_) => None,
+        };
         let transfer = match &settings.tsig {
             Some(tsig) if !settings.secondaries.is_empty() => {
                 let key = crate::secret::tsig_key(&tsig.key_file, &tsig.key_name)?;
@@ -92,11 +100,6 @@ impl Prepared {
             }
             (None, None) => (None, None),
         };
-        log::info!(
-            "delegate: zone {} with {} account(s)",
-            settings.zone,
-            accounts.len()
-        );
         let api = Arc::new(Api::new(
             store,
             records.clone(),
@@ -113,7 +116,27 @@ impl Prepared {
             certificate,
             trusted_proxies: settings.trusted_proxies.clone(),
             prefix: settings.api_prefix.clone(),
+            #[cfg(feature = "postgres")]
+            zone: settings.zone.clone(),
+            #[cfg(feature = "postgres")]
+            shared,
         })
+    }
+
+    /// A store other nodes share: connects (migrating it if need be) and
+    /// loads every account, once the privileges are dropped and before any
+    /// thread starts. Nothing to do with the node's own store.
+    pub fn connect(&self) -> Result<(), String> {
+        #[cfg(feature = "postgres")]
+        if let Some(postgres) = &self.shared {
+            let now = i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX);
+            postgres
+                .open(now)
+                .map_err(|e| format!("delegate store: {e}"))?;
+            let store = store::DelegateStore::Postgres(postgres.clone());
+            load(&store, &self.records, &self.zone)?;
+        }
+        Ok(())
     }
 
     /// The API's socket, bound first of all (before the daemon detaches).
@@ -140,6 +163,11 @@ impl Prepared {
 
     /// Starts serving the API; the handle reads the HTTP server's counters.
     pub fn start(self) -> Result<crate::http::Server, String> {
+        // The listener first: a write waits for it to publish.
+        #[cfg(feature = "postgres")]
+        if let Some(postgres) = self.shared {
+            sync::spawn(postgres, self.records.clone())?;
+        }
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let api = self.api;
         let handler: crate::http::Handler = Arc::new(move |request| api.handle(request));
@@ -152,4 +180,18 @@ impl Prepared {
         log::info!("delegate API on {scheme}://{}{}", self.bound, self.prefix);
         Ok(server)
     }
+}
+
+/// Every account's records and the zone's serial from `store` into `records`.
+fn load(store: &store::DelegateStore, records: &DelegateRecords, zone: &str) -> Result<(), String> {
+    let now = i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX);
+    let (accounts, serial) = store
+        .load(now)
+        .map_err(|e| format!("delegate store: {e}"))?;
+    for (subdomain, values) in &accounts {
+        records.set(subdomain, values);
+    }
+    records.set_serial(serial);
+    log::info!("delegate: zone {zone} with {} account(s)", accounts.len());
+    Ok(())
 }

@@ -77,6 +77,18 @@ impl DelegateRecords {
         self.dynamic.commit(subdomain, txt_records(values), serial);
     }
 
+    /// Several subdomains' values as one committed change at `serial` (a node
+    /// catching up with a shared store: `delegate::sync`); unchanged ones add
+    /// nothing to the journal.
+    #[cfg(feature = "postgres")]
+    pub fn commit_many(&self, subdomains: &[(String, Vec<String>)], serial: u32) {
+        let changes = subdomains
+            .iter()
+            .map(|(subdomain, values)| (subdomain.clone(), txt_records(values)))
+            .collect();
+        self.dynamic.commit_many(changes, serial);
+    }
+
     pub fn len(&self) -> usize {
         self.dynamic.len()
     }

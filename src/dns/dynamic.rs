@@ -155,21 +155,7 @@ impl DynamicZone {
                 to: serial,
                 ..Delta::default()
             };
-            let old_records: &[Record] = old.as_deref().unwrap_or_default();
-            let name = self.owner_name(&key);
-            if let Some(name) = &name {
-                for record in old_records.iter().filter(|r| !records.contains(r)) {
-                    delta.removed.push((name.clone(), record.clone()));
-                }
-                for record in records.iter().filter(|r| !old_records.contains(r)) {
-                    delta.added.push((name.clone(), record.clone()));
-                }
-                if old.is_none() {
-                    for (full, record) in self.template_at(name) {
-                        delta.added.push((full, record.clone()));
-                    }
-                }
-            }
+            self.diff(&mut delta, &key, old.as_deref(), &records);
             journal.entries.push_back(Arc::new(delta));
             while journal.entries.len() > JOURNAL_ENTRIES_MAX {
                 journal.entries.pop_front();
@@ -179,6 +165,61 @@ impl DynamicZone {
         self.serial.store(serial, Ordering::Release);
         drop(journal);
         self.changed.notify_one();
+    }
+
+    /// One committed change of several owners (a delegate node catching up
+    /// with a store other nodes share): every label's records become its
+    /// `records` and the zone's serial `serial`, as one journal entry. Owners
+    /// whose records are unchanged add nothing to it.
+    #[cfg(feature = "postgres")]
+    pub fn commit_many(&self, changes: Vec<(String, Vec<Record>)>, serial: u32) {
+        let mut journal = self.journal();
+        let from = self.serial.load(Ordering::Acquire);
+        let mut delta = Delta {
+            from,
+            to: serial,
+            ..Delta::default()
+        };
+        let mut owners = self.write();
+        for (label, records) in changes {
+            let (key, records) = Self::owner(&label, records);
+            if owners.get(&key) == Some(&records) {
+                continue;
+            }
+            let old = owners.insert(key.clone(), records.clone());
+            self.diff(&mut delta, &key, old.as_deref(), &records);
+        }
+        drop(owners);
+        if journal.started && from != serial {
+            journal.entries.push_back(Arc::new(delta));
+            while journal.entries.len() > JOURNAL_ENTRIES_MAX {
+                journal.entries.pop_front();
+            }
+        }
+        journal.started = true;
+        self.serial.store(serial, Ordering::Release);
+        drop(journal);
+        self.changed.notify_one();
+    }
+
+    /// What replacing owner `key`'s `old` records (`None`: a new owner, which
+    /// also gets the template) by `records` removes and adds, into `delta`.
+    fn diff(&self, delta: &mut Delta, key: &[u8], old: Option<&[Record]>, records: &[Record]) {
+        let old_records: &[Record] = old.unwrap_or_default();
+        let Some(name) = self.owner_name(key) else {
+            return;
+        };
+        for record in old_records.iter().filter(|r| !records.contains(r)) {
+            delta.removed.push((name.clone(), record.clone()));
+        }
+        for record in records.iter().filter(|r| !old_records.contains(r)) {
+            delta.added.push((name.clone(), record.clone()));
+        }
+        if old.is_none() {
+            for (full, record) in self.template_at(&name) {
+                delta.added.push((full, record.clone()));
+            }
+        }
     }
 
     /// The changes from `serial` to the current one, oldest first, with the
@@ -502,6 +543,43 @@ mod tests {
         }
         assert!(z.changes_since(13).is_none(), "older than the journal");
         assert!(z.changes_since(14).is_some(), "the oldest kept");
+    }
+
+    /// Several owners in one commit (a node catching up): one journal entry
+    /// with every owner's change; an unchanged owner adds nothing to it.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn commit_many_is_one_change() {
+        let z = zone();
+        z.set("same", vec![Record::txt(1, b"s")]);
+        z.set("old", vec![Record::txt(1, b"o")]);
+        z.set_serial(10);
+        let changes = vec![
+            ("same".to_string(), vec![Record::txt(1, b"s")]),
+            ("old".to_string(), vec![Record::txt(1, b"p")]),
+            ("new".to_string(), vec![]),
+        ];
+        z.commit_many(changes, 12);
+        assert_eq!(z.serial(), 12);
+        let (chain, current) = z.changes_since(10).unwrap();
+        assert_eq!((chain.len(), current), (1, 12));
+        assert_eq!(
+            chain[0].removed,
+            [(name(b"\x03old").into(), Record::txt(1, b"o"))]
+        );
+        // "p" at old, and the new owner's three template records.
+        assert_eq!(chain[0].added.len(), 4);
+        assert!(
+            chain[0]
+                .added
+                .iter()
+                .all(|(owner, _)| !owner.ends_with(&name(b"\x04same")))
+        );
+        let mut served = Vec::new();
+        z.lookup(&name(b"\x03old"), TYPE_TXT, |_, _, rdata| {
+            served.push(rdata.to_vec())
+        });
+        assert_eq!(served, [b"\x01p".to_vec()]);
     }
 
     #[test]

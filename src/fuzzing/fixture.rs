@@ -179,6 +179,7 @@ pub fn delegate() -> (Api, Arc<DelegateRecords>) {
     store.insert_account(&account).expect("the fixture account");
     records.set(ACCOUNT_SUBDOMAIN, &[]);
     let settings = config.delegate.expect("the fixture has [delegate]");
-    let api = Api::new(store::Shared::new(store), records.clone(), settings, None);
+    let store = store::DelegateStore::Sqlite(store::Shared::new(store));
+    let api = Api::new(store, records.clone(), settings, None);
     (api, records)
 }

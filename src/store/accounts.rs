@@ -28,6 +28,16 @@ impl Store {
     /// Adds an account in one transaction. A taken username or subdomain is an
     /// error and nothing is written.
     pub fn insert_account(&mut self, account: &Account) -> Result<(), StoreError> {
+        self.insert_account_within(account, usize::MAX)
+    }
+
+    /// [`Store::insert_account`] unless `max` accounts exist already
+    /// ([`StoreError::Full`]), counted inside the writing transaction.
+    pub fn insert_account_within(
+        &mut self,
+        account: &Account,
+        max: usize,
+    ) -> Result<(), StoreError> {
         let what = format!("insert account {}", account.username);
         let joinable = |c: &&String| c.is_empty() || c.contains(',');
         if let Some(bad) = account.allowfrom.iter().find(joinable) {
@@ -37,6 +47,12 @@ impl Store {
         let Store { connection, name } = self;
         let fail = |e: rusqlite::Error| error(name, &what, e);
         let transaction = connection.transaction().map_err(fail)?;
+        let count: i64 = transaction
+            .query_row("SELECT COUNT(*) FROM accounts", [], |row| row.get(0))
+            .map_err(fail)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            return Err(StoreError::Full(format!("{what}: {max} accounts exist")));
+        }
         transaction
             .execute(
                 "INSERT INTO accounts (username, key_hash, subdomain, allowfrom, created)
@@ -210,7 +226,7 @@ fn write_txt(
     Ok(Some(values))
 }
 
-fn split_allowfrom(joined: &str) -> Vec<String> {
+pub(super) fn split_allowfrom(joined: &str) -> Vec<String> {
     joined
         .split(',')
         .filter(|s| !s.is_empty())

@@ -17,15 +17,24 @@
 //!
 //! Files: this one opens the file and sets the pragmas; `schema` migrates by
 //! `user_version`; `accounts` is the delegate's accounts and TXT values;
-//! `runtime` the runtime records.
+//! `runtime` the runtime records. `delegate` is the delegate's data behind one
+//! type ([`DelegateStore`]) whichever store holds it: this file, or with the
+//! `postgres` feature and `[store] backend = "postgres"`, a PostgreSQL
+//! database several delegate nodes share (`postgres`: same schema and
+//! migrations, commits before the API answers, changes pushed to every node by
+//! LISTEN/NOTIFY). Per-node state stays here either way.
 
 mod accounts;
 mod certs;
+mod delegate;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod runtime;
 mod schema;
 
 pub use accounts::{Account, TXT_VALUES_PER_SUBDOMAIN};
 pub use certs::{AcmeAccount, CertificateRow, DelegateCredentials};
+pub use delegate::{DelegateStore, SharedWindow, Subdomains, limit_key};
 pub use runtime::{RUNTIME_RECORDS_MAX, RuntimeRecord};
 pub use schema::SCHEMA_VERSION;
 

@@ -12,6 +12,9 @@
 //! `renew_requested`, and the last ARI window with the time picked in it.
 //! Version 4: `delegate_serial`, the delegate zone's SOA serial (one row),
 //! raised in the transaction of every change the zone's secondaries must see.
+//! Version 5: `delegate_limits`, the API's limits when several nodes share
+//! them (used by PostgreSQL only, see `postgres`; SQLite gets the table so the
+//! numbering stays one).
 
 use rusqlite::Connection;
 
@@ -88,6 +91,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE delegate_serial (
         id     INTEGER PRIMARY KEY CHECK (id = 1),
         serial INTEGER NOT NULL
+    );
+",
+    // The delegate API's limits shared by several nodes (`[store] backend =
+    // "postgres"`, store::postgres): one row per limit key. Kept in step with
+    // PostgreSQL's numbering; a single SQLite node keeps its limits in memory
+    // and leaves this table empty.
+    "
+    CREATE TABLE delegate_limits (
+        name    TEXT PRIMARY KEY,
+        started INTEGER NOT NULL,
+        amount  INTEGER NOT NULL
     );
 ",
 ];
@@ -204,7 +218,7 @@ mod tests {
     #[test]
     fn migration_1_is_unchanged() {
         assert_eq!(MIGRATIONS[0], VERSION_1_AS_SHIPPED);
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
     }
 
     #[test]

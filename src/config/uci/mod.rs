@@ -68,6 +68,9 @@ const SHAPES: [Shape; 8] = [
             ("cert", Kind::Table),
             ("api", Kind::Table),
             ("blocklist", Kind::Table),
+            // `[store]` has no UCI section type: its only other backend,
+            // PostgreSQL, is a feature router builds leave out.
+            ("store", Kind::Table),
         ],
     },
     Shape {

@@ -8,6 +8,14 @@
 //! new client arrives, so a flood of addresses costs lookups, never memory.
 //! Time is a monotonic second passed in by the caller (tests inject it).
 //!
+//! Several nodes on one PostgreSQL store (`store::postgres`): each keeps these
+//! tables (they bound what one client can make that node do, the database's
+//! writes included), and then the same windows and bucket are checked once
+//! more in the store, summed over all nodes, by one UPSERT each on the
+//! database's clock ([`shared_registration_windows`], [`shared_update_key`]).
+//! Those rows are deleted once untouched for a window (`delegate::sync`), so
+//! the table holds at most the clients of the last hour.
+//!
 //! Sizing. Registrations: a client registers once per name it delegates; 20 per
 //! hour covers a host setting up many names, and the global 1,000 per hour keeps
 //! `ACCOUNTS_MAX` (100,000) at least 100 hours away, time for an operator to act.
@@ -60,6 +68,48 @@ pub fn client_prefix(ip: IpAddr, v6_bits: u32) -> IpAddr {
         }
         v4 => v4,
     }
+}
+
+/// The registration windows all nodes of a shared store count together: the
+/// same limits as [`RegistrationLimits`], in the same order (client, /48,
+/// everyone), keyed by the address cut to its prefix.
+pub fn shared_registration_windows(ip: IpAddr) -> Vec<crate::store::SharedWindow> {
+    let client = client_prefix(ip, 64);
+    let window = |kind: &str, ip: Option<IpAddr>, max: u32| crate::store::SharedWindow {
+        key: crate::store::limit_key(kind, ip),
+        max,
+        window_secs: REGISTRATION_WINDOW_SECS,
+    };
+    let mut windows = vec![window(
+        "register/client",
+        Some(client),
+        REGISTRATIONS_PER_CLIENT_PER_WINDOW,
+    )];
+    if matches!(client, IpAddr::V6(_)) {
+        let site = client_prefix(ip, 48);
+        windows.push(window(
+            "register/48",
+            Some(site),
+            REGISTRATIONS_PER_48_PER_WINDOW,
+        ));
+    }
+    windows.push(window("register/all", None, REGISTRATIONS_PER_WINDOW));
+    windows
+}
+
+/// Which limit refused, from the index [`shared_registration_windows`] gave.
+pub fn shared_registration_limit(index: usize, ip: IpAddr) -> RegistrationLimit {
+    let is_v6 = matches!(client_prefix(ip, 64), IpAddr::V6(_));
+    match (index, is_v6) {
+        (0, _) => RegistrationLimit::Client,
+        (1, true) => RegistrationLimit::Site48,
+        _ => RegistrationLimit::Everyone,
+    }
+}
+
+/// The key of a client's update bucket all nodes share.
+pub fn shared_update_key(ip: IpAddr) -> String {
+    crate::store::limit_key("update", Some(client_prefix(ip, 64)))
 }
 
 /// Which registration limit refused a client.

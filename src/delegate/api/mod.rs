@@ -16,7 +16,10 @@
 //! the DNS table changes, and the DNS table changes in commit order, so an
 //! acknowledged update is on disk and served, and a slower older update never
 //! overwrites a newer one; a failed write answers 500 `db_error` and changes
-//! nothing. Runs on the HTTP server's bounded worker pool (bcrypt and SQLite block).
+//! nothing. Runs on the HTTP server's bounded worker pool (bcrypt and the store
+//! block). The store is a `store::DelegateStore`: the node's SQLite file, or a
+//! PostgreSQL database several nodes share (then the limits are checked in it
+//! too, summed over the nodes, see `limits`).
 
 mod activity;
 mod client;
@@ -30,17 +33,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde_json::{Map, Value};
 
 pub use activity::Activity;
-pub use limits::LimitCounters;
+pub use limits::{LimitCounters, REGISTRATION_WINDOW_SECS};
 
 use crate::config::Delegate;
 use crate::delegate::zone::DelegateRecords;
 use crate::http::{Request, Response};
-use crate::store::{self, Store};
+use crate::store::{self, DelegateStore};
 
-/// The API's state: the store (shared with the other roles), the DNS table it keeps
-/// in step, the config and the limits.
+/// The API's state: the store (shared with the other roles, or with other
+/// delegate nodes), the DNS table it keeps in step, the config and the limits.
 pub struct Api {
-    store: store::Shared,
+    store: DelegateStore,
     records: Arc<DelegateRecords>,
     config: Delegate,
     admin_token: Option<String>,
@@ -80,7 +83,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Api {
     pub fn new(
-        store: store::Shared,
+        store: DelegateStore,
         records: Arc<DelegateRecords>,
         config: Delegate,
         admin_token: Option<String>,
@@ -142,7 +145,7 @@ impl Api {
     }
 
     pub fn account_count(&self) -> Result<usize, store::StoreError> {
-        self.store().account_count()
+        self.store.account_count()
     }
 
     /// The client's address: see `client`.
@@ -159,12 +162,6 @@ impl Api {
             return fixed;
         }
         crate::clock::monotonic_secs()
-    }
-
-    /// The one way to the store. Whoever holds the guard may also publish to
-    /// `records`: publishing under it is what keeps publications in commit order.
-    fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock()
     }
 }
 
@@ -197,8 +194,17 @@ mod tests {
         let records = Arc::new(DelegateRecords::new(
             b"\x04auth\x04test\x00".to_vec().into(),
         ));
-        let store = store::Shared::new(Store::open_in_memory().unwrap());
-        Api::new(store, records, config, None)
+        let store = store::Shared::new(store::Store::open_in_memory().unwrap());
+        Api::new(DelegateStore::Sqlite(store), records, config, None)
+    }
+
+    /// The API's SQLite store (every test API has one).
+    fn sqlite(api: &Api) -> MutexGuard<'_, store::Store> {
+        match &api.store {
+            DelegateStore::Sqlite(shared) => shared.lock(),
+            #[cfg(feature = "postgres")]
+            DelegateStore::Postgres(_) => unreachable!("test APIs use SQLite"),
+        }
     }
 
     fn served(api: &Api, subdomain: &str) -> Vec<String> {
@@ -231,7 +237,7 @@ mod tests {
             allowfrom: Vec::new(),
             created_unix: 0,
         };
-        api.store().insert_account(&account).unwrap();
+        sqlite(&api).insert_account(&account).unwrap();
         let (second_done, wait_for_second) = mpsc::channel::<()>();
         *lock(&api.pause_after_commit) = Some(Box::new(move || {
             // With the fix the second waits for our lock: this times out.
@@ -248,7 +254,7 @@ mod tests {
         api.commit_txt("sub", &"b".repeat(43)).unwrap();
         let _ = second_done.send(());
         first.join().unwrap();
-        let stored = api.store().all_subdomains().unwrap();
+        let stored = sqlite(&api).all_subdomains().unwrap();
         assert_eq!(stored[0].1, served(&api, "sub"));
         assert_eq!(served(&api, "sub")[0], "b".repeat(43));
     }
@@ -280,7 +286,7 @@ mod tests {
             allowfrom: Vec::new(),
             created_unix: 0,
         };
-        api.store().insert_account(&account).unwrap();
+        sqlite(&api).insert_account(&account).unwrap();
         let headers = [
             ("X-Api-User", account.username.as_str()),
             ("X-Api-Key", &key),

@@ -4,11 +4,11 @@
 use serde_json::Value;
 
 use super::limits::ACCOUNTS_MAX;
-use super::{Api, field, lock};
+use super::{Api, field, limits, lock};
 use crate::config::Registration;
 use crate::delegate::creds;
 use crate::http::{Request, Response};
-use crate::store::Account;
+use crate::store::{Account, StoreError};
 
 impl Api {
     pub(super) fn register(&self, request: &Request) -> Response {
@@ -23,6 +23,25 @@ impl Api {
         if let Err(limit) = lock(&self.registrations).admit(client, self.now_secs()) {
             self.limit_counters.registration(limit).hit();
             return Response::error(429, "too_many_registrations");
+        }
+        // This node's own check first (it bounds what a client can make the
+        // node do, database writes included), then the one all nodes share
+        // (none with one node; without the postgres feature `is_shared` is
+        // false and this is compiled out).
+        if self.store.is_shared() {
+            let windows = limits::shared_registration_windows(client);
+            match self.store.admit_shared(&windows) {
+                Ok(None) => {}
+                Ok(Some(refused)) => {
+                    let limit = limits::shared_registration_limit(refused, client);
+                    self.limit_counters.registration(limit).hit();
+                    return Response::error(429, "too_many_registrations");
+                }
+                Err(e) => {
+                    log::error!("delegate: register: {e}");
+                    return Response::error(500, "db_error");
+                }
+            }
         }
         let (Ok(username), Ok(subdomain), Ok(password)) = (
             creds::random_uuid(),
@@ -72,23 +91,19 @@ impl Api {
         }
     }
 
-    /// Stores the account (within `ACCOUNTS_MAX`) and publishes its empty TXT set,
-    /// under the store's lock like every publication.
+    /// Stores the account (within `ACCOUNTS_MAX`, counted inside the writing
+    /// transaction: with several nodes, only the store sees every account) and
+    /// publishes its empty TXT set in commit order (see `DelegateStore`).
     fn insert_account(&self, account: &Account) -> Result<(), Response> {
-        let mut store = self.store();
-        let db_error = |e: crate::store::StoreError| {
-            log::error!("delegate: register: {e}");
-            Response::error(500, "db_error")
-        };
-        if store.account_count().map_err(db_error)? >= ACCOUNTS_MAX {
-            return Err(Response::error(503, "too_many_accounts"));
+        let publish = |serial| self.records.commit(&account.subdomain, &[], serial);
+        match self.store.register(account, ACCOUNTS_MAX, publish) {
+            Ok(()) => Ok(()),
+            Err(StoreError::Full(_)) => Err(Response::error(503, "too_many_accounts")),
+            Err(e) => {
+                log::error!("delegate: register: {e}");
+                Err(Response::error(500, "db_error"))
+            }
         }
-        store.insert_account(account).map_err(db_error)?;
-        let serial = store
-            .delegate_serial(account.created_unix)
-            .map_err(db_error)?;
-        self.records.commit(&account.subdomain, &[], serial);
-        Ok(())
     }
 
     /// The API's base URL as this client reached it.

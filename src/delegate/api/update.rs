@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{Api, field, lock};
+use super::{Api, field, limits, lock};
 use crate::delegate::creds;
 use crate::http::{Request, Response};
 use crate::store::StoreError;
@@ -17,6 +17,24 @@ impl Api {
             self.limit_counters.updates_per_client.hit();
             return Response::error(429, "too_many_requests");
         }
+        // Then the bucket all nodes share (none with one node).
+        if self.store.is_shared() {
+            let key = limits::shared_update_key(client);
+            match self
+                .store
+                .take_shared(&key, limits::UPDATE_BURST, limits::UPDATES_PER_MINUTE)
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.limit_counters.updates_per_client.hit();
+                    return Response::error(429, "too_many_requests");
+                }
+                Err(e) => {
+                    log::error!("delegate: update: {e}");
+                    return Response::error(500, "db_error");
+                }
+            }
+        }
         let user = request.header("x-api-user").unwrap_or_default();
         let key = request.header("x-api-key").unwrap_or_default();
         // A username or key of the wrong shape is refused without hashing, as
@@ -25,7 +43,7 @@ impl Api {
         if !creds::valid_username(user) || !creds::valid_key(key) {
             return Response::error(401, "forbidden");
         }
-        let account = match self.store().account(&user.to_ascii_lowercase()) {
+        let account = match self.store.account(&user.to_ascii_lowercase()) {
             Ok(account) => account,
             Err(e) => {
                 log::error!("delegate: update: {e}");
@@ -61,19 +79,18 @@ impl Api {
     }
 
     /// Stores `txt` for `subdomain` and publishes the values now stored to DNS,
-    /// while still holding the store: two updates racing for one subdomain then
-    /// publish in the order they committed. Published after the lock is let go,
-    /// the older pair could land last and be served until the next update.
+    /// while still holding the store (SQLite; PostgreSQL publishes through the
+    /// node's listener, in commit order too): two updates racing for one
+    /// subdomain then publish in the order they committed. Published after the
+    /// lock is let go, the older pair could land last and be served until the
+    /// next update.
     pub(super) fn commit_txt(&self, subdomain: &str, txt: &str) -> Result<(), StoreError> {
         let now = i64::try_from(crate::clock::unix_seconds()).unwrap_or(i64::MAX);
-        let mut store = self.store();
-        let values = store.set_txt(subdomain, txt, now)?;
-        #[cfg(test)]
-        self.pause_after_commit();
-        let serial = store.delegate_serial(now)?;
-        self.records.commit(subdomain, &values, serial);
-        drop(store);
-        Ok(())
+        self.store.set_txt(subdomain, txt, now, |values, serial| {
+            #[cfg(test)]
+            self.pause_after_commit();
+            self.records.commit(subdomain, values, serial);
+        })
     }
 
     #[cfg(test)]
