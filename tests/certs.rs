@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::pebble::Pebble;
+use common::pebble::{Pebble, sans};
 use common::*;
 use serde_json::Value;
 
@@ -94,36 +94,6 @@ fn records_from_setup(text: &str) -> Vec<String> {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// `openssl verify` of `dir`'s cert.pem against Pebble's root, with chain.pem.
-fn verify(pebble: &Pebble, dir: &Path, work: &Path) {
-    let root = work.join("pebble-root.pem");
-    std::fs::write(&root, pebble.root_pem()).unwrap();
-    let out = Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(&root)
-        .arg("-untrusted")
-        .arg(dir.join("chain.pem"))
-        .arg(dir.join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl verify: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The SANs of a PEM certificate, per openssl.
-fn sans(pem_path: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
-        .arg(pem_path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The key in privkey.pem belongs to the certificate in cert.pem.
@@ -226,7 +196,7 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     let state = router.state();
     for name in ["router", "short", "persist"] {
         let dir = state.join("certs").join(name);
-        verify(&pebble, &dir, &work.0);
+        pebble.verify(&dir, &work.0);
         key_matches(&dir);
         let mode = std::fs::metadata(dir.join("privkey.pem"))
             .unwrap()
@@ -351,7 +321,7 @@ fn router_obtains_and_renews_through_the_delegate_and_dns_persist() {
     }
     let second = read(&router_dir.join("cert.pem"));
     assert_ne!(first, second, "a new certificate was deployed");
-    verify(&pebble, &router_dir, &work.0);
+    pebble.verify(&router_dir, &work.0);
     key_matches(&router_dir);
     assert_eq!(read(&hook_log).lines().count(), 2, "the hook ran again");
 
@@ -847,7 +817,7 @@ fn the_delegate_obtains_and_serves_its_own_api_certificate() {
         String::from_utf8_lossy(&out.stderr)
     );
     let dir = state.join("certs/delegate-api");
-    verify(&pebble, &dir, &work.0);
+    pebble.verify(&dir, &work.0);
     assert!(sans(&dir.join("cert.pem")).contains("DNS:ns1.auth.test"));
     // The challenge record served during validation is gone again.
     let txt = dig(

@@ -13,46 +13,15 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pebble::Pebble;
+use common::pebble::{Pebble, sans};
 use common::secondaries::*;
 use common::*;
 
 /// From A's start to a deployed certificate (a few seconds; a loaded CI machine
 /// gets slack).
 const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// `openssl verify` of `dir`'s cert.pem against Pebble's root, with chain.pem.
-fn verify(pebble: &Pebble, dir: &Path, work: &Path) {
-    let root = work.join("pebble-root.pem");
-    std::fs::write(&root, pebble.root_pem()).unwrap();
-    let out = Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(&root)
-        .arg("-untrusted")
-        .arg(dir.join("chain.pem"))
-        .arg(dir.join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl verify: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn sans(pem: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
-        .arg(pem)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn pebble_validates_through_a_knot_secondary_of_the_delegate() {
@@ -154,7 +123,7 @@ fn pebble_validates_through_a_knot_secondary_of_the_delegate() {
         eprintln!("{}", seen.join("\n"));
     }
     let dir = work.0.join("state-a/certs/router");
-    verify(&pebble, &dir, &work.0);
+    pebble.verify(&dir, &work.0);
     let names = sans(&dir.join("cert.pem"));
     assert!(
         names.contains("DNS:home.test") && names.contains("DNS:*.home.test"),

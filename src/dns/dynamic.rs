@@ -22,7 +22,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 /// Changes the journal keeps for IXFR; older serials get the whole zone.
 pub const JOURNAL_ENTRIES_MAX: usize = 1000;
@@ -135,27 +135,13 @@ impl DynamicZone {
     /// Publishes a committed change's serial and wakes whoever waits in
     /// [`DynamicZone::changed`] (several changes before it runs wake it once).
     pub fn set_serial(&self, serial: u32) {
-        let mut journal = self.journal();
-        journal.started = true;
-        self.serial.store(serial, Ordering::Release);
-        drop(journal);
-        self.changed.notify_one();
+        self.publish(self.journal(), None, serial);
     }
 
-    /// A committed change: `label`'s records become `records` and the zone's
-    /// serial `serial`, at once for a transfer, and the change is journaled.
-    pub fn commit(&self, label: &str, records: Vec<Record>, serial: u32) {
-        let mut journal = self.journal();
-        let (key, records) = Self::owner(label, records);
-        let old = self.write().insert(key.clone(), records.clone());
-        let from = self.serial.load(Ordering::Acquire);
-        if journal.started && from != serial {
-            let mut delta = Delta {
-                from,
-                to: serial,
-                ..Delta::default()
-            };
-            self.diff(&mut delta, &key, old.as_deref(), &records);
+    /// Ends a commit under `journal`: `delta` (if any) into the bounded
+    /// journal, `serial` published, the waiter woken.
+    fn publish(&self, mut journal: MutexGuard<'_, Journal>, delta: Option<Delta>, serial: u32) {
+        if let Some(delta) = delta {
             journal.entries.push_back(Arc::new(delta));
             while journal.entries.len() > JOURNAL_ENTRIES_MAX {
                 journal.entries.pop_front();
@@ -167,13 +153,32 @@ impl DynamicZone {
         self.changed.notify_one();
     }
 
+    /// A committed change: `label`'s records become `records` and the zone's
+    /// serial `serial`, at once for a transfer, and the change is journaled.
+    pub fn commit(&self, label: &str, records: Vec<Record>, serial: u32) {
+        let journal = self.journal();
+        let (key, records) = Self::owner(label, records);
+        let old = self.write().insert(key.clone(), records.clone());
+        let from = self.serial.load(Ordering::Acquire);
+        let delta = (journal.started && from != serial).then(|| {
+            let mut delta = Delta {
+                from,
+                to: serial,
+                ..Delta::default()
+            };
+            self.diff(&mut delta, &key, old.as_deref(), &records);
+            delta
+        });
+        self.publish(journal, delta, serial);
+    }
+
     /// One committed change of several owners (a delegate node catching up
     /// with a store other nodes share): every label's records become its
     /// `records` and the zone's serial `serial`, as one journal entry. Owners
     /// whose records are unchanged add nothing to it.
     #[cfg(feature = "postgres")]
     pub fn commit_many(&self, changes: Vec<(String, Vec<Record>)>, serial: u32) {
-        let mut journal = self.journal();
+        let journal = self.journal();
         let from = self.serial.load(Ordering::Acquire);
         let mut delta = Delta {
             from,
@@ -190,16 +195,8 @@ impl DynamicZone {
             self.diff(&mut delta, &key, old.as_deref(), &records);
         }
         drop(owners);
-        if journal.started && from != serial {
-            journal.entries.push_back(Arc::new(delta));
-            while journal.entries.len() > JOURNAL_ENTRIES_MAX {
-                journal.entries.pop_front();
-            }
-        }
-        journal.started = true;
-        self.serial.store(serial, Ordering::Release);
-        drop(journal);
-        self.changed.notify_one();
+        let delta = (journal.started && from != serial).then_some(delta);
+        self.publish(journal, delta, serial);
     }
 
     /// What replacing owner `key`'s `old` records (`None`: a new owner, which
@@ -254,7 +251,7 @@ impl DynamicZone {
         })
     }
 
-    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+    fn journal(&self) -> MutexGuard<'_, Journal> {
         self.journal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -278,6 +278,27 @@ impl Pebble {
         self.management_pem("/roots/0")
     }
 
+    /// `openssl verify` of `dir`'s cert.pem against this Pebble's root, with
+    /// chain.pem (the root is written to `work`).
+    pub fn verify(&self, dir: &Path, work: &Path) {
+        let root = work.join("pebble-root.pem");
+        std::fs::write(&root, self.root_pem()).unwrap();
+        let out = Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(&root)
+            .arg("-untrusted")
+            .arg(dir.join("chain.pem"))
+            .arg(dir.join("cert.pem"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The intermediate that signs certificates (management `/intermediates/0`), PEM.
     pub fn intermediate_pem(&self) -> String {
         self.management_pem("/intermediates/0")
@@ -477,6 +498,16 @@ fn hex_bytes(text: &str) -> Vec<u8> {
 }
 
 /// Base64url without padding (RFC 4648 §5), as ACME uses it.
+/// The SANs of a PEM certificate, per openssl.
+pub fn sans(pem_path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(pem_path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();

@@ -77,16 +77,22 @@ pub(super) fn relay(
     let Some(end) = wire::skip_records(response, question_end, records) else {
         return false;
     };
-    let rcode = response[3] & 0x0f;
-    let rcode = if matches!(rcode, RCODE_NOERROR | RCODE_NXDOMAIN) {
-        rcode
-    } else {
-        RCODE_SERVFAIL
-    };
+    let rcode = upstream_rcode(response);
     let flags = wire::response_flags(query.flags, false, true, rcode);
     out.extend_from_slice(&response[question_end..end]);
     finish(out, query, transport, [answers, authorities], flags, 0);
     true
+}
+
+/// The RCODE an upstream's `answer` (at least a header) gives our client:
+/// its own when NOERROR or NXDOMAIN, else SERVFAIL.
+pub(super) fn upstream_rcode(answer: &[u8]) -> u8 {
+    let rcode = answer[3] & 0x0f;
+    if matches!(rcode, RCODE_NOERROR | RCODE_NXDOMAIN) {
+        rcode
+    } else {
+        RCODE_SERVFAIL
+    }
 }
 
 /// Room for the names a response remembers for compression.

@@ -423,14 +423,8 @@ pub(super) fn chain_from_answer(answer: &[u8], out: &mut Vec<u8>) -> Option<Hit>
         out.truncate(before);
         return None;
     }
-    let rcode = answer[3] & 0x0f;
-    let rcode = if matches!(rcode, RCODE_NOERROR | RCODE_NXDOMAIN) {
-        rcode
-    } else {
-        RCODE_SERVFAIL
-    };
     Some(Hit {
-        rcode,
+        rcode: crate::dns::answer::message::upstream_rcode(answer),
         answers,
         authorities,
         stale: false,
