@@ -12,9 +12,9 @@ mod common;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::secondaries::Knot;
 use common::*;
 use hickory_proto::rr::RecordType;
 
@@ -26,60 +26,6 @@ const KEY_NAME: &str = "lan-xfr";
 const ZONE: &str = "home.test";
 /// Names `h0` … of every zone here (more than 16 KiB: several messages).
 const HOSTS: usize = 2000;
-
-/// A `knotd` under `dir`; killed on drop.
-struct Knot {
-    child: Child,
-    addr: SocketAddr,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Knot {
-    /// Knot as the secondary of `home.test` from `primary`, notified by it.
-    fn start(dir: &TempDir, port: u16, primary: SocketAddr) -> Self {
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let root = dir.0.join("knot");
-        std::fs::create_dir_all(&root).unwrap();
-        let config = format!(
-            "server:\n    rundir: \"{root}\"\n    listen: 127.0.0.1@{port}\n\
-             database:\n    storage: \"{root}\"\n\
-             log:\n  - target: stderr\n    any: info\n\
-             key:\n  - id: {KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
-             remote:\n  - id: primary\n    address: {ip}@{pport}\n    key: {KEY_NAME}\n\
-             acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n    key: {KEY_NAME}\n    action: notify\n\
-             template:\n  - id: default\n    storage: \"{root}\"\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: none\n\
-             zone:\n  - domain: {ZONE}\n    master: primary\n    acl: notify_from_primary\n",
-            root = root.display(),
-            ip = primary.ip(),
-            pport = primary.port(),
-        );
-        let path = dir.write("knot.conf", &config);
-        let log = std::fs::File::create(dir.0.join("knot.log")).unwrap();
-        let child = Command::new("knotd")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("knotd (Debian package knot; tests/run.sh installs it)");
-        Self {
-            child,
-            addr,
-            dir: dir.0.clone(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("knot.log")).unwrap_or_default()
-    }
-}
 
 /// The config of a router on `listen` with zone `home.test` holding
 /// `records`, sent to `secondaries` (none: not transferred), its key in
@@ -254,7 +200,14 @@ fn knot_secondary_of_a_router_zone_follows_reloads_and_runtime_records() {
     assert!(u64::from(first) >= started_unix, "{first} < {started_unix}");
 
     // Knot's first transfer.
-    let knot = Knot::start(&knot_dir, knot_port, server.addr);
+    let knot = Knot::start_zone(
+        &knot_dir.0.join("knot"),
+        knot_port,
+        server.addr,
+        ZONE,
+        KEY_NAME,
+        SECRET,
+    );
     assert!(
         answers_within(
             knot.addr,

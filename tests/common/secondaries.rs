@@ -71,17 +71,29 @@ impl Knot {
     /// journal in `root` across restarts), accepting NOTIFY signed with the key;
     /// `secret` is the key it signs with.
     pub fn start(root: &Path, port: u16, primary: SocketAddr, secret: &str) -> Self {
+        Self::start_zone(root, port, primary, ZONE, KEY_NAME, secret)
+    }
+
+    /// [`Knot::start`] for `zone`, with the key named `key_name`.
+    pub fn start_zone(
+        root: &Path,
+        port: u16,
+        primary: SocketAddr,
+        zone: &str,
+        key_name: &str,
+        secret: &str,
+    ) -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         std::fs::create_dir_all(root).unwrap();
         let config = format!(
             "server:\n    rundir: \"{dir}\"\n    listen: 127.0.0.1@{port}\n\
              database:\n    storage: \"{dir}\"\n\
              log:\n  - target: stderr\n    any: info\n\
-             key:\n  - id: {KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {secret}\n\
-             remote:\n  - id: primary\n    address: {ip}@{pport}\n    key: {KEY_NAME}\n\
-             acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n    key: {KEY_NAME}\n    action: notify\n\
+             key:\n  - id: {key_name}\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+             remote:\n  - id: primary\n    address: {ip}@{pport}\n    key: {key_name}\n\
+             acl:\n  - id: notify_from_primary\n    address: 127.0.0.1\n    key: {key_name}\n    action: notify\n\
              template:\n  - id: default\n    storage: \"{dir}\"\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: all\n\
-             zone:\n  - domain: {ZONE}\n    master: primary\n    acl: notify_from_primary\n",
+             zone:\n  - domain: {zone}\n    master: primary\n    acl: notify_from_primary\n",
             dir = root.display(),
             ip = primary.ip(),
             pport = primary.port(),
