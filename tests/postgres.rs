@@ -248,16 +248,23 @@ mod shared {
         api: String,
     }
 
+    /// A delegate node's config on the database in `url_file`; `top` goes
+    /// before the sections (e.g. `user = "nobody"`).
+    fn node_config(top: &str, state: &Path, url_file: &Path) -> String {
+        format!(
+            "log_level = \"debug\"\n{top}state_dir = \"{}\"\n\
+             [dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
+             [delegate]\nzone = \"auth.test\"\nns = [\"ns1.auth.test.\"]\nns_addresses = [\"192.0.2.53\"]\n\
+             api_listen = \"127.0.0.1:0\"\napi_prefix = \"{PREFIX}\"\n\
+             [store]\nbackend = \"postgres\"\nurl_file = \"{}\"\n",
+            state.display(),
+            url_file.display()
+        )
+    }
+
     impl Node {
         fn start(state: &Path, url_file: &Path) -> Node {
-            let config = format!(
-                "log_level = \"debug\"\nstate_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
-                 [delegate]\nzone = \"auth.test\"\nns = [\"ns1.auth.test.\"]\nns_addresses = [\"192.0.2.53\"]\n\
-                 api_listen = \"127.0.0.1:0\"\napi_prefix = \"{PREFIX}\"\n\
-                 [store]\nbackend = \"postgres\"\nurl_file = \"{}\"\n",
-                state.display(),
-                url_file.display()
-            );
+            let config = node_config("", state, url_file);
             let server = Server::start_config(&config);
             let api = server.delegate_api();
             Node { server, api }
@@ -695,14 +702,7 @@ mod shared {
         let state = TempDir::new();
         let config = state.write(
             "lanseal.toml",
-            &format!(
-                "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
-                 [delegate]\nzone = \"auth.test\"\nns = [\"ns1.auth.test.\"]\n\
-                 ns_addresses = [\"192.0.2.53\"]\napi_listen = \"127.0.0.1:0\"\n\
-                 [store]\nbackend = \"postgres\"\nurl_file = \"{}\"\n",
-                state.0.join("state").display(),
-                url.display()
-            ),
+            &node_config("", &state.0.join("state"), &url),
         );
         let out = Command::new(BIN)
             .args(["run", "-c"])
@@ -735,15 +735,7 @@ mod shared {
         .unwrap();
         std::fs::set_permissions(&url, std::fs::Permissions::from_mode(0o600)).unwrap();
         let state = TempDir::new();
-        let config = format!(
-            "log_level = \"debug\"\nuser = \"nobody\"\nstate_dir = \"{}\"\n\
-             [dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
-             [delegate]\nzone = \"auth.test\"\nns = [\"ns1.auth.test.\"]\nns_addresses = [\"192.0.2.53\"]\n\
-             api_listen = \"127.0.0.1:0\"\napi_prefix = \"{PREFIX}\"\n\
-             [store]\nbackend = \"postgres\"\nurl_file = \"{}\"\n",
-            state.0.join("state").display(),
-            url.display()
-        );
+        let config = node_config("user = \"nobody\"\n", &state.0.join("state"), &url);
         let server = Server::start_config(&config);
         let node = Node {
             api: server.delegate_api(),
@@ -765,14 +757,7 @@ mod shared {
         let config = |url_file: &Path| {
             dir.write(
                 "lanseal.toml",
-                &format!(
-                    "state_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\nresolv_file = \"\"\n\
-                     [delegate]\nzone = \"auth.test\"\nns = [\"ns1.auth.test.\"]\n\
-                     ns_addresses = [\"192.0.2.53\"]\napi_listen = \"127.0.0.1:0\"\n\
-                     [store]\nbackend = \"postgres\"\nurl_file = \"{}\"\n",
-                    dir.0.join("state").display(),
-                    url_file.display()
-                ),
+                &node_config("", &dir.0.join("state"), url_file),
             )
         };
         let url_file = dir.write("pg.url", "postgresql://lanseal@127.0.0.1:1/lanseal\n");
