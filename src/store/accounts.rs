@@ -24,6 +24,18 @@ pub struct Account {
     pub created_unix: i64,
 }
 
+impl Account {
+    /// Whether `allowfrom` can be stored joined by ',' (and split back): no
+    /// entry is empty or holds a comma.
+    pub(super) fn check_allowfrom(&self) -> Result<(), String> {
+        let joinable = |c: &&String| c.is_empty() || c.contains(',');
+        match self.allowfrom.iter().find(joinable) {
+            Some(bad) => Err(format!("allowfrom entry `{bad}` is empty or contains ','")),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Store {
     /// Adds an account in one transaction. A taken username or subdomain is an
     /// error and nothing is written.
@@ -39,11 +51,9 @@ impl Store {
         max: usize,
     ) -> Result<(), StoreError> {
         let what = format!("insert account {}", account.username);
-        let joinable = |c: &&String| c.is_empty() || c.contains(',');
-        if let Some(bad) = account.allowfrom.iter().find(joinable) {
-            let cause = format!("allowfrom entry `{bad}` is empty or contains ','");
-            return Err(self.error(&what, cause));
-        }
+        account
+            .check_allowfrom()
+            .map_err(|cause| self.error(&what, cause))?;
         let Store { connection, name } = self;
         let fail = |e: rusqlite::Error| error(name, &what, e);
         let transaction = connection.transaction().map_err(fail)?;

@@ -358,14 +358,9 @@ impl Postgres {
     /// See `DelegateStore::register`.
     pub fn register(&self, account: &Account, max: usize) -> Result<(), StoreError> {
         let what = format!("insert account {}", account.username);
-        if let Some(bad) = account
-            .allowfrom
-            .iter()
-            .find(|c| c.is_empty() || c.contains(','))
-        {
-            let cause = format!("allowfrom entry `{bad}` is empty or contains ','");
-            return Err(self.error(&what, cause));
-        }
+        account
+            .check_allowfrom()
+            .map_err(|cause| self.error(&what, cause))?;
         let serial = self.with_link(|client| {
             let fail = |e: postgres::Error| self.error(&what, e);
             let mut transaction = client.transaction().map_err(fail)?;
