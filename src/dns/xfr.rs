@@ -33,8 +33,9 @@
 //! [`Serials`]'.
 //!
 //! Bounds: `XFR_AT_ONCE_MAX` transfers at once, all zones together (more are
-//! refused); NOTIFYs go out at most once per `NOTIFY_COALESCE` (changes within
-//! it coalesce into one), each retried `NOTIFY_ATTEMPTS` times until the
+//! refused); NOTIFYs go out at most once per `NOTIFY_COALESCE` (a change
+//! after a quiet spell at once, the changes within the window after a NOTIFY
+//! as one at its end), each retried `NOTIFY_ATTEMPTS` times until the
 //! secondary answers, and a newer serial replaces a round still retrying.
 //! Everything runs on the DNS I/O thread.
 
@@ -68,7 +69,7 @@ pub const XFR_AT_ONCE_MAX: usize = 4;
 /// A transfer message is closed once it holds this many bytes (TSIG and OPT
 /// are added after; a TCP message may hold 65 535).
 const XFR_MESSAGE_BYTES: usize = 16 * 1024;
-/// Changes within this window after the first are sent as one NOTIFY.
+/// After a NOTIFY, the changes within this window are sent as one at its end.
 pub const NOTIFY_COALESCE: Duration = Duration::from_millis(100);
 /// NOTIFYs sent to one secondary for one serial before giving up.
 pub const NOTIFY_ATTEMPTS: usize = 4;
@@ -757,14 +758,16 @@ pub(crate) fn has_opt(request: &[u8], question_end: usize) -> bool {
 pub async fn notify_secondaries(transfer: Arc<Transfer>, counters: Arc<Counters>) {
     let mut last = transfer.dynamic.serial();
     let mut rounds: Vec<tokio::task::AbortHandle> = Vec::new();
+    let mut sent: Option<tokio::time::Instant> = None;
     loop {
         transfer.dynamic.changed().await;
-        tokio::time::sleep(NOTIFY_COALESCE).await;
+        coalesce(sent).await;
         let serial = transfer.dynamic.serial();
         if serial == last {
             continue;
         }
         last = serial;
+        sent = Some(tokio::time::Instant::now());
         // A newer serial replaces a round still retrying.
         for round in rounds.drain(..) {
             round.abort();
@@ -789,6 +792,7 @@ pub async fn notify_zones(current: Arc<Current>, counters: Arc<Counters>) {
     // Per zone: its apex, the serial notified and the round's tasks.
     type Notified = (Box<[u8]>, u32, Vec<tokio::task::AbortHandle>);
     let mut notified: Vec<Notified> = Vec::new();
+    let mut sent: Option<tokio::time::Instant> = None;
     loop {
         let service = current.load();
         let mut next: Vec<Notified> = Vec::new();
@@ -814,6 +818,7 @@ pub async fn notify_zones(current: Arc<Current>, counters: Arc<Counters>) {
                 })
             });
             next.push((apex.clone(), serial, rounds.collect()));
+            sent = Some(tokio::time::Instant::now());
         }
         for (_, _, rounds) in notified.drain(..) {
             rounds.iter().for_each(tokio::task::AbortHandle::abort);
@@ -821,7 +826,16 @@ pub async fn notify_zones(current: Arc<Current>, counters: Arc<Counters>) {
         notified = next;
         drop(service);
         current.changed().await;
-        tokio::time::sleep(NOTIFY_COALESCE).await;
+        coalesce(sent).await;
+    }
+}
+
+/// Waits out `NOTIFY_COALESCE` after the last NOTIFY `sent`: a change after a
+/// quiet spell is notified at once, and the changes that follow within the
+/// window go out together at its end.
+async fn coalesce(sent: Option<tokio::time::Instant>) {
+    if let Some(sent) = sent {
+        tokio::time::sleep_until(sent + NOTIFY_COALESCE).await;
     }
 }
 
@@ -1104,6 +1118,57 @@ mod tests {
 
     fn key(secret: &[u8]) -> Key {
         Key::new(b"\x03xfr\x00".to_vec().into(), secret)
+    }
+
+    /// The NOTIFY rate: a change after a quiet spell is notified at once
+    /// (well inside the window), and a burst of changes right after it goes
+    /// out as one NOTIFY at the window's end.
+    #[test]
+    fn notify_goes_out_at_once_then_coalesces_a_burst() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let secondary = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let apex: Box<[u8]> = b"\x04auth\x04test\x00".to_vec().into();
+            let dynamic = Arc::new(DynamicZone::new(apex, Vec::new()));
+            dynamic.set_serial(1);
+            let transfer = Arc::new(Transfer::new(
+                vec![secondary.local_addr().unwrap()],
+                key(b"secret one"),
+                dynamic.clone(),
+            ));
+            let task = tokio::spawn(notify_secondaries(transfer, Arc::new(Counters::new(1))));
+            tokio::task::yield_now().await;
+            let mut buffer = [0u8; 512];
+            let changed = tokio::time::Instant::now();
+            dynamic.commit("a", Vec::new(), 2);
+            let first = tokio::time::timeout(Duration::from_secs(2), secondary.recv(&mut buffer));
+            assert!(first.await.is_ok(), "no NOTIFY");
+            let waited = changed.elapsed();
+            assert!(
+                waited < NOTIFY_COALESCE,
+                "the first NOTIFY waited {waited:?}"
+            );
+            // Ten changes over about 20 ms, each seen by the task.
+            for serial in 3..13 {
+                dynamic.commit("a", Vec::new(), serial);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let mut later = 0;
+            let quiet = tokio::time::Instant::now() + 4 * NOTIFY_COALESCE;
+            while let Ok(Ok(_)) = tokio::time::timeout_at(quiet, secondary.recv(&mut buffer)).await
+            {
+                later += 1;
+            }
+            // One at the window's end (two if the burst outlasted it).
+            assert!(
+                (1..=2).contains(&later),
+                "10 changes in a burst: {later} NOTIFYs"
+            );
+            task.abort();
+        });
     }
 
     /// A NOTIFY counts as answered only by an answer signed with the key and
