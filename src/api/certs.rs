@@ -104,13 +104,22 @@ impl Api {
             ));
         }
         let cert = self.find_cert(name)?;
-        let mut body = serde_json::Map::new();
-        for (key, file) in KEY_FILES {
-            let path = cert.dir.join(file);
-            let text = read_pem(&path)
-                .map_err(|e| error(404, "not_deployed", format!("{}: {e}", path.display())))?;
-            body.insert(key.to_string(), Value::String(text));
-        }
+        // All four from the one set `current` names (a deploy may switch it
+        // meanwhile; a set removed under us is read again from the new one).
+        let read_set = || {
+            let set = crate::certs::deploy::current_set(&cert.dir);
+            let from = set.as_deref().unwrap_or(&cert.dir);
+            let mut body = serde_json::Map::new();
+            for (key, file) in KEY_FILES {
+                let path = from.join(file);
+                let text = read_pem(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                body.insert(key.to_string(), Value::String(text));
+            }
+            Ok::<_, String>(body)
+        };
+        let body = read_set()
+            .or_else(|_| read_set())
+            .map_err(|e| error(404, "not_deployed", e))?;
         log::warn!(
             "api: private key of `{name}` downloaded by {}",
             request.peer.ip()

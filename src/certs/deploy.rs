@@ -166,6 +166,18 @@ pub fn check_room(dir: &Path) -> Result<(), DeployError> {
     written.and(removed).map_err(at(dir))
 }
 
+/// The set directory `dir/current` names now (`dir/.set-N`), resolved once:
+/// files read from it belong to one set, where the public names, each
+/// followed on its own, can mix the old set's key with the new set's
+/// certificate when a deploy switches `current` between two reads. `None`
+/// when `current` is not a link lanseal made (nothing deployed yet).
+pub fn current_set(dir: &Path) -> Option<PathBuf> {
+    let target = fs::read_link(dir.join(CURRENT)).ok()?;
+    let name = target.to_str()?;
+    generation_of(target.as_os_str())?;
+    Some(dir.join(name))
+}
+
 /// The deployed set's cert.pem text, if there is one readable now.
 pub fn read_cert(dir: &Path) -> Option<String> {
     let bytes = read_bounded(&dir.join(CERT)).ok()??;
@@ -831,6 +843,25 @@ mod tests {
         );
         assert!(!dir.join(".set-1").exists(), "the old set is removed");
         assert_eq!(mode(&dir.join(KEY)), 0o600);
+    }
+
+    /// `current_set` names the set `current` points at, and nothing for a
+    /// directory without one or with a `current` lanseal did not make.
+    #[test]
+    fn the_current_set_is_the_one_current_names() {
+        let tmp = TempDir::new();
+        let dir = tmp.0.clone();
+        assert_eq!(current_set(&dir), None);
+        write_set(&dir, &Marked::new("OLD").set()).unwrap();
+        assert_eq!(current_set(&dir), Some(dir.join(".set-1")));
+        let new = Marked::new("NEW");
+        write_set(&dir, &new.set()).unwrap();
+        let set = current_set(&dir).unwrap();
+        assert_eq!(set, dir.join(".set-2"));
+        assert_eq!(visible(&set), new.visible());
+        fs::remove_file(dir.join(CURRENT)).unwrap();
+        symlink("/etc", dir.join(CURRENT)).unwrap();
+        assert_eq!(current_set(&dir), None);
     }
 
     #[test]
