@@ -430,10 +430,16 @@ async fn forward_jobs(
         let service = current.load();
         let counters = counters.clone();
         tokio::spawn(async move {
-            let Some(forwarder) = &service.forwarder else {
-                return;
+            let response = match &service.forwarder {
+                Some(forwarder) => forwarder.resolve(&service.answerer, job.pending).await,
+                // A reload took every upstream away while the query waited
+                // here: answered (SERVFAIL, as with no upstream for the
+                // name), not left to time out at the client.
+                None => {
+                    let busy = crate::dns::answer::FromUpstream::Busy;
+                    service.answerer.complete(job.pending, busy).0
+                }
             };
-            let response = forwarder.resolve(&service.answerer, job.pending).await;
             match job.socket.send_to(&response, job.peer) {
                 Ok(_) => counters.thread(index).answered.bump(),
                 Err(e) => log::debug!("UDP send to {}: {e}", job.peer),
