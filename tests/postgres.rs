@@ -198,10 +198,15 @@ mod shared {
 
         /// The URL in a 0600 file, as the daemon wants it.
         fn url_file(&self) -> PathBuf {
-            let path = self.dir.0.join("lanseal.url");
+            self.url_file_at("127.0.0.1", "lanseal.url")
+        }
+
+        /// [`Cluster::url_file`] naming the server as `host`, in file `name`.
+        fn url_file_at(&self, host: &str, name: &str) -> PathBuf {
+            let path = self.dir.0.join(name);
             std::fs::write(
                 &path,
-                format!("postgresql://lanseal@127.0.0.1:{}/lanseal\n", self.port),
+                format!("postgresql://lanseal@{host}:{}/lanseal\n", self.port),
             )
             .unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -727,13 +732,7 @@ mod shared {
             return;
         }
         let cluster = Cluster::start();
-        let url = cluster.dir.0.join("by-name.url");
-        std::fs::write(
-            &url,
-            format!("postgresql://lanseal@localhost:{}/lanseal\n", cluster.port),
-        )
-        .unwrap();
-        std::fs::set_permissions(&url, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let url = cluster.url_file_at("localhost", "by-name.url");
         let state = TempDir::new();
         let config = node_config("user = \"nobody\"\n", &state.0.join("state"), &url);
         let server = Server::start_config(&config);

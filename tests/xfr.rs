@@ -191,6 +191,14 @@ fn logs(knot: &Knot, bind: &Bind) -> String {
     )
 }
 
+/// Free ports for Knot and BIND on 127.0.0.1, and the two as the delegate's
+/// `secondaries` (chosen before lanseal starts: it notifies them).
+fn secondary_ports() -> (u16, u16, [SocketAddr; 2]) {
+    let (knot_port, bind_port) = (free_dns_port(), free_dns_port());
+    let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    (knot_port, bind_port, [at(knot_port), at(bind_port)])
+}
+
 #[test]
 fn knot_and_bind_transfer_and_follow_updates() {
     let test_started = Instant::now();
@@ -198,12 +206,7 @@ fn knot_and_bind_transfer_and_follow_updates() {
     // The secondaries' ports are chosen before lanseal starts: lanseal notifies them.
     let dirs = TempDir::new();
     let (knot_dir, bind_dir) = (dirs.0.join("knot"), dirs.0.join("bind"));
-    let knot_port = free_dns_port();
-    let bind_port = free_dns_port();
-    let secondaries = [
-        SocketAddr::from(([127, 0, 0, 1], knot_port)),
-        SocketAddr::from(([127, 0, 0, 1], bind_port)),
-    ];
+    let (knot_port, bind_port, secondaries) = secondary_ports();
     let (server, api) = delegate(&state, "127.0.0.1:0", &secondaries);
     let account = register(&api, "127.0.0.1");
     let name = fulldomain(&account);
@@ -408,12 +411,7 @@ fn after_a_delegate_restart_the_secondaries_catch_up_by_a_whole_zone_transfer() 
     let state = TempDir::new();
     let dirs = TempDir::new();
     let (knot_dir, bind_dir) = (dirs.0.join("knot"), dirs.0.join("bind"));
-    let knot_port = free_dns_port();
-    let bind_port = free_dns_port();
-    let secondaries = [
-        SocketAddr::from(([127, 0, 0, 1], knot_port)),
-        SocketAddr::from(([127, 0, 0, 1], bind_port)),
-    ];
+    let (knot_port, bind_port, secondaries) = secondary_ports();
     // A fixed port: the secondaries find the restarted delegate where it was.
     let listen = format!("127.0.0.1:{}", free_dns_port());
     let (server, api) = delegate(&state, &listen, &secondaries);
@@ -455,12 +453,7 @@ fn a_secondary_with_the_wrong_key_gets_no_zone() {
     let started = Instant::now();
     let state = TempDir::new();
     let dirs = TempDir::new();
-    let knot_port = free_dns_port();
-    let bind_port = free_dns_port();
-    let secondaries = [
-        SocketAddr::from(([127, 0, 0, 1], knot_port)),
-        SocketAddr::from(([127, 0, 0, 1], bind_port)),
-    ];
+    let (knot_port, bind_port, secondaries) = secondary_ports();
     let (server, api) = delegate(&state, "127.0.0.1:0", &secondaries);
     let account = register(&api, "127.0.0.1");
     let name = fulldomain(&account);

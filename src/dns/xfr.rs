@@ -400,31 +400,14 @@ async fn public_records(
         for delta in deltas {
             let mut at = soa.1.clone();
             let serial_at = at.len() - 20;
-            at[serial_at..serial_at + 4].copy_from_slice(&delta.from.to_be_bytes());
-            push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &at);
-            for (name, record) in &delta.removed {
-                push!(
-                    stream,
-                    packer,
-                    timeout,
-                    name,
-                    record.rtype,
-                    record.ttl,
-                    &record.rdata
-                );
-            }
-            at[serial_at..serial_at + 4].copy_from_slice(&delta.to.to_be_bytes());
-            push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &at);
-            for (name, record) in &delta.added {
-                push!(
-                    stream,
-                    packer,
-                    timeout,
-                    name,
-                    record.rtype,
-                    record.ttl,
-                    &record.rdata
-                );
+            // RFC 1995 §4: the old SOA and what left, the new SOA and what came.
+            for (serial, records) in [(delta.from, &delta.removed), (delta.to, &delta.added)] {
+                at[serial_at..serial_at + 4].copy_from_slice(&serial.to_be_bytes());
+                push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &at);
+                for (name, record) in records {
+                    let (rtype, ttl) = (record.rtype, record.ttl);
+                    push!(stream, packer, timeout, name, rtype, ttl, &record.rdata);
+                }
             }
         }
         push!(stream, packer, timeout, apex, TYPE_SOA, soa.0, &soa.1);
