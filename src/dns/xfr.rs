@@ -268,30 +268,24 @@ pub async fn serve(
         apex,
         public_zone,
     } = rules;
-    let signature = match tsig::check(request, key, now) {
-        Checked::Valid(signature) => signature,
-        Checked::Unsigned => {
-            refuse("no TSIG");
-            return send(
-                stream,
-                &question.reply(request, RCODE_REFUSED),
-                write_timeout,
-            )
-            .await;
-        }
-        Checked::Malformed => {
-            refuse("malformed TSIG");
-            return send(
-                stream,
-                &question.reply(request, RCODE_FORMERR),
-                write_timeout,
-            )
-            .await;
-        }
-        Checked::Refused(signature, error) => {
-            refuse(&format!("TSIG error {error}"));
-            let mut reply = question.reply(request, tsig::RCODE_NOTAUTH);
-            tsig::refuse(&mut reply, key, &signature, error, now);
+    let refusal = match tsig::check(request, key, now) {
+        Checked::Valid(signature) => Ok(signature),
+        Checked::Unsigned => Err(("no TSIG".to_string(), RCODE_REFUSED, None)),
+        Checked::Malformed => Err(("malformed TSIG".to_string(), RCODE_FORMERR, None)),
+        Checked::Refused(signature, error) => Err((
+            format!("TSIG error {error}"),
+            tsig::RCODE_NOTAUTH,
+            Some((signature, error)),
+        )),
+    };
+    let signature = match refusal {
+        Ok(signature) => signature,
+        Err((why, rcode, tsig_error)) => {
+            refuse(&why);
+            let mut reply = question.reply(request, rcode);
+            if let Some((signature, error)) = tsig_error {
+                tsig::refuse(&mut reply, key, &signature, error, now);
+            }
             return send(stream, &reply, write_timeout).await;
         }
     };
