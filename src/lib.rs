@@ -165,13 +165,13 @@
 //!   TCP, IXFR from `dns::dynamic`'s journal (the whole zone when it does not
 //!   reach back, the SOA alone when up to date), every message TSIG-signed; anyone else, unsigned or wrongly signed, refused and
 //!   counted; signed SOA checks answered and signed (over UDP too, as BIND
-//!   asks). NOTIFY after each change,
-//!   coalesced over `NOTIFY_COALESCE`, retried `NOTIFY_ATTEMPTS` times, only
-//!   an answer signed with the key counting; `XFR_AT_ONCE_MAX` transfers at
+//!   asks). NOTIFY (`xfr::notify`) after each change, at once after a quiet
+//!   spell and at most once per `NOTIFY_COALESCE`, retried `NOTIFY_ATTEMPTS`
+//!   times, only an answer signed with the key counting; `XFR_AT_ONCE_MAX` transfers at
 //!   once. Over UDP, transfers stay REFUSED. The same for router zones with
 //!   `[[zone]] secondaries` (`ZoneTransfers`, in the service; `[dns]`'s key):
 //!   AXFR streamed node by node from the zone, IXFR answered AXFR-style, a
-//!   NOTIFY task woken by each publication; `Serials` gives their synthesized
+//!   NOTIFY task woken by each publication; `Serials` (`xfr::serials`) gives their synthesized
 //!   SOAs a serial that rises with the content only, kept in the state dir.
 //! - [`dns::tsig`] — TSIG hmac-sha256 (RFC 8945): a bounded walk to the last
 //!   record, constant-time MAC check (ring), signing of answers, transfer
